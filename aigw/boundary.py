@@ -1,0 +1,70 @@
+"""The error boundary: every failure becomes one line on stderr and a documented exit code."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
+
+from aigw.errors import AigwError, ExitCode
+from aigw.render import Output
+
+
+def _validation_message(exc: Exception) -> str:
+    errors = exc.errors()  # type: ignore[attr-defined]
+    first = errors[0]
+    field = ".".join(str(part) for part in first["loc"]) or "input"
+    return f"invalid {field}: {first['msg']}"
+
+
+class ErrorBoundaryGroup(TyperGroup):
+    """Maps AigwError, SDK/transport errors and validation errors to exit codes, once."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        debug = os.environ.get("AIGW_DEBUG", "").lower() in {"1", "true", "yes"}
+        try:
+            return super().invoke(ctx)
+        except (Exit, Abort, TyperException):
+            raise
+        except KeyboardInterrupt:
+            Output().error("interrupted")
+            raise Exit(ExitCode.INTERRUPTED) from None
+        except Exception as exc:
+            if debug:
+                raise
+            error = self._translate(ctx, exc)
+            if error is None:
+                Output().error(
+                    f"unexpected {type(exc).__name__}: {exc}",
+                    hint="run again with AIGW_DEBUG=1 for the traceback",
+                )
+                raise Exit(ExitCode.API_ERROR) from None
+            Output().error(error.message, error.hint)
+            raise Exit(error.code) from None
+        finally:
+            obj = ctx.find_root().obj
+            close = getattr(obj, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # closing must never hide the command's own result
+                    if debug:
+                        raise
+                    Output().warn(f"while closing: {exc}")
+
+    @staticmethod
+    def _translate(ctx: typer.Context, exc: Exception) -> AigwError | None:
+        from pydantic import ValidationError
+
+        if isinstance(exc, AigwError):
+            return exc
+        if isinstance(exc, ValidationError):
+            return AigwError(_validation_message(exc), code=ExitCode.USAGE)
+        from aigw.gateway.errors import translate
+
+        obj = ctx.find_root().obj
+        settings = obj.__dict__.get("settings") if obj is not None else None
+        return translate(exc, settings)

@@ -1,0 +1,65 @@
+"""The root Typer app: global options, the error boundary, and the wiring of the sub-apps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aigw import __version__
+from aigw.boundary import ErrorBoundaryGroup
+from aigw.commands import assistants, config, sandbox
+from aigw.context import AppContext
+
+app = typer.Typer(
+    name="aigw",
+    cls=ErrorBoundaryGroup,
+    help="The operator's console for OpenAI Assistants traffic through an AI gateway.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config.app, name="config")
+app.add_typer(assistants.app, name="assistants")
+app.add_typer(sandbox.app, name="sandbox")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aigw {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    direct: bool | None = typer.Option(
+        None,
+        "--direct/--gateway",
+        help="Rollback switch: call OpenAI directly (overrides USE_AI_GATEWAY).",
+        show_default=False,
+    ),
+    base_url: str | None = typer.Option(
+        None, "--gateway-url", help="Gateway base URL (overrides AI_GATEWAY_URL)."
+    ),
+    home: Path | None = typer.Option(
+        None, "--home", help="Local state folder (overrides AIGW_HOME)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    if isinstance(ctx.obj, AppContext):  # injected by a test
+        return
+    ctx.obj = AppContext(
+        flags={
+            "use_ai_gateway": None if direct is None else not direct,
+            "ai_gateway_url": base_url,
+            "home": home,
+        }
+    )
+
+
+def main() -> None:
+    app()

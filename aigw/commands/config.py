@@ -1,0 +1,33 @@
+"""`aigw config show`: the effective configuration, its sources, and the route."""
+
+from __future__ import annotations
+
+import typer
+
+from aigw.commands._options import JsonOption
+from aigw.context import app_context
+from aigw.render import Column, Output
+
+app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(ctx: typer.Context, json: bool = JsonOption) -> None:
+    """Every setting, where it came from (flag, env, .env, default), secrets masked."""
+    from aigw.services.config import describe
+
+    app_ctx = app_context(ctx)
+    report = describe(app_ctx.settings, app_ctx.flags)
+    out = Output(json)
+    if json:
+        out.json(report)
+        return
+    out.rows(
+        report["settings"],
+        [
+            Column("variable", lambda r: r["variable"], style="cyan"),
+            Column("value", lambda r: r["value"]),
+            Column("source", lambda r: r["source"], style="dim"),
+        ],
+    )
+    out.print(f"\nroute: [bold]{report['route']}[/bold] → {report['base_url']}")

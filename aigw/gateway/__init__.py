@@ -1,0 +1,1 @@
+"""The gateway client: one factory for the OpenAI SDK client and aigw's transport stack."""

@@ -1,0 +1,46 @@
+"""The one module that imports the HTTP library the OpenAI SDK really runs on.
+
+openai 3.x moved from httpx to httpx2 (same transport API). Everything in aigw that speaks
+HTTP on the Assistants side imports these names from here, so a future switch is one edit.
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+BaseTransport = httpx2.BaseTransport
+HTTPTransport = httpx2.HTTPTransport
+MockTransport = httpx2.MockTransport
+Client = httpx2.Client
+Request = httpx2.Request
+Response = httpx2.Response
+Headers = httpx2.Headers
+URL = httpx2.URL
+ByteStream = httpx2.ByteStream
+SyncByteStream = httpx2.SyncByteStream
+TransportError = httpx2.TransportError
+TimeoutException = httpx2.TimeoutException
+ConnectError = httpx2.ConnectError
+NetworkError = httpx2.NetworkError
+RemoteProtocolError = httpx2.RemoteProtocolError
+ReadTimeout = httpx2.ReadTimeout
+
+__all__ = [
+    "URL",
+    "BaseTransport",
+    "ByteStream",
+    "Client",
+    "ConnectError",
+    "HTTPTransport",
+    "Headers",
+    "MockTransport",
+    "NetworkError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "Request",
+    "Response",
+    "SyncByteStream",
+    "TimeoutException",
+    "TransportError",
+    "httpx2",
+]

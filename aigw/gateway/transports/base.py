@@ -1,0 +1,18 @@
+"""The contract every layer follows: take the inner transport first, delegate, forward close()."""
+
+from __future__ import annotations
+
+from aigw.gateway.http import BaseTransport, Request, Response
+
+
+class Layer(BaseTransport):
+    """A transport that wraps another. Subclasses override `handle_request` and call `inner`."""
+
+    def __init__(self, inner: BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: Request) -> Response:
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -1,0 +1,126 @@
+"""The sandbox's HTTP plumbing: routing, JSON bodies, the API's error shape, SSE responses."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+
+class ApiError(Exception):
+    """An error answered in the API's shape: {"error": {message, type, param, code}}."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    return ApiError(404, f"No {kind} found with id '{object_id}'.")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    raw_body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # from the path template
+
+    @classmethod
+    def build(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> Request:
+        path, _, qs = target.partition("?")
+        query = {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+        return cls(method, path, query, {k.lower(): v for k, v in headers.items()}, body)
+
+    def json(self) -> dict[str, Any]:
+        if not self.raw_body.strip():
+            return {}
+        try:
+            value = json.loads(self.raw_body)
+        except ValueError:
+            raise ApiError(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
+            ) from None
+        if not isinstance(value, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        return value
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EventStream:
+    """A server-sent-events response: (event name, data) pairs produced while sending."""
+
+    events: Iterator[tuple[str, Any]]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Any]
+
+
+class Router:
+    """Path templates such as `/v1/threads/{thread_id}` matched to handlers by method."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+        self.routes.append((method, re.compile(f"^{pattern}/?$"), template, handler))
+
+    def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self.add(method, template, handler)
+            return handler
+
+        return decorate
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], str]:
+        allowed = False
+        for route_method, pattern, template, handler in self.routes:
+            found = pattern.match(path)
+            if found is None:
+                continue
+            if route_method == method:
+                return handler, found.groupdict(), template
+            allowed = True
+        if allowed:
+            raise ApiError(405, f"Method {method} not allowed for {path}.")
+        raise ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")

@@ -1,0 +1,181 @@
+"""The sandbox server: stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive, the API's auth rules."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aigw.sandbox import assistants
+from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router
+from aigw.sandbox.store import SandboxState
+
+
+@dataclass
+class SandboxOptions:
+    """Knobs tests and users set: keys, header name, timing of runs."""
+
+    gateway_keys: list[str] = field(default_factory=list)
+    gateway_key_header: str = "x-vercel-ai-gateway-key"
+    run_duration_ms: int = 300  # queued → completed takes about this long
+    requires_action_expiry_s: float = 600.0  # the real API: about 10 minutes
+    poll_after_ms: int = 50  # sent as `openai-poll-after-ms` on run objects
+
+
+class Sandbox:
+    """A running (or ready-to-run) sandbox. `start()` serves on a thread; `url` ends in /v1."""
+
+    def __init__(
+        self,
+        options: SandboxOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        modules: Iterable[Any] | None = None,
+    ):
+        self.options = options or SandboxOptions()
+        self.state = SandboxState(clock)
+        self.router = Router()
+        for module in modules or self.default_modules():
+            module.register(self.router, self.state, self.options)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def default_modules() -> list[Any]:
+        modules: list[Any] = [assistants]
+        try:  # threads, messages and runs (added by the full-surface work)
+            from aigw.sandbox import threads
+
+            modules.append(threads)
+        except ImportError:
+            pass
+        return modules
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+        sandbox = self
+
+        class Handler(_Handler):
+            app = sandbox
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "bind() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def serve_forever(self) -> None:
+        assert self._server is not None, "bind() first"
+        self._server.serve_forever(poll_interval=0.1)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+        """Bind and serve on a daemon thread (tests, `aigw demo`)."""
+        self.bind(host, port)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True, name="sandbox")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch --------------------------------------------------------------------------
+    def authenticate(self, request: Request) -> None:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            raise ApiError(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
+        keys = self.options.gateway_keys
+        if keys and request.headers.get(self.options.gateway_key_header.lower()) not in keys:
+            raise ApiError(
+                401,
+                f"Invalid or missing gateway key in header '{self.options.gateway_key_header}'.",
+                code="invalid_api_key",
+            )
+
+    def dispatch(self, request: Request) -> Response | EventStream:
+        try:
+            handler, params, _template = self.router.match(request.method, request.path)
+            request.params = params
+            if not request.path.startswith("/v1/__sandbox"):  # the admin API needs no key
+                self.authenticate(request)
+            with self.state.lock:
+                self.state.request_count += 1
+                result = handler(request)
+        except ApiError as error:
+            return Response(error.status, error.body(), error.headers)
+        if isinstance(result, Response | EventStream):
+            return result
+        return Response(200, result)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: Sandbox
+    protocol_version = "HTTP/1.1"
+    server_version = "aigw-sandbox"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout
+        pass
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request.build(self.command, self.path, dict(self.headers.items()), body)
+        request_id = "req_" + secrets.token_hex(16)
+        result = self.app.dispatch(request)
+        if isinstance(result, EventStream):
+            self._send_stream(result, request_id)
+        else:
+            self._send_json(result, request_id)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
+
+    def _send_json(self, response: Response, request_id: str) -> None:
+        payload = json.dumps(response.body).encode()
+        self.send_response(response.status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", request_id)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_stream(self, stream: EventStream, request_id: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("x-request-id", request_id)
+        for name, value in stream.headers.items():
+            self.send_header(name, value)
+        self.send_header("connection", "close")  # the stream ends when the connection does
+        self.end_headers()
+        try:
+            for event, data in stream.events:
+                text = data if isinstance(data, str) else json.dumps(data)
+                self.wfile.write(f"event: {event}\ndata: {text}\n\n".encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True

@@ -1,0 +1,107 @@
+"""The sandbox's in-memory state: objects by kind, IDs with the API's prefixes, list pages."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aigw.sandbox.http import ApiError, Request
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str) -> str:
+    """IDs shaped like the real API's: a prefix and 24 random letters and digits."""
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+
+
+class Collection:
+    """Objects of one kind in creation order (dicts keep insertion order)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def add(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.items[obj["id"]] = obj
+        return obj
+
+    def get(self, object_id: str) -> dict[str, Any]:
+        from aigw.sandbox.http import not_found
+
+        try:
+            return self.items[object_id]
+        except KeyError:
+            raise not_found(self.kind, object_id) from None
+
+    def pop(self, object_id: str) -> dict[str, Any]:
+        obj = self.get(object_id)
+        del self.items[object_id]
+        return obj
+
+    def values(self, where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        return [o for o in self.items.values() if where is None or where(o)]
+
+
+def page(items: list[dict[str, Any]], request: Request) -> dict[str, Any]:
+    """The API's cursor pagination over `items` (in creation order)."""
+    query = request.query
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        raise ApiError(400, "Invalid 'limit': expected an integer.", param="limit") from None
+    if not 1 <= limit <= 100:
+        raise ApiError(
+            400,
+            f"Invalid 'limit': integer below minimum value or above maximum value (got {limit}).",
+            param="limit",
+            code="integer_out_of_range",
+        )
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise ApiError(
+            400,
+            f"Invalid value for 'order': expected 'asc' or 'desc' (got '{order}').",
+            param="order",
+        )
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    ids = [o["id"] for o in ordered]
+    start, stop = 0, len(ordered)
+    if after := query.get("after"):
+        if after not in ids:
+            raise ApiError(400, f"Invalid 'after': no object with id '{after}'.", param="after")
+        start = ids.index(after) + 1
+    if before := query.get("before"):
+        if before not in ids:
+            raise ApiError(400, f"Invalid 'before': no object with id '{before}'.", param="before")
+        stop = ids.index(before)
+        # Pages before a cursor are the ones nearest to it.
+        start = max(start, stop - limit)
+    data = ordered[start:stop][:limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": start + len(data) < stop,
+    }
+
+
+class SandboxState:
+    """Everything the sandbox knows. One lock: handlers are short and run on many threads."""
+
+    def __init__(self, clock: Callable[[], float]):
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.assistants = Collection("assistant")
+        self.threads = Collection("thread")
+        self.messages = Collection("message")
+        self.runs = Collection("run")
+        self.steps = Collection("run step")
+        self.request_count = 0
+
+    def now(self) -> int:
+        return int(self.clock())

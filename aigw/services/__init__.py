@@ -1,0 +1,1 @@
+"""Use cases: no Typer, no Rich, no printing. They raise AigwError and return data."""

@@ -1,0 +1,40 @@
+"""Assistants: list, create, get, update, delete through the configured gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aigw.services.requests import AssistantCreate, AssistantFields, ListQuery, check_id
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+
+
+def follow_pages(first_page: Any, all_pages: bool) -> Iterator[Any]:
+    """Items of one page, or of every page when `all_pages` (the SDK fetches the next ones)."""
+    yield from (first_page if all_pages else first_page.data)
+
+
+def list_assistants(app: AppContext, query: ListQuery, *, all_pages: bool = False) -> list[Any]:
+    page = app.openai.beta.assistants.list(**query.params())
+    return list(follow_pages(page, all_pages))
+
+
+def create_assistant(app: AppContext, request: AssistantCreate) -> Any:
+    return app.openai.beta.assistants.create(**request.params())
+
+
+def get_assistant(app: AppContext, assistant_id: str) -> Any:
+    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    return app.openai.beta.assistants.retrieve(assistant_id)
+
+
+def update_assistant(app: AppContext, assistant_id: str, request: AssistantFields) -> Any:
+    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    return app.openai.beta.assistants.update(assistant_id, **request.params())
+
+
+def delete_assistant(app: AppContext, assistant_id: str) -> Any:
+    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    return app.openai.beta.assistants.delete(assistant_id)

@@ -1,0 +1,36 @@
+"""The effective configuration as data, secrets masked to their last 4 characters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from aigw.settings import Settings, env_names, mask, value_sources
+
+
+def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
+    sources = value_sources(settings, flags)
+    rows = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            shown: Any = mask(value)
+        elif value is None or isinstance(value, bool | int | float | str | list | dict):
+            shown = value
+        else:
+            shown = str(value)
+        rows.append(
+            {
+                "variable": env_names(name)[0],
+                "value": shown,
+                "source": sources[name],
+                "secret": isinstance(value, SecretStr),
+            }
+        )
+    return {
+        "route": settings.route,
+        "base_url": settings.base_url,
+        "gateway_key_header": settings.gateway_key_header if settings.route == "gateway" else None,
+        "settings": rows,
+    }

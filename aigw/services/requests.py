@@ -1,0 +1,78 @@
+"""Request models with the API's limits, checked before anything is sent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from aigw.errors import UsageError
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > 16:
+        raise ValueError(f"at most 16 pairs (got {len(value)})")
+    for key, item in value.items():
+        if len(key) > 64:
+            raise ValueError(f"key {key[:20]!r}… is longer than 64 characters")
+        if len(item) > 512:
+            raise ValueError(f"value of {key!r} is longer than 512 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def params(self) -> dict[str, Any]:
+        """Only what was given: None means "leave as is" on updates."""
+        return self.model_dump(exclude_none=True)
+
+
+class AssistantFields(RequestModel):
+    model: str | None = Field(None, min_length=1, max_length=256)
+    name: str | None = Field(None, max_length=256)
+    description: str | None = Field(None, max_length=512)
+    instructions: str | None = Field(None, max_length=256_000)
+    tools: list[dict[str, Any]] | None = Field(None, max_length=128)
+    metadata: Metadata = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+
+
+class AssistantCreate(AssistantFields):
+    model: str = Field(min_length=1, max_length=256)
+
+
+class ListQuery(RequestModel):
+    limit: int | None = Field(None, ge=1, le=100)
+    order: Literal["asc", "desc"] | None = None
+    after: str | None = None
+    before: str | None = None
+
+
+ID_PREFIXES = {
+    "assistant_id": "asst_",
+    "thread_id": "thread_",
+    "message_id": "msg_",
+    "run_id": "run_",
+    "step_id": "step_",
+    "call_id": "call_",
+}
+
+
+def check_id(value: str, field: str, *, enabled: bool = True) -> str:
+    """An ID must look like one (e.g. `asst_…`); AIGW_CHECK_ID_PREFIXES=false turns this off."""
+    if not value or any(c in value for c in "/?#%") or value != value.strip():
+        raise UsageError(f"invalid {field}: {value!r} is not an ID")
+    prefix = ID_PREFIXES[field]
+    if enabled and not value.startswith(prefix):
+        raise UsageError(
+            f"invalid {field}: expected an ID starting with {prefix!r}, got {value!r}",
+            hint="set AIGW_CHECK_ID_PREFIXES=false for servers whose IDs look different",
+        )
+    return value
