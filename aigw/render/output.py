@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, JustifyMethod, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
@@ -52,7 +52,7 @@ class Column:
     header: str
     get: Callable[[Any], Any]
     style: str | None = None
-    justify: str = "left"
+    justify: JustifyMethod = "left"
     no_wrap: bool = False
 
 

@@ -49,9 +49,9 @@ class Sandbox:
     def default_modules() -> list[Any]:
         modules: list[Any] = [assistants]
         try:  # threads, messages and runs (added by the full-surface work)
-            from aigw.sandbox import threads
+            import importlib
 
-            modules.append(threads)
+            modules.append(importlib.import_module("aigw.sandbox.threads"))
         except ImportError:
             pass
         return modules
@@ -71,6 +71,7 @@ class Sandbox:
     def url(self) -> str:
         assert self._server is not None, "bind() first"
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/v1"
 
     def serve_forever(self) -> None:

@@ -76,3 +76,44 @@ def check_id(value: str, field: str, *, enabled: bool = True) -> str:
             hint="set AIGW_CHECK_ID_PREFIXES=false for servers whose IDs look different",
         )
     return value
+
+
+# -- threads, messages, runs (the whole Assistants surface) ----------------------------------
+
+MESSAGE_MAX_CHARS = 256_000
+
+
+class MessageCreate(RequestModel):
+    role: Literal["user", "assistant"] = "user"
+    content: str = Field(min_length=1, max_length=MESSAGE_MAX_CHARS)
+    metadata: Metadata = None
+
+
+class ThreadCreate(RequestModel):
+    messages: list[MessageCreate] | None = Field(None, max_length=32)
+    metadata: Metadata = None
+
+
+class ThreadUpdate(RequestModel):
+    metadata: Metadata = None
+
+
+class MessageListQuery(ListQuery):
+    run_id: str | None = None
+
+
+class RunCreate(RequestModel):
+    assistant_id: str = Field(min_length=1)
+    model: str | None = Field(None, min_length=1, max_length=256)
+    instructions: str | None = Field(None, max_length=256_000)
+    additional_instructions: str | None = Field(None, max_length=256_000)
+    metadata: Metadata = None
+
+
+class ToolOutput(RequestModel):
+    tool_call_id: str = Field(min_length=1)
+    output: str
+
+
+class ToolOutputs(RequestModel):
+    tool_outputs: list[ToolOutput] = Field(min_length=1, max_length=128)

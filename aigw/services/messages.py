@@ -1,0 +1,83 @@
+"""Messages of a thread: create, list, get; and their mirror rows in the remote store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from aigw.services.assistants import follow_pages
+from aigw.services.requests import MessageCreate, MessageListQuery, check_id
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+
+
+def mirror_of(app: AppContext) -> Any | None:
+    """The remote store's Mirror, or None when none is configured (then mirroring is skipped).
+
+    getattr: the property belongs to the storage layer and may be absent in older contexts.
+    """
+    return getattr(app, "mirror", None)
+
+
+def message_text(message: Any) -> str:
+    """A message's content as readable text: text parts as-is, other parts as a short tag."""
+    parts: list[str] = []
+    for part in message.content or []:
+        kind = getattr(part, "type", None)
+        if kind == "text":
+            parts.append(part.text.value)
+        elif kind == "refusal":
+            parts.append(f"[refusal] {part.refusal}")
+        elif kind == "image_file":
+            parts.append(f"[image_file {part.image_file.file_id}]")
+        elif kind == "image_url":
+            parts.append(f"[image_url {part.image_url.url}]")
+        else:
+            parts.append(f"[{kind}]")
+    return "\n".join(parts)
+
+
+def mirror_messages(app: AppContext, thread_id: str, messages: Iterable[Any]) -> None:
+    """Copy messages into the remote store's `messages` table (skipped without a store)."""
+    mirror = mirror_of(app)
+    if mirror is None:
+        return
+    for message in messages:
+        mirror.insert_message(
+            openai_thread_id=thread_id,
+            openai_message_id=message.id,
+            role=message.role,
+            content=message_text(message),
+        )
+
+
+def create_message(app: AppContext, thread_id: str, request: MessageCreate) -> Any:
+    check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    message = app.openai.beta.threads.messages.create(thread_id, **request.params())
+    mirror_messages(app, thread_id, [message])
+    return message
+
+
+def list_messages(
+    app: AppContext, thread_id: str, query: MessageListQuery, *, all_pages: bool = False
+) -> list[Any]:
+    enabled = app.settings.check_id_prefixes
+    check_id(thread_id, "thread_id", enabled=enabled)
+    if query.run_id is not None:
+        check_id(query.run_id, "run_id", enabled=enabled)
+    page = app.openai.beta.threads.messages.list(thread_id, **query.params())
+    return list(follow_pages(page, all_pages))
+
+
+def run_messages(app: AppContext, thread_id: str, run_id: str) -> list[Any]:
+    """The messages a run created, oldest first (the assistant's reply)."""
+    query = MessageListQuery(run_id=run_id, order="asc", limit=100)
+    return list_messages(app, thread_id, query, all_pages=True)
+
+
+def get_message(app: AppContext, thread_id: str, message_id: str) -> Any:
+    enabled = app.settings.check_id_prefixes
+    check_id(thread_id, "thread_id", enabled=enabled)
+    check_id(message_id, "message_id", enabled=enabled)
+    return app.openai.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
