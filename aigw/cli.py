@@ -8,7 +8,8 @@ import typer
 
 from aigw import __version__
 from aigw.boundary import ErrorBoundaryGroup
-from aigw.commands import assistants, config, sandbox
+from aigw.commands import assistants, completions, config, sandbox
+from aigw.commands import migrate
 from aigw.context import AppContext
 
 app = typer.Typer(
@@ -18,11 +19,14 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    add_completion=False,  # static scripts instead: `aigw completions`
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config.app, name="config")
 app.add_typer(assistants.app, name="assistants")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(completions.app, name="completions")
+app.add_typer(migrate.app, name="migrate")
 
 
 def _version(value: bool) -> None:

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
 
     # -- aigw's own (AIGW_*) ---------------------------------------------------------------
     home: Path = Field(default_factory=default_home)
+    sql_dir: Path | None = None  # AIGW_SQL_DIR: migrations folder; default: sql/ of the checkout
     gateway_key_header: str = "x-vercel-ai-gateway-key"
     debug: bool = False
     user_id: str | None = None

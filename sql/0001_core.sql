@@ -1,7 +1,7 @@
 -- 0001_core: the seed's four tables (agents, conversations, messages, ai_gateway_logs),
 -- the indexes behind aigw's reads, and row-level security.
 --
--- Adapted from the seed's DDL (docs/gateway-integration.md); see the README for the why:
+-- Adapted from the seed design doc's DDL (gateway-integration.md); why, in short:
 --  * tables are created in dependency order (the seed creates conversations before agents);
 --  * UUID defaults use gen_random_uuid(), built into PostgreSQL 13+ and Supabase, instead of
 --    uuid_generate_v4(), which needs the uuid-ossp extension;
@@ -71,7 +71,7 @@ CREATE TABLE ai_gateway_logs (
 );
 
 -- conversations.updated_at changes on every update, not only at insert.
-CREATE FUNCTION touch_updated_at() RETURNS trigger
+CREATE FUNCTION conversations_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
   NEW.updated_at := now();
@@ -81,7 +81,7 @@ $$;
 
 CREATE TRIGGER conversations_touch_updated_at
   BEFORE UPDATE ON conversations
-  FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+  FOR EACH ROW EXECUTE FUNCTION conversations_touch_updated_at();
 
 -- Indexes for the reads: time windows, per endpoint, per agent; per user for the RLS policy
 -- (and so deleting a user or an agent does not scan the logs).

@@ -93,7 +93,7 @@ class Output:
                 col.header,
                 style=col.style,
                 justify=col.justify,
-                no_wrap=col.no_wrap,  # type: ignore[arg-type]
+                no_wrap=col.no_wrap,
             )
         for item in items:
             table.add_row(*(fmt_cell(col.get(item)) for col in columns))

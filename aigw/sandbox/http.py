@@ -114,13 +114,18 @@ class Router:
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], str]:
         allowed = False
+        best: tuple[Handler, dict[str, str], str] | None = None
         for route_method, pattern, template, handler in self.routes:
             found = pattern.match(path)
             if found is None:
                 continue
-            if route_method == method:
-                return handler, found.groupdict(), template
-            allowed = True
+            if route_method != method:
+                allowed = True
+            # The most literal template wins: POST /v1/threads/runs is not a thread named "runs".
+            elif best is None or len(found.groupdict()) < len(best[1]):
+                best = handler, found.groupdict(), template
+        if best is not None:
+            return best
         if allowed:
             raise ApiError(405, f"Method {method} not allowed for {path}.")
         raise ApiError(404, f"Invalid URL ({method} {path})", code="unknown_url")

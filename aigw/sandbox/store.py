@@ -101,6 +101,9 @@ class SandboxState:
         self.messages = Collection("message")
         self.runs = Collection("run")
         self.steps = Collection("run step")
+        self.machines: dict[str, Any] = {}  # run id → RunMachine (aigw/sandbox/lifecycle.py)
+        # Notified when a client changes a run (cancel, tool outputs) so open streams wake up.
+        self.changed = threading.Condition(self.lock)
         self.request_count = 0
 
     def now(self) -> int:

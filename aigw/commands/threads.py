@@ -1,0 +1,96 @@
+"""`aigw threads`: create, get, update, delete."""
+
+from __future__ import annotations
+
+import typer
+
+from aigw.commands._options import JsonOption, MetadataOption, YesOption, confirm, parse_pairs
+from aigw.context import app_context
+from aigw.errors import UsageError
+from aigw.render import Output
+
+app = typer.Typer(help="Manage threads (/v1/threads).", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    message: list[str] | None = typer.Option(
+        None, "--message", metavar="TEXT", help="A first user message; repeatable (up to 32)."
+    ),
+    metadata: list[str] | None = MetadataOption,
+    agent: str | None = typer.Option(
+        None,
+        "--agent",
+        metavar="NAME|ID",
+        help="Record the thread as a conversation of this agent in the store "
+        "(agents.id, name or asst_… ID).",
+    ),
+    user: str | None = typer.Option(
+        None, "--user", metavar="UUID", help="The conversation's user (default AIGW_USER_ID)."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Create a thread, optionally with first messages."""
+    from aigw.render.assistants_views import thread_fields
+    from aigw.services.requests import MessageCreate, ThreadCreate
+    from aigw.services.threads import create_thread
+
+    request = ThreadCreate(
+        messages=[MessageCreate(role="user", content=text) for text in message]
+        if message
+        else None,
+        metadata=parse_pairs(metadata),
+    )
+    if user is not None and agent is None:
+        raise UsageError("--user only applies with --agent")
+    thread = create_thread(app_context(ctx), request, agent=agent, user=user)
+    Output(json).record(thread, thread_fields(thread))
+
+
+@app.command("get")
+def get(ctx: typer.Context, thread_id: str, json: bool = JsonOption) -> None:
+    """Show one thread."""
+    from aigw.render.assistants_views import thread_fields
+    from aigw.services.threads import get_thread
+
+    thread = get_thread(app_context(ctx), thread_id)
+    Output(json).record(thread, thread_fields(thread))
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    thread_id: str,
+    metadata: list[str] | None = MetadataOption,
+    json: bool = JsonOption,
+) -> None:
+    """Replace a thread's metadata."""
+    from aigw.render.assistants_views import thread_fields
+    from aigw.services.requests import ThreadUpdate
+    from aigw.services.threads import update_thread
+
+    request = ThreadUpdate(metadata=parse_pairs(metadata))
+    if not request.params():
+        raise UsageError("nothing to update: give --metadata KEY=VALUE")
+    thread = update_thread(app_context(ctx), thread_id, request)
+    Output(json).record(thread, thread_fields(thread))
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context, thread_id: str, yes: bool = YesOption, json: bool = JsonOption
+) -> None:
+    """Delete a thread and its messages and runs (asks first unless --yes)."""
+    from aigw.services.requests import check_id
+    from aigw.services.threads import delete_thread
+
+    app_ctx = app_context(ctx)
+    check_id(thread_id, "thread_id", enabled=app_ctx.settings.check_id_prefixes)
+    confirm(f"Delete thread {thread_id}?", yes)
+    result = delete_thread(app_ctx, thread_id)
+    out = Output(json)
+    if json:
+        out.json(result)
+    else:
+        out.success(f"deleted {result.id}")

@@ -1,0 +1,105 @@
+"""Client-side rate limit (`AIGW_RATE_LIMIT`, e.g. `60/min`) shared by every aigw process.
+
+A GCRA bucket ("generic cell rate algorithm", the token bucket kept as one number: the
+theoretical arrival time) in the local store, read and moved in one `BEGIN IMMEDIATE`
+transaction, so concurrent processes take distinct slots. A caller over the limit reserves
+the next free slot and waits for it (fair: first come, first served across processes), or,
+with --no-wait, fails at once. A 429 pushes the bucket back by its Retry-After, so every
+process slows down, not only the one that was told.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from aigw.errors import AigwError, ExitCode
+from aigw.gateway.clock import Clock
+from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports.retry import retry_after_seconds
+from aigw.storage.state import StateStore
+
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_UNITS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
+
+
+def parse_rate(spec: str) -> tuple[int, float]:
+    """`60/min` → (60, 60.0); also `10/s`, `1000/hour`, `5/10s`."""
+    found = _RATE.match(spec.lower())
+    unit = found and (_UNITS.get(found.group(3)) or _UNITS.get(found.group(3) + "s"))
+    if not found or not unit or int(found.group(1)) < 1:
+        raise AigwError(
+            f"invalid AIGW_RATE_LIMIT {spec!r}",
+            code=ExitCode.CONFIG,
+            hint="use COUNT/PERIOD, e.g. 60/min, 10/s, 1000/hour or 5/10s",
+        )
+    multiple = float(found.group(2)) if found.group(2) else 1.0
+    return int(found.group(1)), multiple * unit
+
+
+class RateLimiter:
+    def __init__(
+        self, store: StateStore, spec: str, *, clock: Clock | None = None, name: str = "upstream"
+    ):
+        self.store = store
+        self.spec = spec
+        self.count, self.period = parse_rate(spec)
+        self.interval = self.period / self.count
+        # A full bucket lets `count` calls through at once; then one per interval.
+        self.tolerance = self.period - self.interval
+        self.clock = clock or Clock()
+        self.name = name
+
+    def acquire(self, *, wait: bool) -> float:
+        """Take a slot; the seconds to wait before using it. Raises when over and not `wait`."""
+        with self.store.immediate() as db:
+            now = self.clock.now()
+            tat = max(self.store.bucket_tat(db, self.name) or now, now)
+            delay = max(0.0, tat - self.tolerance - now)
+            if delay > 0 and not wait:
+                raise AigwError(
+                    f"over the rate limit AIGW_RATE_LIMIT={self.spec}; "
+                    f"next slot in {delay:.1f} s",
+                    code=ExitCode.RATE_LIMITED,
+                    hint="run again later, or without --no-wait to wait for the slot",
+                )
+            self.store.bucket_put(db, self.name, tat + self.interval)
+            return delay
+
+    def pause(self, seconds: float) -> None:
+        """No slot for anyone before now + seconds (an upstream 429's Retry-After)."""
+        with self.store.immediate() as db:
+            now = self.clock.now()
+            wanted = now + seconds + self.tolerance
+            current = self.store.bucket_tat(db, self.name) or now
+            if wanted > current:
+                self.store.bucket_put(db, self.name, wanted)
+
+
+class RateLimitTransport(Layer):
+    def __init__(
+        self,
+        inner: BaseTransport,
+        limiter: RateLimiter,
+        *,
+        no_wait: Callable[[], bool] = lambda: False,
+        on_wait: Callable[[float], None] = lambda seconds: None,
+    ):
+        super().__init__(inner)
+        self.limiter = limiter
+        self.no_wait = no_wait
+        self.on_wait = on_wait
+
+    def handle_request(self, request: Request) -> Response:
+        delay = self.limiter.acquire(wait=not self.no_wait())
+        if delay > 0:
+            self.on_wait(delay)
+            self.limiter.clock.sleep(delay)
+        response = self.inner.handle_request(request)
+        if response.status_code == 429:
+            pause = retry_after_seconds(response.headers, self.limiter.clock.now())
+            if pause:
+                self.limiter.pause(pause)
+        return response

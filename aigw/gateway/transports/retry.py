@@ -1,0 +1,134 @@
+"""Retry with backoff: the one retry policy of aigw (the SDK's own is off, max_retries=0).
+
+Retried: 429, 5xx, timeouts and connection errors — up to AIGW_MAX_RETRIES (3) more attempts.
+Never other 4xx: the same request would fail the same way. Waits: exponential backoff
+1 s, 2 s, 4 s… capped at 10 s, with jitter (so many clients do not retry in step), unless
+the answer says how long (`retry-after-ms`, then `Retry-After` in seconds or as an HTTP date),
+which is honoured exactly. The waits of one call add up to at most AIGW_RETRY_BUDGET (30 s):
+an answer asking for more fails at once, saying when to try again (exit 7).
+
+Unlike the seed's `callWithRetry` (3 *attempts*, and a useless sleep after the last one), aigw
+makes 1 + max_retries attempts and never waits after the last. Creating POSTs get an
+`Idempotency-Key` set once, before the first attempt, so every retry carries the same key and
+the upstream can answer a repeat with the first result instead of making a second object.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+from aigw.errors import AigwError, ExitCode
+from aigw.gateway.clock import Clock
+from aigw.gateway.http import BaseTransport, Headers, Request, Response, TransportError
+from aigw.gateway.transports.base import Layer
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CALL_ID = "aigw.call_id"  # request extensions read by the logging layer
+ATTEMPT = "aigw.attempt"
+
+
+def ensure_call_id(request: Request) -> str:
+    """The id shared by every attempt of this logical call, set by the outermost layer."""
+    call_id = request.extensions.get(CALL_ID)
+    if not call_id:
+        call_id = request.extensions[CALL_ID] = str(uuid.uuid4())
+    return str(call_id)
+
+
+def retry_after_seconds(headers: Headers, now: float) -> float | None:
+    """How long the answer asks us to wait: `retry-after-ms`, else `Retry-After`; None if neither."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def is_retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+class RetryPolicy:
+    def __init__(
+        self,
+        max_retries: int = 3,
+        budget: float = 30.0,
+        *,
+        base: float = 1.0,
+        cap: float = 10.0,
+        jitter: Callable[[], float] = random.random,
+    ):
+        self.max_retries = max_retries
+        self.budget = budget
+        self.base = base
+        self.cap = cap
+        self.jitter = jitter
+
+    def backoff(self, retry: int) -> float:
+        """Wait before retry number `retry` (1-based): 1, 2, 4… capped, times 0.5–1.0."""
+        full = min(self.cap, self.base * 2 ** (retry - 1))
+        return full * (0.5 + 0.5 * self.jitter())
+
+
+class RetryTransport(Layer):
+    def __init__(self, inner: BaseTransport, policy: RetryPolicy, *, clock: Clock | None = None):
+        super().__init__(inner)
+        self.policy = policy
+        self.clock = clock or Clock()
+
+    def handle_request(self, request: Request) -> Response:
+        ensure_call_id(request)
+        if request.method == "POST" and IDEMPOTENCY_HEADER not in request.headers:
+            request.headers[IDEMPOTENCY_HEADER] = f"aigw-{uuid.uuid4()}"
+        # Continue the numbering when an outer layer (key rotation) sends the call again.
+        first = int(request.extensions.get(ATTEMPT, 0)) + 1
+        waited = 0.0
+        retry = 0
+        while True:
+            request.extensions[ATTEMPT] = first + retry
+            can_retry = retry < self.policy.max_retries
+            try:
+                response = self.inner.handle_request(request)
+            except TransportError:
+                delay = self.policy.backoff(retry + 1)
+                if not can_retry or waited + delay > self.policy.budget:
+                    raise
+            else:
+                if not (can_retry and is_retryable_status(response.status_code)):
+                    return response
+                asked_for = retry_after_seconds(response.headers, self.clock.now())
+                delay = asked_for if asked_for is not None else self.policy.backoff(retry + 1)
+                if waited + delay > self.policy.budget:
+                    if asked_for is None:
+                        return response  # backoff alone would overrun: stop with this answer
+                    response.close()
+                    raise self._beyond_budget(response.status_code, delay)
+                response.close()
+            self.clock.sleep(delay)
+            waited += delay
+            retry += 1
+
+    def _beyond_budget(self, status: int, delay: float) -> AigwError:
+        at = time.strftime("%H:%M:%S", time.localtime(self.clock.now() + delay))
+        return AigwError(
+            f"upstream answered {status} and asks to retry after {delay:.0f} s (at {at}), "
+            f"beyond the retry budget of {self.policy.budget:g} s",
+            code=ExitCode.RATE_LIMITED,
+            hint=f"try again after {at}; AIGW_RETRY_BUDGET sets how long aigw may wait",
+        )

@@ -1,0 +1,180 @@
+"""How threads, messages, runs and run steps look to people: columns, records, the live wait
+status, and the end of a wait (the reply, the pending tool calls, or the run's error)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.markup import escape
+from rich.panel import Panel
+from rich.text import Text
+
+from aigw.render.output import Column, Output, fmt_time
+from aigw.services.durations import format_duration
+from aigw.services.messages import message_text
+
+
+def fmt_metadata(metadata: dict[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (metadata or {}).items())
+
+
+def fmt_usage(usage: Any) -> str:
+    if usage is None:
+        return ""
+    return (
+        f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
+        f" = {usage.total_tokens} tokens"
+    )
+
+
+def fmt_error(error: Any) -> str:
+    return f"{error.code}: {error.message}" if error is not None else ""
+
+
+def pending_calls(run: Any) -> list[Any]:
+    action = getattr(run, "required_action", None)
+    return list(action.submit_tool_outputs.tool_calls) if action is not None else []
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+def thread_fields(thread: Any) -> list[tuple[str, Any]]:
+    return [
+        ("id", thread.id),
+        ("created", fmt_time(thread.created_at)),
+        ("metadata", fmt_metadata(thread.metadata)),
+    ]
+
+
+# -- messages --------------------------------------------------------------------------------
+
+MESSAGE_COLUMNS = [
+    Column("id", lambda m: m.id, style="cyan", no_wrap=True),
+    Column("role", lambda m: m.role),
+    Column("text", message_text),
+    Column("run", lambda m: m.run_id, style="dim"),
+    Column("created", lambda m: fmt_time(m.created_at), style="dim"),
+]
+
+
+def message_fields(message: Any) -> list[tuple[str, Any]]:
+    return [
+        ("id", message.id),
+        ("thread", message.thread_id),
+        ("role", message.role),
+        ("status", message.status),
+        ("created", fmt_time(message.created_at)),
+        ("assistant", message.assistant_id),
+        ("run", message.run_id),
+        ("metadata", fmt_metadata(message.metadata)),
+        ("text", message_text(message)),
+    ]
+
+
+# -- runs and steps --------------------------------------------------------------------------
+
+RUN_COLUMNS = [
+    Column("id", lambda r: r.id, style="cyan", no_wrap=True),
+    Column("status", lambda r: r.status),
+    Column("assistant", lambda r: r.assistant_id),
+    Column("model", lambda r: r.model),
+    Column("tokens", lambda r: r.usage.total_tokens if r.usage else None, justify="right"),
+    Column("created", lambda r: fmt_time(r.created_at), style="dim"),
+]
+
+
+def run_fields(run: Any) -> list[tuple[str, Any]]:
+    calls = ", ".join(f"{c.id} {c.function.name}({c.function.arguments})" for c in pending_calls(run))
+    return [
+        ("id", run.id),
+        ("thread", run.thread_id),
+        ("assistant", run.assistant_id),
+        ("status", run.status),
+        ("model", run.model),
+        ("created", fmt_time(run.created_at)),
+        ("started", fmt_time(run.started_at)),
+        ("completed", fmt_time(run.completed_at)),
+        ("failed", fmt_time(run.failed_at)),
+        ("cancelled", fmt_time(run.cancelled_at)),
+        ("expires", fmt_time(run.expires_at)),
+        ("last error", fmt_error(run.last_error)),
+        ("tool calls", calls),
+        ("usage", fmt_usage(run.usage)),
+        ("instructions", run.instructions),
+        ("metadata", fmt_metadata(run.metadata)),
+    ]
+
+
+def step_details(step: Any) -> str:
+    details = step.step_details
+    if details.type == "message_creation":
+        return f"message {details.message_creation.message_id}"
+    labels = []
+    for call in details.tool_calls:
+        function = getattr(call, "function", None)
+        labels.append(f"{call.id} {function.name}" if function is not None else call.type)
+    return ", ".join(labels)
+
+
+STEP_COLUMNS = [
+    Column("id", lambda s: s.id, style="cyan", no_wrap=True),
+    Column("type", lambda s: s.type),
+    Column("status", lambda s: s.status),
+    Column("details", step_details),
+    Column("tokens", lambda s: s.usage.total_tokens if s.usage else None, justify="right"),
+    Column("created", lambda s: fmt_time(s.created_at), style="dim"),
+]
+
+
+# -- waiting ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def wait_status(out: Output, label: str) -> Iterator[Callable[[Any | None, float], None]]:
+    """A live spinner with the run's status and elapsed time on a terminal; silent otherwise."""
+    if not out.interactive:
+        yield lambda run, elapsed: None
+        return
+    with out.stderr.status(f"{escape(label)} starting") as status:
+
+        def update(run: Any | None, elapsed: float) -> None:
+            state = run.status if run is not None else "starting"
+            name = f" {run.id}" if run is not None else ""
+            status.update(
+                f"{escape(label)}{name} [bold]{state}[/bold] [dim]{format_duration(elapsed)}[/dim]"
+            )
+
+        yield update
+
+
+def submit_command(thread_id: str, run: Any) -> str:
+    """The exact command that answers the run's pending tool calls."""
+    parts = ["aigw", "runs", "submit-tool-outputs", thread_id, run.id]
+    for call in pending_calls(run):
+        parts += ["--output", f"{call.id}=VALUE"]
+    return shlex.join(parts)
+
+
+def show_reply(out: Output, messages: list[Any]) -> None:
+    """The reply: a panel per message on a terminal, the plain text when piped."""
+    for message in messages:
+        text = message_text(message)
+        if out.stdout.is_terminal:
+            out.print(Panel(Text(text), title=f"{message.role} · {message.id}", title_align="left"))
+        else:
+            out.stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def show_tool_calls(out: Output, thread_id: str, run: Any) -> None:
+    calls = pending_calls(run)
+    columns = [
+        Column("call id", lambda c: c.id, style="cyan", no_wrap=True),
+        Column("function", lambda c: c.function.name),
+        Column("arguments", lambda c: c.function.arguments),
+    ]
+    out.rows(calls, columns, title=f"run {run.id} requires action")
+    out.note(f"answer with: {submit_command(thread_id, run)}")

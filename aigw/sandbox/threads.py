@@ -1,0 +1,222 @@
+"""/v1/threads and /v1/threads/{id}/messages: create, get, modify, delete, list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aigw.sandbox import validate
+from aigw.sandbox.http import ApiError, Request, Router, not_found
+from aigw.sandbox.store import SandboxState, new_id, page
+
+if TYPE_CHECKING:
+    from aigw.sandbox.server import SandboxOptions
+
+
+def advance_thread(state: SandboxState, thread_id: str) -> None:
+    """Bring the thread's runs up to the clock (see aigw/sandbox/lifecycle.py)."""
+    now = state.clock()
+    for run_id, machine in list(state.machines.items()):
+        if machine.run["thread_id"] == thread_id:
+            machine.advance(now)
+            if machine.next_change() is None:  # settled: nothing will change it by itself
+                del state.machines[run_id]
+
+
+def get_thread(state: SandboxState, thread_id: str) -> dict[str, Any]:
+    thread = state.threads.get(thread_id)
+    advance_thread(state, thread_id)
+    return thread
+
+
+def active_run(state: SandboxState, thread_id: str) -> dict[str, Any] | None:
+    for machine in state.machines.values():
+        run = machine.run
+        if run["thread_id"] == thread_id and run["status"] in (
+            "queued",
+            "in_progress",
+            "requires_action",
+            "cancelling",
+        ):
+            return run
+    return None
+
+
+def _content(value: Any, param: str) -> list[dict[str, Any]]:
+    """Request content (a string or parts) in the shape messages answer with."""
+    if isinstance(value, str):
+        if not value:
+            raise ApiError(
+                400,
+                f"Invalid '{param}': string too short. Expected a string with minimum length 1, "
+                "but got an empty string instead.",
+                param=param,
+                code="string_below_min_length",
+            )
+        return [{"type": "text", "text": {"value": value, "annotations": []}}]
+    if not isinstance(value, list) or not value:
+        raise ApiError(
+            400,
+            f"Invalid '{param}': expected a non-empty string or a non-empty array of parts.",
+            param=param,
+        )
+    parts = []
+    for i, part in enumerate(value):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append({"type": "text", "text": {"value": part["text"], "annotations": []}})
+        elif kind in ("image_file", "image_url") and isinstance(part.get(kind), dict):
+            parts.append({"type": kind, kind: dict(part[kind])})
+        else:
+            raise ApiError(
+                400,
+                f"Invalid value for '{param}[{i}]': expected a text, image_file or image_url part.",
+                param=f"{param}[{i}]",
+            )
+    return parts
+
+
+def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "") -> dict[str, Any]:
+    """A message from a request body (also `messages[i]` of a thread, `additional_messages[i]`)."""
+    prefix = f"{param}." if param else ""
+    if not isinstance(body, dict):
+        raise ApiError(400, f"Invalid '{param}': expected an object.", param=param)
+    if body.get("role") is None:
+        raise ApiError(
+            400,
+            f"Missing required parameter: '{prefix}role'.",
+            param=f"{prefix}role",
+            code="missing_required_parameter",
+        )
+    if body["role"] not in ("user", "assistant"):
+        raise ApiError(
+            400,
+            f"Invalid value: '{body['role']}'. Supported values are: 'user' and 'assistant'.",
+            param=f"{prefix}role",
+            code="invalid_value",
+        )
+    if body.get("content") is None:
+        raise ApiError(
+            400,
+            f"Missing required parameter: '{prefix}content'.",
+            param=f"{prefix}content",
+            code="missing_required_parameter",
+        )
+    attachments = body.get("attachments") or []
+    if not isinstance(attachments, list):
+        raise ApiError(400, f"Invalid '{prefix}attachments': expected an array.")
+    message = {
+        "id": new_id("msg_"),
+        "object": "thread.message",
+        "created_at": state.now(),
+        "thread_id": thread_id,
+        "status": "completed",
+        "incomplete_details": None,
+        "completed_at": None,
+        "incomplete_at": None,
+        "role": body["role"],
+        "content": _content(body["content"], f"{prefix}content"),
+        "assistant_id": None,
+        "run_id": None,
+        "attachments": attachments,
+        "metadata": validate.metadata(body),
+    }
+    return message
+
+
+def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
+    """A thread and its initial messages; everything is checked before anything is stored."""
+    thread = {
+        "id": new_id("thread_"),
+        "object": "thread",
+        "created_at": state.now(),
+        "tool_resources": body.get("tool_resources") or {},
+        "metadata": validate.metadata(body),
+    }
+    messages = body.get("messages") or []
+    if not isinstance(messages, list) or len(messages) > 32:
+        raise ApiError(
+            400, "Invalid 'messages': expected an array of at most 32 messages.", param="messages"
+        )
+    made = [add_message(state, thread["id"], m, f"messages[{i}]") for i, m in enumerate(messages)]
+    state.threads.add(thread)
+    for message in made:
+        state.messages.add(message)
+    return thread
+
+
+def _message_of(state: SandboxState, request: Request) -> dict[str, Any]:
+    thread = get_thread(state, request.params["thread_id"])
+    message_id = request.params["message_id"]
+    message = state.messages.items.get(message_id)
+    if message is None or message["thread_id"] != thread["id"]:
+        raise not_found("message", message_id)
+    return message
+
+
+def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
+    @router.route("POST", "/v1/threads")
+    def create(request: Request) -> dict[str, Any]:
+        return create_thread(state, request.json())
+
+    @router.route("GET", "/v1/threads/{thread_id}")
+    def get(request: Request) -> dict[str, Any]:
+        return get_thread(state, request.params["thread_id"])
+
+    @router.route("POST", "/v1/threads/{thread_id}")
+    def modify(request: Request) -> dict[str, Any]:
+        thread = get_thread(state, request.params["thread_id"])
+        body = request.json()
+        metadata = validate.metadata(body, thread["metadata"])
+        if "tool_resources" in body:
+            thread["tool_resources"] = body["tool_resources"] or {}
+        thread["metadata"] = metadata
+        return thread
+
+    @router.route("DELETE", "/v1/threads/{thread_id}")
+    def delete(request: Request) -> dict[str, Any]:
+        thread = state.threads.pop(request.params["thread_id"])
+        for kind in (state.messages, state.runs, state.steps):
+            for obj in kind.values(lambda o: o["thread_id"] == thread["id"]):
+                del kind.items[obj["id"]]
+        for run_id, machine in list(state.machines.items()):
+            if machine.run["thread_id"] == thread["id"]:
+                del state.machines[run_id]
+        state.changed.notify_all()
+        return {"id": thread["id"], "object": "thread.deleted", "deleted": True}
+
+    @router.route("POST", "/v1/threads/{thread_id}/messages")
+    def create_message(request: Request) -> dict[str, Any]:
+        thread = get_thread(state, request.params["thread_id"])
+        body = request.json()
+        if run := active_run(state, thread["id"]):
+            raise ApiError(
+                400, f"Can't add messages to {thread['id']} while a run {run['id']} is active."
+            )
+        return state.messages.add(add_message(state, thread["id"], body))
+
+    @router.route("GET", "/v1/threads/{thread_id}/messages")
+    def list_messages(request: Request) -> dict[str, Any]:
+        thread = get_thread(state, request.params["thread_id"])
+        run_id = request.query.get("run_id")
+        return page(
+            state.messages.values(
+                lambda m: m["thread_id"] == thread["id"] and run_id in (None, m["run_id"])
+            ),
+            request,
+        )
+
+    @router.route("GET", "/v1/threads/{thread_id}/messages/{message_id}")
+    def get_message(request: Request) -> dict[str, Any]:
+        return _message_of(state, request)
+
+    @router.route("POST", "/v1/threads/{thread_id}/messages/{message_id}")
+    def modify_message(request: Request) -> dict[str, Any]:
+        message = _message_of(state, request)
+        message["metadata"] = validate.metadata(request.json(), message["metadata"])
+        return message
+
+    @router.route("DELETE", "/v1/threads/{thread_id}/messages/{message_id}")
+    def delete_message(request: Request) -> dict[str, Any]:
+        message = _message_of(state, request)
+        del state.messages.items[message["id"]]
+        return {"id": message["id"], "object": "thread.message.deleted", "deleted": True}

@@ -1,0 +1,130 @@
+"""Runs: create, get, list, cancel, submit tool outputs, steps — each optionally waited for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aigw.services.assistants import follow_pages
+from aigw.services.messages import mirror_messages, run_messages
+from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_id
+from aigw.services.wait import Progress, RunOutcome, RunWatch
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+
+
+def _check(app: AppContext, thread_id: str, run_id: str | None = None) -> None:
+    enabled = app.settings.check_id_prefixes
+    check_id(thread_id, "thread_id", enabled=enabled)
+    if run_id is not None:
+        check_id(run_id, "run_id", enabled=enabled)
+
+
+def create_run(app: AppContext, thread_id: str, request: RunCreate) -> Any:
+    _check(app, thread_id)
+    check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    return app.openai.beta.threads.runs.create(thread_id, **request.params())
+
+
+def get_run(app: AppContext, thread_id: str, run_id: str) -> Any:
+    _check(app, thread_id, run_id)
+    return app.openai.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+
+
+def list_runs(
+    app: AppContext, thread_id: str, query: ListQuery, *, all_pages: bool = False
+) -> list[Any]:
+    _check(app, thread_id)
+    page = app.openai.beta.threads.runs.list(thread_id, **query.params())
+    return list(follow_pages(page, all_pages))
+
+
+def cancel_run(app: AppContext, thread_id: str, run_id: str) -> Any:
+    _check(app, thread_id, run_id)
+    return app.openai.beta.threads.runs.cancel(run_id, thread_id=thread_id)
+
+
+def submit_tool_outputs(
+    app: AppContext, thread_id: str, run_id: str, request: ToolOutputs
+) -> Any:
+    _check(app, thread_id, run_id)
+    return app.openai.beta.threads.runs.submit_tool_outputs(
+        run_id, thread_id=thread_id, **request.params()
+    )
+
+
+def list_steps(
+    app: AppContext, thread_id: str, run_id: str, query: ListQuery, *, all_pages: bool = False
+) -> list[Any]:
+    _check(app, thread_id, run_id)
+    page = app.openai.beta.threads.runs.steps.list(run_id, thread_id=thread_id, **query.params())
+    return list(follow_pages(page, all_pages))
+
+
+# -- waited for -----------------------------------------------------------------------------
+
+
+def finish(app: AppContext, thread_id: str, watch: RunWatch, run: Any) -> RunOutcome:
+    """A stopped run's outcome; a completed one brings its reply, copied to the store."""
+    messages: list[Any] = []
+    if run.status == "completed":
+        messages = run_messages(app, thread_id, run.id)
+        mirror_messages(app, thread_id, [m for m in messages if m.role == "assistant"])
+    return RunOutcome(run=run, messages=messages, elapsed=watch.elapsed)
+
+
+def create_run_and_wait(
+    app: AppContext,
+    thread_id: str,
+    request: RunCreate,
+    *,
+    timeout: float | None,
+    on_progress: Progress | None = None,
+) -> RunOutcome:
+    """Start a run with `stream=True` and follow it until it stops or `timeout` passes."""
+    _check(app, thread_id)
+    check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
+    with watch.interruptible():
+        stream = app.openai.beta.threads.runs.create(thread_id, stream=True, **request.params())
+        run = watch.follow(stream)
+    return finish(app, thread_id, watch, run)
+
+
+def submit_tool_outputs_and_wait(
+    app: AppContext,
+    thread_id: str,
+    run_id: str,
+    request: ToolOutputs,
+    *,
+    timeout: float | None,
+    on_progress: Progress | None = None,
+) -> RunOutcome:
+    """Answer the tool calls on a new stream (the first one closed at requires_action)."""
+    _check(app, thread_id, run_id)
+    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
+    with watch.interruptible():
+        stream = app.openai.beta.threads.runs.submit_tool_outputs(
+            run_id, thread_id=thread_id, stream=True, **request.params()
+        )
+        run = watch.follow(stream)
+    return finish(app, thread_id, watch, run)
+
+
+def cancel_run_and_wait(
+    app: AppContext,
+    thread_id: str,
+    run_id: str,
+    *,
+    timeout: float | None,
+    on_progress: Progress | None = None,
+) -> RunOutcome:
+    """Cancel, then poll until `cancelled` (or whatever the run reached first)."""
+    _check(app, thread_id, run_id)
+    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
+    with watch.interruptible():
+        raw = app.openai.beta.threads.runs.with_raw_response.cancel(run_id, thread_id=thread_id)
+        from aigw.services.wait import _poll_after
+
+        run = watch.poll(raw.parse(), first_wait=_poll_after(raw.headers))
+    return finish(app, thread_id, watch, run)

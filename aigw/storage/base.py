@@ -1,0 +1,176 @@
+"""The storage contract: LogRecord, the Repository interface and the Mirror protocol.
+
+Commands and services see only these types; which store is behind them (the local SQLite
+outbox, a direct Postgres connection, Supabase over REST) is decided in `aigw.storage`.
+
+A Repository keeps call log rows. The local store is also an outbox: every row is written there
+first and stays *pending* until a sync has copied it to the remote store. A remote Repository is
+its own destination, so nothing is ever pending there (`pending()` is empty, `mark_synced` a
+no-op), and `write` is an idempotent upsert on `id` — the property sync relies on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+# The columns of ai_gateway_logs, in the order LogRecord declares them.
+COLUMNS = (
+    "id",
+    "created_at",
+    "endpoint",
+    "method",
+    "status_code",
+    "latency_ms",
+    "request_payload",
+    "response_payload",
+    "error_message",
+    "user_id",
+    "agent_id",
+    "path",
+    "request_id",
+    "call_id",
+    "attempt",
+    "route",
+    "cache_status",
+    "thread_id",
+    "run_id",
+    "assistant_id",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "source",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One HTTP attempt, as stored in `ai_gateway_logs`. Payloads are already redacted."""
+
+    endpoint: str  # the template, e.g. /v1/threads/{thread_id}/runs
+    method: str
+    id: str = field(default_factory=new_id)  # client-generated: the provider's ids can repeat
+    created_at: datetime = field(default_factory=utcnow)  # UTC, when the attempt started
+    status_code: int | None = None  # None: no response (network error, refused locally)
+    latency_ms: float | None = None  # float here, rounded to an integer remotely
+    request_payload: Any = None  # JSON value, redacted; None unless AIGW_LOG_PAYLOADS
+    response_payload: Any = None
+    error_message: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    path: str | None = None  # the raw path, IDs included, without the query string
+    request_id: str | None = None  # upstream x-request-id
+    call_id: str | None = None  # shared by the attempts of one logical call
+    attempt: int | None = None  # 1 for the first try
+    route: str | None = None  # gateway | direct
+    cache_status: str | None = None  # hit | miss | bypass, set by the cache layer
+    thread_id: str | None = None
+    run_id: str | None = None
+    assistant_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    source: str | None = "aigw"  # who wrote the row; NULL for the seed app's own inserts
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in COLUMNS)
+
+
+STATUS_CLASSES = {"1xx": (100, 199), "2xx": (200, 299), "3xx": (300, 399)}
+STATUS_CLASSES |= {"4xx": (400, 499), "5xx": (500, 599)}
+
+
+def status_range(status: str | int) -> tuple[int, int] | None:
+    """`2xx` → (200, 299), `429` → (429, 429); `network` → None (no status code at all)."""
+    text = str(status).strip().lower()
+    if text in STATUS_CLASSES:
+        return STATUS_CLASSES[text]
+    if text in ("network", "none", "error"):
+        return None
+    if text.isdigit() and 100 <= int(text) <= 599:
+        return int(text), int(text)
+    raise ValueError(f"status must be 2xx, 4xx, 5xx, a code such as 429, or network: {status!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What to read: a time window and equality filters; newest first, at most `limit` rows.
+
+    `agent` matches the agents row id or the assistant id (asst_…); `status` is what
+    `status_range` understands (validate it there before building a filter).
+    """
+
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    endpoint: str | None = None
+    status: str | None = None
+    method: str | None = None
+    agent: str | None = None
+    limit: int | None = 100
+
+
+class Repository(Protocol):
+    """Where call log rows live. Small on purpose; every backend passes tests/test_storage.py."""
+
+    def write(self, records: Sequence[LogRecord]) -> None:
+        """Store the records in one short transaction; a known `id` is left as it is."""
+
+    def records(self, where: LogFilter) -> list[LogRecord]:
+        """Rows matching `where`, newest first."""
+
+    def get(self, record_id: str) -> LogRecord | None: ...
+
+    def pending(self, limit: int) -> list[LogRecord]:
+        """Oldest rows not yet copied to the remote store (always empty on a remote store)."""
+
+    def pending_count(self) -> int: ...
+
+    def mark_synced(self, ids: Sequence[str]) -> None: ...
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete rows created before `older_than`; returns how many went."""
+
+    def close(self) -> None: ...
+
+
+class Mirror(Protocol):
+    """The seed's agents/conversations/messages tables, written by the full-surface commands."""
+
+    def upsert_agent(
+        self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
+    ) -> str:
+        """The agents.id of the row for this assistant, created or updated."""
+
+    def find_agent(self, ref: str) -> str | None:
+        """agents.id by agents.id, name or openai_assistant_id; None when unknown."""
+
+    def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        """The conversations.id for this thread (the existing one when already mirrored)."""
+
+    def insert_message(
+        self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
+    ) -> None:
+        """Upsert on openai_message_id; a no-op when the thread has no conversation row."""
+
+
+def is_uuid(value: str | None) -> bool:
+    if not value:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,598 @@
+"""Apply the numbered SQL files in `sql/` to Postgres/Supabase: in order, once each.
+
+Each migration runs in its own transaction together with its record in
+`aigw_migrations.applied` (version, name, checksum, applied_at). A transaction-scoped advisory
+lock, held on a second connection for the whole run, serialises concurrent runs; being
+transaction-scoped it also works through Supabase's pooler in transaction mode, where a
+session lock could leak onto a pooled backend. Server-side prepared statements are off for the
+same pooler (`prepare_threshold=None`).
+
+Before the migrations, a bootstrap step makes sure Supabase's `auth` schema, `auth.users`,
+`auth.uid()` and the roles `anon`, `authenticated`, `service_role` exist: on Supabase they do and
+nothing is touched; on plain PostgreSQL only the missing pieces are created, as minimal stand-ins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aigw.errors import AigwError, ConfigError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+
+SQL_FILE = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")
+TRACKING_SCHEMA = "aigw_migrations"
+LOCK_KEY = 0x6169_6777_6D69_6772  # "aigwmigr" in ASCII: one key for every aigw migrate run
+STANDIN_MARK = "aigw stand-in for Supabase auth (plain PostgreSQL)"
+SUPABASE_ROLES = ("anon", "authenticated", "service_role")
+
+
+class MigrationError(AigwError):
+    """The database refused: connection, drift or a failing migration (exit 8)."""
+
+    def __init__(self, message: str, hint: str | None = None, applied: list[str] | None = None):
+        super().__init__(message, code=ExitCode.DATABASE, hint=hint)
+        self.applied = applied or []
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    sql: str
+    checksum: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    state: str  # applied | pending | drifted | missing-file
+    file: str | None
+    checksum: str
+    applied_at: datetime | None = None
+
+
+@dataclass
+class Bootstrap:
+    kind: str  # "supabase": all present, nothing touched; "stand-in": created here or earlier
+    created: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Status:
+    migrations: list[MigrationState]
+    auth: str  # "supabase" (all present), "stand-in" (aigw's), "missing" (a run would create)
+    auth_missing: list[str]
+
+
+@dataclass
+class Applied:
+    version: int
+    name: str
+    file: str
+    ms: float
+
+
+@dataclass
+class ApplyResult:
+    applied: list[Applied]
+    bootstrap: Bootstrap
+    dry_run: bool = False
+    creates: list[str] = field(default_factory=list)  # dry run: catalog objects that would appear
+    drops: list[str] = field(default_factory=list)  # dry run: catalog objects that would go
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def shipped_sql_dir() -> Path:
+    """`sql/` at the repository root (the package is installed editable)."""
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def checksum(text: str) -> str:
+    # Line endings normalised: a Windows checkout of the same file is not drift.
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
+
+
+def display_path(path: Path) -> str:
+    """Relative to the working folder when under it (`sql/0001_core.sql`), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def discover(sql_dir: Path | None = None) -> list[Migration]:
+    """The migrations in `sql_dir`, ordered by version; badly named or duplicate files refused."""
+    folder = sql_dir or shipped_sql_dir()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"migrations folder not found: {folder}",
+            hint="set AIGW_SQL_DIR to the folder holding 0001_core.sql",
+        )
+    found: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.sql")):
+        match = SQL_FILE.match(path.name)
+        if not match:
+            raise UsageError(f"{display_path(path)}: migration files are named NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise UsageError(
+                f"{display_path(path)}: version {version:04d} is already used by "
+                f"{display_path(found[version].path)}"
+            )
+        text = path.read_text(encoding="utf-8")
+        found[version] = Migration(version, match.group(2), path, text, checksum(text))
+    return [found[v] for v in sorted(found)]
+
+
+# -- connection -----------------------------------------------------------------------------
+
+
+def describe_url(db_url: str) -> str:
+    """`user@host:port/dbname`, never the password; the URL itself is never echoed."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(db_url)
+    except Exception:
+        raise UsageError(
+            "the database URL is not a postgresql:// URL or a key=value connection string"
+        ) from None
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"{user}{host}:{port}/{params.get('dbname') or ''}"
+
+
+def scrub(message: str, db_url: str) -> str:
+    """A server or driver message with the URL's password masked, should it appear."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(db_url).get("password")
+    except Exception:
+        password = None
+    if password:
+        message = message.replace(str(password), "****")
+    return message
+
+
+def connect(db_url: str) -> psycopg.Connection[Any]:
+    import psycopg
+
+    target = describe_url(db_url)
+    try:
+        return psycopg.connect(
+            db_url,
+            autocommit=True,  # transactions are explicit: one per migration
+            prepare_threshold=None,  # Supabase's pooler in transaction mode
+            connect_timeout=10,
+            application_name="aigw migrate",
+        )
+    except psycopg.Error as exc:
+        first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url)
+        raise MigrationError(f"cannot connect to {target}: {first}") from None
+
+
+@contextmanager
+def migration_lock(
+    db_url: str, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the advisory lock for the block, on a connection of its own inside one transaction."""
+    with connect(db_url) as conn, conn.transaction():
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
+        if not (got and got[0]):
+            if on_wait:
+                on_wait()
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        yield
+
+
+# -- bootstrap: Supabase's auth pieces, or stand-ins ----------------------------------------
+
+_STANDIN_SQL = {
+    "schema auth": f"""
+        CREATE SCHEMA IF NOT EXISTS auth;
+        COMMENT ON SCHEMA auth IS '{STANDIN_MARK}';
+    """,
+    # Supabase's table has some thirty columns; policies and foreign keys only need the id.
+    "table auth.users": """
+        CREATE TABLE IF NOT EXISTS auth.users (
+          id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+          email TEXT,
+          created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+    """,
+    # Supabase's own definition: the JWT subject PostgREST puts in request.jwt.claims.
+    "function auth.uid()": """
+        CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
+          SELECT coalesce(
+            nullif(current_setting('request.jwt.claim.sub', true), ''),
+            (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+          )::uuid
+        $$;
+    """,
+}
+
+
+def _role_sql(role: str) -> str:
+    # Roles are cluster-wide: a run on another database may create the same one concurrently.
+    return f"""
+        DO $$ BEGIN
+          CREATE ROLE {role} NOLOGIN NOINHERIT;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$;
+    """
+
+
+def probe_auth(conn: psycopg.Connection[Any]) -> tuple[list[str], bool]:
+    """The Supabase pieces missing here, and whether `auth` carries aigw's stand-in mark."""
+    row = conn.execute(
+        """
+        SELECT to_regnamespace('auth') IS NOT NULL,
+               to_regclass('auth.users') IS NOT NULL,
+               to_regprocedure('auth.uid()') IS NOT NULL,
+               coalesce(obj_description(to_regnamespace('auth'), 'pg_namespace') = %s, false),
+               array(SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%s))
+        """,
+        (STANDIN_MARK, list(SUPABASE_ROLES)),
+    ).fetchone()
+    assert row is not None
+    has_schema, has_users, has_uid, marked, roles = row
+    missing = [f"role {r}" for r in SUPABASE_ROLES if r not in roles]
+    pieces = (("schema auth", has_schema), ("table auth.users", has_users))
+    missing += [name for name, present in pieces if not present]
+    if not has_uid:
+        missing.append("function auth.uid()")
+    return missing, bool(marked)
+
+
+def bootstrap(conn: psycopg.Connection[Any]) -> Bootstrap:
+    """Create only the missing pieces; with all present (Supabase) run nothing at all."""
+    missing, marked = probe_auth(conn)
+    if not missing:
+        return Bootstrap("stand-in" if marked else "supabase")
+    for piece in missing:
+        kind, _, name = piece.partition(" ")
+        conn.execute(_role_sql(name) if kind == "role" else _STANDIN_SQL[piece])
+    conn.execute("GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role")
+    return Bootstrap("stand-in", missing)
+
+
+# -- tracking -------------------------------------------------------------------------------
+
+
+def ensure_tracking(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        f"""
+        CREATE SCHEMA IF NOT EXISTS {TRACKING_SCHEMA};
+        CREATE TABLE IF NOT EXISTS {TRACKING_SCHEMA}.applied (
+          version INTEGER PRIMARY KEY,
+          name TEXT NOT NULL,
+          checksum TEXT NOT NULL,
+          applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        """
+    )
+
+
+def read_applied(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, str, datetime]]:
+    """version → (name, checksum, applied_at); empty when nothing was ever applied."""
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{TRACKING_SCHEMA}.applied",)).fetchone()
+    if not exists or exists[0] is None:
+        return {}
+    rows = conn.execute(
+        f"SELECT version, name, checksum, applied_at FROM {TRACKING_SCHEMA}.applied"
+    ).fetchall()
+    return {v: (n, c, at) for v, n, c, at in rows}
+
+
+def states(
+    migrations: list[Migration], applied: dict[int, tuple[str, str, datetime]]
+) -> list[MigrationState]:
+    """Every migration known to the files or to the database, with its state."""
+    result = []
+    by_version = {m.version: m for m in migrations}
+    for version in sorted(set(by_version) | set(applied)):
+        m = by_version.get(version)
+        record = applied.get(version)
+        if m is None:
+            assert record is not None
+            result.append(MigrationState(version, record[0], "missing-file", None, record[1], record[2]))
+            continue
+        if record is None:
+            state, at = "pending", None
+        else:
+            state, at = ("applied" if record[1] == m.checksum else "drifted"), record[2]
+        result.append(MigrationState(version, m.name, state, display_path(m.path), m.checksum, at))
+    return result
+
+
+def refuse_drift(found: list[MigrationState]) -> None:
+    for s in found:
+        if s.state == "drifted":
+            raise MigrationError(
+                f"{s.file} changed since it was applied (version {s.version:04d}); "
+                "refusing to continue",
+                hint="migrations are never edited once applied: restore the file and add a "
+                "new numbered migration instead",
+            )
+        if s.state == "missing-file":
+            raise MigrationError(
+                f"migration {s.version:04d}_{s.name} is applied in the database but has no file "
+                "here; refusing to continue",
+                hint="this checkout is older than the database: update aigw, or point "
+                "AIGW_SQL_DIR at the current sql/ folder",
+            )
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def status(db_url: str, sql_dir: Path | None = None) -> Status:
+    """The migrations' states and the Supabase pieces a run would create; changes nothing."""
+    migrations = discover(sql_dir)
+    with connect(db_url) as conn:
+        missing, marked = probe_auth(conn)
+        auth = "stand-in" if marked else "supabase" if not missing else "missing"
+        return Status(states(migrations, read_applied(conn)), auth, missing)
+
+
+def apply(
+    db_url: str,
+    sql_dir: Path | None = None,
+    *,
+    dry_run: bool = False,
+    on_wait: Callable[[], None] | None = None,
+) -> ApplyResult:
+    """Bootstrap, then apply the pending migrations (or try them all and roll back: dry run)."""
+    import psycopg
+
+    migrations = discover(sql_dir)
+    with migration_lock(db_url, on_wait), connect(db_url) as conn:
+        if dry_run:
+            return _dry_run(conn, migrations, db_url)
+        with conn.transaction():
+            boot = bootstrap(conn)
+            ensure_tracking(conn)
+        found = states(migrations, read_applied(conn))
+        refuse_drift(found)
+        pending = {s.version for s in found if s.state == "pending"}
+        done: list[Applied] = []
+        for m in migrations:
+            if m.version not in pending:
+                continue
+            started = time.perf_counter()
+            try:
+                with conn.transaction():
+                    _execute(conn, m)
+            except psycopg.Error as exc:
+                raise _failure(conn, m, exc, db_url, [a.name for a in done]) from None
+            ms = (time.perf_counter() - started) * 1000
+            done.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
+        return ApplyResult(done, boot)
+
+
+def apply_all(db_url: str, sql_dir: Path | None = None) -> list[str]:
+    """Apply what is pending; the labels applied (`["0001_core"]`). A fixture helper for tests."""
+    return [a.name for a in apply(db_url, sql_dir).applied]
+
+
+def _execute(conn: psycopg.Connection[Any], m: Migration) -> None:
+    # No parameters: psycopg sends the whole file as one simple query, parsed by the server.
+    conn.execute(m.sql)
+    conn.execute(
+        f"INSERT INTO {TRACKING_SCHEMA}.applied (version, name, checksum) VALUES (%s, %s, %s)",
+        (m.version, m.name, m.checksum),
+    )
+
+
+def _dry_run(conn: psycopg.Connection[Any], migrations: list[Migration], db_url: str) -> ApplyResult:
+    import psycopg
+
+    with conn.transaction(force_rollback=True):
+        before = catalog_snapshot(conn)
+        boot = bootstrap(conn)
+        ensure_tracking(conn)
+        found = states(migrations, read_applied(conn))
+        refuse_drift(found)
+        pending = {s.version for s in found if s.state == "pending"}
+        tried: list[Applied] = []
+        for m in migrations:
+            if m.version not in pending:
+                continue
+            started = time.perf_counter()
+            try:
+                with conn.transaction():  # a savepoint, so the failure can be located after
+                    _execute(conn, m)
+            except psycopg.Error as exc:
+                error = _failure(conn, m, exc, db_url, [])
+                error.message = f"dry run: {error.message}; nothing was changed"
+                raise error from None
+            ms = (time.perf_counter() - started) * 1000
+            tried.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
+        after = catalog_snapshot(conn)
+    creates, drops = diff_catalog(before, after)
+    return ApplyResult(tried, boot, dry_run=True, creates=creates, drops=drops)
+
+
+# -- failures: file and line ----------------------------------------------------------------
+
+
+def _failure(
+    conn: psycopg.Connection[Any],
+    m: Migration,
+    exc: psycopg.Error,
+    db_url: str,
+    done: list[str],
+) -> MigrationError:
+    line = _error_line(conn, m, exc)
+    where = display_path(m.path) + (f":{line}" if line else "")
+    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url)
+    code = f" ({exc.sqlstate})" if exc.sqlstate else ""
+    kept = f"; applied before it: {', '.join(done)}" if done else ""
+    return MigrationError(f"{where}: {first}{code} — {m.label} rolled back{kept}", applied=done)
+
+
+def _error_line(conn: psycopg.Connection[Any], m: Migration, exc: psycopg.Error) -> int | None:
+    position = exc.diag.statement_position
+    if position:  # 1-based characters into the whole file, as sent
+        return m.sql.count("\n", 0, int(position) - 1) + 1
+    return _replay_line(conn, m, exc)
+
+
+def _replay_line(conn: psycopg.Connection[Any], m: Migration, exc: psycopg.Error) -> int | None:
+    """Errors at execution carry no position: replay statement by statement, rolled back, to
+    find the failing one. Only diagnostics depend on this split, never what gets applied."""
+    import psycopg
+
+    try:
+        with conn.transaction(force_rollback=True):
+            for offset, statement in split_statements(m.sql):
+                try:
+                    conn.execute(statement)
+                except psycopg.Error as again:
+                    if again.sqlstate != exc.sqlstate:
+                        return None  # the split misread the file; better no line than a wrong one
+                    inner = again.diag.statement_position
+                    at = offset + (int(inner) - 1 if inner else len(statement) - len(statement.lstrip()))
+                    return m.sql.count("\n", 0, at) + 1
+    except psycopg.Error:
+        return None
+    return None
+
+
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def split_statements(sql: str) -> list[tuple[int, str]]:
+    """(offset, text) of each `;`-terminated statement, skipping quotes, dollar quotes and
+    comments. Good enough to locate an error; `BEGIN ATOMIC` bodies are not understood."""
+    out: list[tuple[int, str]] = []
+    i, start, n = 0, 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+            continue
+        elif sql[i] in "'\"":
+            quote, escapes = sql[i], sql[i] == "'" and i > 0 and sql[i - 1] in "eE"
+            i += 1
+            while i < n:
+                if escapes and sql[i] == "\\":
+                    i += 2
+                    continue
+                if sql[i] == quote:
+                    if sql.startswith(quote * 2, i):
+                        i += 2
+                        continue
+                    break
+                i += 1
+        elif sql[i] == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            match = _DOLLAR.match(sql, i)
+            if match:
+                end = sql.find(match.group(0), match.end())
+                i = n if end < 0 else end + len(match.group(0))
+                continue
+        elif sql[i] == ";":
+            if sql[start:i].strip():
+                out.append((start, sql[start:i]))
+            start = i + 1
+        i += 1
+    if sql[start:].strip():
+        out.append((start, sql[start:]))
+    return out
+
+
+# -- dry run: what the catalog would gain ---------------------------------------------------
+
+_USER_SCHEMA = (
+    "{n}.nspname NOT IN ('pg_catalog', 'information_schema', '" + TRACKING_SCHEMA + "') "
+    "AND {n}.nspname NOT LIKE 'pg\\_toast%' AND {n}.nspname NOT LIKE 'pg\\_temp%'"
+)
+
+_CATALOG_SQL = f"""
+SELECT 'schema ' || n.nspname FROM pg_namespace n WHERE {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT CASE c.relkind WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'v' THEN 'view'
+         WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
+         ELSE 'table' END || ' ' || n.nspname || '.' || c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'i', 'I', 'v', 'm', 'S', 'f') AND {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   AND {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT 'row level security on ' || n.nspname || '.' || c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relrowsecurity AND {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT 'policy ' || p.polname || ' on ' || n.nspname || '.' || c.relname
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+UNION ALL
+SELECT 'trigger ' || t.tgname || ' on ' || n.nspname || '.' || c.relname
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'type ' || n.nspname || '.' || t.typname
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.typtype IN ('e', 'd', 'r', 'm') AND {_USER_SCHEMA.format(n="n")}
+UNION ALL
+SELECT 'extension ' || extname FROM pg_extension
+UNION ALL
+SELECT 'role ' || rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'
+"""
+
+
+def catalog_snapshot(conn: psycopg.Connection[Any]) -> set[str]:
+    return {row[0] for row in conn.execute(_CATALOG_SQL).fetchall()}
+
+
+def diff_catalog(before: set[str], after: set[str]) -> tuple[list[str], list[str]]:
+    """Objects created and dropped; columns listed only for tables that existed before."""
+
+    relations = ("table ", "view ", "materialized view ", "foreign table ")
+
+    def prune(objects: set[str], other: set[str]) -> list[str]:
+        changed = sorted(objects - other)
+        whole = {o.rsplit(" ", 1)[1] for o in changed if o.startswith(relations)}
+        # Columns of a whole new (or wholly dropped) relation are implied by it.
+        return [
+            o
+            for o in changed
+            if not (o.startswith("column ") and o.split(" ", 1)[1].rsplit(".", 1)[0] in whole)
+        ]
+
+    return prune(after, before), prune(before, after)

@@ -1,0 +1,207 @@
+"""The local store: one SQLite file under AIGW_HOME, shared by every aigw process on the machine.
+
+It is the embedded default store and the outbox in front of the remote one. Concurrency rules,
+so that many processes at once never fail with "database is locked":
+  * WAL journal: readers never block the writer, and a commit is one append to the WAL;
+  * every write is one short `BEGIN IMMEDIATE` transaction: the write lock is taken up front,
+    so SQLite's busy handler (busy_timeout) waits for it instead of failing half-way;
+  * synchronous=NORMAL: a committed row survives the process being killed (the WAL is in the
+    OS's hands); only a power cut can drop the last commits, in exchange for no fsync per call.
+The schema is `sqlite_migrations.MIGRATIONS`, applied on open up to PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aigw.storage.base import COLUMNS, LogFilter, LogRecord, status_range
+from aigw.storage.sqlite_migrations import MIGRATIONS, statements
+
+BUSY_TIMEOUT_S = 30.0
+_PAYLOADS = ("request_payload", "response_payload")
+_INSERT = (
+    f"INSERT OR IGNORE INTO ai_gateway_logs ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM ai_gateway_logs"
+_CREATED = COLUMNS.index("created_at")
+
+
+def connect(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    deadline = time.monotonic() + timeout
+    # Switching to WAL needs an exclusive lock once per file; a racing first open may be refused
+    # without the busy handler being consulted, so wait for it here.
+    while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction holding the write lock from its first statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Bring the file up to the last migration; returns the version it is at afterwards."""
+    target = len(migrations)
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+        return target
+    with immediate(conn):
+        # Re-read under the lock: another process may have migrated while we waited.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for script in migrations[version:]:
+            for statement in statements(script):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {max(version, target)}")
+    return target
+
+
+def to_row(record: LogRecord) -> tuple[Any, ...]:
+    row = list(record.values())
+    row[_CREATED] = record.created_at.timestamp()
+    for name in _PAYLOADS:
+        index = COLUMNS.index(name)
+        if row[index] is not None:
+            row[index] = json.dumps(row[index], ensure_ascii=False, separators=(",", ":"))
+    return tuple(row)
+
+
+def from_row(row: Sequence[Any]) -> LogRecord:
+    data = dict(zip(COLUMNS, row, strict=True))
+    data["created_at"] = datetime.fromtimestamp(data["created_at"], UTC)
+    for name in _PAYLOADS:
+        if data[name] is not None:
+            data[name] = json.loads(data[name])
+    return LogRecord(**data)
+
+
+def where_clause(where: LogFilter) -> tuple[str, list[Any]]:
+    """The WHERE for a LogFilter (`?` placeholders), shared by reads and counts."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if where.since is not None:
+        parts.append("created_at >= ?")
+        params.append(where.since.timestamp())
+    if where.until is not None:
+        parts.append("created_at < ?")
+        params.append(where.until.timestamp())
+    for column in ("endpoint", "method"):
+        value = getattr(where, column)
+        if value is not None:
+            parts.append(f"{column} = ?")
+            params.append(value.upper() if column == "method" else value)
+    if where.status is not None:
+        bounds = status_range(where.status)
+        if bounds is None:
+            parts.append("status_code IS NULL")
+        else:
+            parts.append("status_code BETWEEN ? AND ?")
+            params += list(bounds)
+    if where.agent is not None:
+        parts.append("(agent_id = ? OR assistant_id = ?)")
+        params += [where.agent, where.agent]
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+class SQLiteRepository:
+    """Repository over the local SQLite file (see the module docstring for the concurrency)."""
+
+    def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT_S):
+        self.path = path
+        self.conn = connect(path, timeout)
+        self._lock = threading.Lock()  # one connection, possibly used from a sync thread
+        migrate(self.conn)
+
+    # -- Repository ------------------------------------------------------------------------
+    def write(self, records: Sequence[LogRecord]) -> None:
+        if not records:
+            return
+        rows = [to_row(record) for record in records]
+        with self._lock, immediate(self.conn) as conn:
+            conn.executemany(_INSERT, rows)
+
+    def records(self, where: LogFilter) -> list[LogRecord]:
+        clause, params = where_clause(where)
+        sql = f"{_SELECT}{clause} ORDER BY created_at DESC, id"
+        if where.limit is not None:
+            sql += " LIMIT ?"
+            params.append(where.limit)
+        with self._lock:
+            return [from_row(row) for row in self.conn.execute(sql, params)]
+
+    def get(self, record_id: str) -> LogRecord | None:
+        with self._lock:
+            row = self.conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
+        return from_row(row) if row else None
+
+    def pending(self, limit: int) -> list[LogRecord]:
+        sql = f"{_SELECT} WHERE synced_at IS NULL ORDER BY created_at LIMIT ?"
+        with self._lock:
+            return [from_row(row) for row in self.conn.execute(sql, (limit,))]
+
+    def pending_count(self) -> int:
+        sql = "SELECT count(*) FROM ai_gateway_logs WHERE synced_at IS NULL"
+        with self._lock:
+            return int(self.conn.execute(sql).fetchone()[0])
+
+    def mark_synced(self, ids: Sequence[str]) -> None:
+        now = time.time()
+        with self._lock, immediate(self.conn) as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ", ".join("?" for _ in chunk)
+                conn.execute(
+                    f"UPDATE ai_gateway_logs SET synced_at = ? WHERE id IN ({marks})",
+                    [now, *chunk],
+                )
+
+    def prune(self, older_than: datetime) -> int:
+        with self._lock, immediate(self.conn) as conn:
+            cursor = conn.execute(
+                "DELETE FROM ai_gateway_logs WHERE created_at < ?", (older_than.timestamp(),)
+            )
+            return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # -- the assistant → agents.id map (filled by the mirror, read by the logging layer) ---
+    def remember_agent(self, openai_assistant_id: str, agent_id: str) -> None:
+        with self._lock, immediate(self.conn) as conn:
+            conn.execute(
+                "INSERT INTO agent_ids (openai_assistant_id, agent_id, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
+                "agent_id = excluded.agent_id, updated_at = excluded.updated_at",
+                (openai_assistant_id, agent_id, time.time()),
+            )
+
+    def agent_ids(self) -> dict[str, str]:
+        """assistant id → agents.id, as last seen by this machine's mirror writes."""
+        with self._lock:
+            return dict(self.conn.execute("SELECT openai_assistant_id, agent_id FROM agent_ids"))
