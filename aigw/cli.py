@@ -8,8 +8,19 @@ import typer
 
 from aigw import __version__
 from aigw.boundary import ErrorBoundaryGroup
-from aigw.commands import assistants, completions, config, sandbox
-from aigw.commands import migrate
+from aigw.commands import (
+    assistants,
+    breaker,
+    completions,
+    config,
+    logs,
+    messages,
+    migrate,
+    runs,
+    sandbox,
+    threads,
+)
+from aigw.commands._options import ForceOption, NoWaitOption, set_invocation_options
 from aigw.context import AppContext
 
 app = typer.Typer(
@@ -24,9 +35,14 @@ app = typer.Typer(
 )
 app.add_typer(config.app, name="config")
 app.add_typer(assistants.app, name="assistants")
+app.add_typer(threads.app, name="threads")
+app.add_typer(messages.app, name="messages")
+app.add_typer(runs.app, name="runs")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(completions.app, name="completions")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(breaker.app, name="breaker")
+app.add_typer(logs.app, name="logs")
 
 
 def _version(value: bool) -> None:
@@ -53,16 +69,18 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    force: bool = ForceOption,
+    no_wait: bool = NoWaitOption,
 ) -> None:
-    if isinstance(ctx.obj, AppContext):  # injected by a test
-        return
-    ctx.obj = AppContext(
-        flags={
-            "use_ai_gateway": None if direct is None else not direct,
-            "ai_gateway_url": base_url,
-            "home": home,
-        }
-    )
+    if not isinstance(ctx.obj, AppContext):  # tests may inject their own
+        ctx.obj = AppContext(
+            flags={
+                "use_ai_gateway": None if direct is None else not direct,
+                "ai_gateway_url": base_url,
+                "home": home,
+            }
+        )
+    set_invocation_options(ctx.obj, force=force, no_wait=no_wait)
 
 
 def main() -> None:

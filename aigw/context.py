@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
     from aigw.gateway.client import Gateway
     from aigw.settings import Settings
-    from aigw.storage.base import Repository
+    from aigw.storage import RemoteRepository
+    from aigw.storage.base import Mirror
+    from aigw.storage.sqlite import SQLiteRepository
 
 
 class AppContext:
@@ -32,7 +34,8 @@ class AppContext:
         self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
         self._settings = settings
         self.clock = clock
-        self.command_options: dict[str, Any] = {}  # per-invocation knobs: --no-cache, --force…
+        self.command_options: dict[str, Any] = {}
+        self.flush_logs_on_close = True  # off when the command synced the logs itself  # per-invocation knobs: --no-cache, --force…
 
     @cached_property
     def settings(self) -> Settings:
@@ -41,25 +44,79 @@ class AppContext:
         return self._settings or load_settings(**self.flags)
 
     @cached_property
-    def repository(self) -> Repository:
+    def repository(self) -> SQLiteRepository:
+        """The local store under AIGW_HOME: the call-log outbox and the embedded default."""
         from aigw.storage import open_repository
 
         return open_repository(self.settings)
 
     @cached_property
+    def remote(self) -> RemoteRepository | None:
+        """The remote store (Postgres or Supabase REST), None when none is configured."""
+        from aigw.storage import open_remote
+
+        return open_remote(self.settings, timeout=max(self.settings.sync_budget, 5.0))
+
+    @property
+    def mirror(self) -> Mirror | None:
+        """The seed's agents/conversations/messages tables, or None without a remote store.
+
+        Raises AigwError (exit 8) when a remote is configured but unreachable. Agents it
+        upserts are remembered locally, so later log rows get their agent_id cheaply.
+        """
+        if self.remote is None:
+            return None
+        from aigw.storage.mirror import RememberingMirror
+
+        return RememberingMirror(self.remote, self._remember_agent)
+
+    def _remember_agent(self, assistant_id: str, agent_id: str) -> None:
+        self.repository.remember_agent(assistant_id, agent_id)
+        if "gateway" in self.__dict__ and self.gateway.outbox is not None:
+            self.gateway.outbox.remember_agent(assistant_id, agent_id)
+
+    @cached_property
     def gateway(self) -> Gateway:
         from aigw.gateway.client import Gateway
+        from aigw.storage import spill_path
+        from aigw.storage.outbox import Outbox
 
-        return Gateway(self.settings, options=self.command_options)
+        # The store opens on the first record, so building the client stays cheap.
+        outbox = Outbox(lambda: self.repository, spill_path(self.settings))
+        return Gateway(self.settings, outbox=outbox, options=self.command_options)
 
     @property
     def openai(self) -> openai.OpenAI:
         return self.gateway.client
 
     def close(self) -> None:
-        """Called once after the command: flush what the gateway recorded, close clients."""
+        """Called once after the command: close clients, then sync pending log rows.
+
+        The sync gets at most `settings.sync_budget` seconds; what it cannot send stays pending
+        and is said once on stderr (the context is the one place that sees the whole command).
+        """
+        from aigw.render import Output
+
         if "gateway" in self.__dict__:
+            outbox = self.gateway.outbox
             self.gateway.close()
+            if outbox is not None and outbox.spilled:
+                Output().warn(
+                    f"{outbox.spilled} log rows could not be written to the local store "
+                    f"({outbox.problem}); kept in {outbox.spill_path} for the next command"
+                )
+        if "remote" in self.__dict__ and self.remote is not None:
+            self.remote.close()
+        if "repository" in self.__dict__ and self.flush_logs_on_close:
+            from aigw.services.sync import flush_pending
+
+            report = flush_pending(self.settings, self.settings.sync_budget)
+            if report is not None and report.pending:
+                reason = f": {report.error}" if report.error else ""
+                Output().warn(
+                    f"{report.pending} log rows pending sync to {report.remote}{reason}; "
+                    "they are kept and sent by the next command or `aigw logs sync`"
+                )
         if "repository" in self.__dict__:
             self.repository.close()
 

@@ -70,11 +70,14 @@ CREATE TABLE ai_gateway_logs (
   source TEXT              -- who wrote the row, e.g. 'aigw'; NULL for the seed app
 );
 
--- conversations.updated_at changes on every update, not only at insert.
+-- conversations.updated_at moves on every update, not only at insert, unless the update sets
+-- it itself (a mirror copying timestamps from elsewhere).
 CREATE FUNCTION conversations_touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql SET search_path = '' AS $$
 BEGIN
-  NEW.updated_at := now();
+  IF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at THEN
+    NEW.updated_at := now();
+  END IF;
   RETURN NEW;
 END;
 $$;

@@ -133,3 +133,12 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_db(fresh_db: str) -> str:
+    """A fresh database with every `sql/` migration applied (Supabase stand-ins included)."""
+    from aigw.storage.migrations import apply_all
+
+    apply_all(fresh_db)
+    return fresh_db

@@ -69,3 +69,73 @@ def confirm(question: str, yes: bool) -> None:
         raise UsageError(f"{question} — refusing without confirmation", hint="pass --yes")
     if not typer.confirm(question, default=False, err=True):
         raise typer.Exit(1)
+
+
+# -- resilience knobs: they go into AppContext.command_options, which the transport layers read
+ForceOption = typer.Option(
+    False, "--force", help="Call even while the circuit breaker is open (put before the command)."
+)
+NoWaitOption = typer.Option(
+    False,
+    "--no-wait",
+    help="Over the client-side rate limit, fail at once (exit 7) instead of waiting.",
+)
+NoCacheOption = typer.Option(
+    False, "--no-cache", help="Do not answer from the local cache (the fresh answer refreshes it)."
+)
+MaxAgeOption = typer.Option(
+    None,
+    "--max-age",
+    metavar="AGE",
+    help="Accept a cached answer up to AGE old: 30s, 5m, 1h (default AIGW_CACHE_TTL).",
+)
+VerboseOption = typer.Option(
+    False,
+    "--verbose",
+    "-v",
+    help="Say on stderr whether the answer came from the cache, and its age.",
+)
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """`300`, `30s`, `5m`, `1h`, `1d` → seconds."""
+    import re
+
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if not found or found.group(2) not in _DURATION_UNITS:
+        raise UsageError(f"{option} expects a duration such as 30s, 5m or 1h, got {text!r}")
+    return float(found.group(1)) * _DURATION_UNITS[found.group(2)]
+
+
+def set_invocation_options(app_ctx: Any, *, force: bool, no_wait: bool) -> None:
+    """Root-level knobs, and the callbacks through which the transport layers speak.
+
+    Layers cannot print; they call `notify` (a one-off status line, always shown) and
+    `on_wait` (a rate-limit wait, shown only on a terminal) with plain text.
+    """
+    from aigw.render import Output
+
+    def notify(message: str) -> None:
+        Output().note(message)
+
+    def on_wait(seconds: float) -> None:
+        out = Output()
+        if out.interactive:
+            out.note(f"rate limit AIGW_RATE_LIMIT reached: waiting {seconds:.1f} s for a slot…")
+
+    options = app_ctx.command_options  # a test's injected context may have set some already
+    options["force"] = force or bool(options.get("force"))
+    options["no_wait"] = no_wait or bool(options.get("no_wait"))
+    options.setdefault("notify", notify)
+    options.setdefault("on_wait", on_wait)
+
+
+def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verbose: bool) -> None:
+    """A cacheable read's --no-cache, --max-age and --verbose, for the cache layer."""
+    app_ctx.command_options.update(
+        no_cache=no_cache,
+        max_age=parse_duration(max_age, "--max-age") if max_age is not None else None,
+        verbose=verbose,
+    )

@@ -13,13 +13,17 @@ from aigw.commands._options import (
     BeforeOption,
     JsonOption,
     LimitOption,
+    MaxAgeOption,
     MetadataOption,
+    NoCacheOption,
     OrderOption,
+    VerboseOption,
     YesOption,
     confirm,
     parse_pairs,
     read_json,
     read_text,
+    set_cache_options,
 )
 from aigw.context import app_context
 from aigw.errors import UsageError
@@ -111,13 +115,18 @@ def list_(
     before: str | None = BeforeOption,
     all_pages: bool = AllOption,
     json: bool = JsonOption,
+    no_cache: bool = NoCacheOption,
+    max_age: str | None = MaxAgeOption,
+    verbose: bool = VerboseOption,
 ) -> None:
     """List assistants, newest first."""
     from aigw.services.assistants import list_assistants
     from aigw.services.requests import ListQuery
 
     query = ListQuery(limit=limit, order=order, after=after, before=before)  # type: ignore[arg-type]
-    items = list_assistants(app_context(ctx), query, all_pages=all_pages)
+    app_ctx = app_context(ctx)
+    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    items = list_assistants(app_ctx, query, all_pages=all_pages)
     Output(json).rows(items, COLUMNS)
 
 
@@ -157,11 +166,20 @@ def create(
 
 
 @app.command("get")
-def get(ctx: typer.Context, assistant_id: str, json: bool = JsonOption) -> None:
+def get(
+    ctx: typer.Context,
+    assistant_id: str,
+    json: bool = JsonOption,
+    no_cache: bool = NoCacheOption,
+    max_age: str | None = MaxAgeOption,
+    verbose: bool = VerboseOption,
+) -> None:
     """Show one assistant."""
     from aigw.services.assistants import get_assistant
 
-    Output(json).record(get_assistant(app_context(ctx), assistant_id))
+    app_ctx = app_context(ctx)
+    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    Output(json).record(get_assistant(app_ctx, assistant_id))
 
 
 @app.command("update")

@@ -35,7 +35,8 @@ def message_content(content: str | None, content_file: Path | None, source: str 
         return content
     path = content_file if content_file is not None else Path("-")
     option = "--content-file" if content_file is not None else "stdin"
-    return read_text(path, option)
+    # As the shell's $(…) does: the newline `echo` and editors end a file with is not content.
+    return read_text(path, option).rstrip("\r\n")
 
 
 @app.command("create")

@@ -27,7 +27,9 @@ STATUS_COLUMNS = [
     Column("version", lambda m: f"{m.version:04d}", no_wrap=True),
     Column("name", lambda m: m.name, style="cyan"),
     Column("state", lambda m: m.state),
-    Column("applied at", lambda m: fmt_cell(m.applied_at and m.applied_at.isoformat(" ", "seconds"))),
+    Column(
+        "applied at", lambda m: fmt_cell(m.applied_at and m.applied_at.isoformat(" ", "seconds"))
+    ),
     Column("file", lambda m: m.file, style="dim"),
 ]
 
@@ -67,7 +69,8 @@ def migrate(
         return
     boot = report.bootstrap
     if boot.created:
-        out.note(f"created Supabase stand-ins: {', '.join(boot.created)}")
+        verb = "would create" if dry_run else "created"
+        out.note(f"{verb} Supabase stand-ins: {', '.join(boot.created)}")
     else:
         out.note(f"auth schema and roles: {boot.kind} (nothing created)")
     if dry_run:

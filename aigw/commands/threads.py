@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._options import JsonOption, MetadataOption, YesOption, confirm, parse_pairs
+from aigw.commands._options import (
+    JsonOption,
+    MaxAgeOption,
+    MetadataOption,
+    NoCacheOption,
+    VerboseOption,
+    YesOption,
+    confirm,
+    parse_pairs,
+    set_cache_options,
+)
 from aigw.context import app_context
 from aigw.errors import UsageError
 from aigw.render import Output
@@ -49,12 +59,21 @@ def create(
 
 
 @app.command("get")
-def get(ctx: typer.Context, thread_id: str, json: bool = JsonOption) -> None:
+def get(
+    ctx: typer.Context,
+    thread_id: str,
+    json: bool = JsonOption,
+    no_cache: bool = NoCacheOption,
+    max_age: str | None = MaxAgeOption,
+    verbose: bool = VerboseOption,
+) -> None:
     """Show one thread."""
     from aigw.render.assistants_views import thread_fields
     from aigw.services.threads import get_thread
 
-    thread = get_thread(app_context(ctx), thread_id)
+    app_ctx = app_context(ctx)
+    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    thread = get_thread(app_ctx, thread_id)
     Output(json).record(thread, thread_fields(thread))
 
 

@@ -3,36 +3,148 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aigw.errors import ConfigError
+from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, HTTPTransport
-from aigw.gateway.transports.timing import CallTiming, TimingTransport
+from aigw.gateway.transports.logging import LoggingTransport
+from aigw.redact import redactor_for
 from aigw.settings import Settings
 
 if TYPE_CHECKING:
     import openai
 
-    from aigw.storage.base import Repository
+    from aigw.gateway.transports.breaker import CircuitBreaker
+    from aigw.gateway.transports.keys import LabelledKey
+    from aigw.storage.base import LogRecord
+    from aigw.storage.outbox import Outbox
+    from aigw.storage.state import StateStore
 
 # The SDK marks every Assistants method deprecated (OpenAI switched its hosted Assistants API
 # off on 2026-08-26); gateways and compatible servers still serve it, and that is who aigw is
 # for, so the warning would only be noise in the operator's terminal.
-warnings.filterwarnings("ignore", message="^deprecated$", category=DeprecationWarning)
+warnings.filterwarnings(
+    "ignore",
+    message="^deprecated$|^The Assistants API is deprecated",
+    category=DeprecationWarning,
+)
 
 
 def build_stack(
     settings: Settings,
     *,
     network: BaseTransport,
-    on_timing: Any,
+    sink: Callable[[LogRecord], None],
+    agent_for: Callable[[str], str | None] | None = None,
+    state: StateStore | None = None,
+    options: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> BaseTransport:
     """The transport stack, outermost first. Order matters and is decided only here:
 
-    TimingTransport (one record per HTTP attempt) → network.
+    KeyRotation → Retry → Logging → Cache → Breaker → RateLimit → network
+
+    * KeyRotation outermost: a 401 is not retried, so rotation sends the whole call again
+      with the next key; the retry layer below continues the attempt numbers and keeps the
+      call id and Idempotency-Key, so the log shows one call with both attempts.
+    * Retry outside logging: every attempt (and every wait between them) is its own log row.
+    * Logging outside the cache: a hit still gets its row, with cache_status=hit.
+    * Cache outside breaker and rate limit: a hit touches no network, so it neither spends
+      a rate-limit slot nor is refused by an open circuit (in-process; from the command line
+      `Gateway.preflight` refuses first, before the SDK is even imported).
+    * Breaker outside rate limit: a refused call fails at once instead of waiting for a slot;
+      the rate limit sits right on the network, where a 429 tells it to slow down.
+    `options` are the invocation's knobs (command_options: force, no_wait, no_cache, max_age,
+    verbose, notify, on_wait), read at request time.
     """
-    return TimingTransport(network, on_timing)
+    from aigw.gateway.transports.breaker import BreakerTransport
+    from aigw.gateway.transports.cache import CacheTransport
+    from aigw.gateway.transports.keys import KeyRotationTransport
+    from aigw.gateway.transports.ratelimit import RateLimiter, RateLimitTransport
+    from aigw.gateway.transports.retry import RetryPolicy, RetryTransport
+
+    opts = options if options is not None else {}
+    clock = clock or Clock()
+
+    def notify(message: str) -> None:
+        opts.get("notify", _ignore)(message)
+
+    transport: BaseTransport = network
+    if state is not None:
+        if settings.rate_limit:
+            limiter = RateLimiter(state, settings.rate_limit, clock=clock)
+            transport = RateLimitTransport(
+                transport,
+                limiter,
+                no_wait=lambda: bool(opts.get("no_wait")),
+                on_wait=lambda seconds: opts.get("on_wait", _ignore)(seconds),
+            )
+        transport = BreakerTransport(
+            transport, breaker_for(settings, state, clock), force=lambda: bool(opts.get("force"))
+        )
+        if settings.cache_ttl > 0:
+            transport = CacheTransport(
+                transport,
+                state,
+                default_ttl=settings.cache_ttl,
+                route=settings.route,
+                credential_headers=(settings.gateway_key_header,),
+                options=opts,
+                notify=notify,
+                clock=clock,
+            )
+    transport = LoggingTransport(
+        transport,
+        sink,
+        route=settings.route,
+        user_id=settings.user_id,
+        redactor=redactor_for(settings),
+        log_payloads=settings.log_payloads,
+        agent_for=agent_for or (lambda assistant_id: None),
+    )
+    transport = RetryTransport(
+        transport, RetryPolicy(settings.max_retries, settings.retry_budget), clock=clock
+    )
+    keys = _keys(settings)
+    if state is not None and settings.route == "gateway" and len(keys) > 1:
+        transport = KeyRotationTransport(
+            transport, keys, state, header=settings.gateway_key_header, notify=notify
+        )
+    return transport
+
+
+def _ignore(*args: Any) -> None:
+    pass
+
+
+def _keys(settings: Settings) -> list[LabelledKey]:
+    from aigw.gateway.transports.keys import labelled_keys
+
+    def value(secret: Any) -> str | None:
+        return secret.get_secret_value() if secret is not None else None
+
+    return labelled_keys(
+        value(settings.gateway_api_key),
+        value(settings.gateway_api_key_next),
+        value(settings.gateway_api_keys),
+    )
+
+
+def breaker_for(
+    settings: Settings, state: StateStore, clock: Clock | None = None
+) -> CircuitBreaker:
+    from aigw.gateway.transports.breaker import CircuitBreaker
+
+    return CircuitBreaker(
+        state,
+        failures_to_open=settings.breaker_failures,
+        cooldown=settings.breaker_cooldown,
+        probe_timeout=settings.timeout + 5,
+        clock=clock,
+    )
 
 
 class Gateway:
@@ -42,19 +154,36 @@ class Gateway:
         self,
         settings: Settings,
         *,
-        repository: Repository | None = None,
+        outbox: Outbox | None = None,
         options: dict[str, Any] | None = None,
         network: BaseTransport | None = None,
+        state: StateStore | None = None,
+        clock: Clock | None = None,
     ):
+        from aigw.storage.state import StateStore
+
         self.settings = settings
-        self.repository = repository
-        self.options = options or {}
-        self.timings: list[CallTiming] = []
+        # Every attempt's LogRecord: kept here for this process, committed by the outbox.
+        self.outbox = outbox
+        self.records: list[LogRecord] = []
+        self.options = options if options is not None else {}
+        self.clock = clock or Clock()
+        # Cache, breaker, rate limit and key memory live in the local store, shared by processes.
+        self.state = state if state is not None else StateStore(settings.state_db_path)
         self.transport = build_stack(
             settings,
             network=network or HTTPTransport(),
-            on_timing=self.timings.append,
+            sink=self._record,
+            agent_for=outbox.agent_for if outbox is not None else None,
+            state=self.state,
+            options=self.options,
+            clock=self.clock,
         )
+
+    def _record(self, record: LogRecord) -> None:
+        self.records.append(record)
+        if self.outbox is not None:
+            self.outbox(record)
 
     @property
     def route(self) -> str:
@@ -72,8 +201,30 @@ class Gateway:
             )
         return {self.settings.gateway_key_header: keys[0]}
 
+    def preflight(self) -> None:
+        """Refuse at once, from the local store only, while the upstream's circuit is open.
+
+        Called before the SDK is imported, so a refused invocation costs neither the network
+        nor the SDK's import time; BreakerTransport checks again per attempt (in process).
+        """
+        if self.options.get("force"):
+            return
+        from aigw.gateway.transports.breaker import host_of
+
+        breaker = breaker_for(self.settings, self.state, self.clock)
+        error = breaker.refusal(host_of(self.settings.base_url), claim=False)
+        if error is not None:
+            from aigw.storage.base import LogRecord
+
+            # Still one row per decision; which endpoint is unknown before the SDK builds it.
+            self._record(
+                LogRecord(endpoint="*", method="*", error_message=error.message, route=self.route)
+            )
+            raise error
+
     @cached_property
     def client(self) -> openai.OpenAI:
+        self.preflight()
         import openai
 
         api_key = self.settings.openai_api_key
@@ -99,3 +250,6 @@ class Gateway:
             self.client.close()
         else:
             self.transport.close()
+        self.state.close()
+        if self.outbox is not None:
+            self.outbox.close()

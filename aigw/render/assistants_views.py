@@ -88,7 +88,9 @@ RUN_COLUMNS = [
 
 
 def run_fields(run: Any) -> list[tuple[str, Any]]:
-    calls = ", ".join(f"{c.id} {c.function.name}({c.function.arguments})" for c in pending_calls(run))
+    calls = ", ".join(
+        f"{c.id} {c.function.name}({c.function.arguments})" for c in pending_calls(run)
+    )
     return [
         ("id", run.id),
         ("thread", run.thread_id),

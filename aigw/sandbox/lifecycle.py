@@ -20,13 +20,14 @@ One leg of a run (from creation, or from a tool-output submission) lasting `d` s
       start+d    failed, last_error {code: server_error (or <code>), message}
 
 A cancel (queued, in_progress or requires_action) drops what was still scheduled, answers
-`cancelling` at once and becomes `cancelled` 0.2d later; in-progress steps become cancelled and a
-half-written message `incomplete` (reason run_cancelled).
+`cancelling` at once and becomes `cancelled` 0.2d later (at most 100 ms); in-progress steps
+become cancelled and a half-written message `incomplete` (reason run_cancelled).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import heapq
 import math
 import re
@@ -49,6 +50,7 @@ STREAM_END = frozenset(
 )
 FAIL_MARKER = re.compile(r"\[sandbox:fail(?::(server_error|rate_limit_exceeded|invalid_prompt))?\]")
 _MAX_DELTAS = 8
+_CANCEL_MAX_S = 0.1  # cancelling a long run is still quick, as with the real API
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class RunMachine:
             pieces = chunks(reply.text)
             for i, piece in enumerate(pieces):
                 when = at + 0.3 * d + 0.7 * d * (i + 1) / (len(pieces) + 1)
-                self._at(when, lambda t, piece=piece: self._delta(piece))
+                self._at(when, functools.partial(self._delta, piece))
             self._at(at + d, lambda t: self._complete(t, prompt, tokens(reply.text)))
 
     def _in_progress(self, at: float) -> None:
@@ -258,7 +260,7 @@ class RunMachine:
         self._emit("thread.message.created", message)
         self._emit("thread.message.in_progress", message)
 
-    def _delta(self, piece: str) -> None:
+    def _delta(self, piece: str, at: float) -> None:
         assert self._message is not None
         content = self._message["content"]
         if content:
@@ -311,7 +313,7 @@ class RunMachine:
         self._pending.clear()
         self.run.update(status="cancelling")
         self._emit("thread.run.cancelling", self.run)
-        self._at(at + 0.2 * self.timing.run_s, self._cancelled)
+        self._at(at + min(0.2 * self.timing.run_s, _CANCEL_MAX_S), self._cancelled)
 
     def _cancelled(self, at: float) -> None:
         if self._step is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox import validate
-from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router, not_found
+from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router
 from aigw.sandbox.lifecycle import STREAM_END, RunMachine, Timing, outputs_of
 from aigw.sandbox.store import SandboxState, new_id, page
 from aigw.sandbox.threads import (
@@ -141,19 +141,15 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
 
     def run_of(request: Request) -> dict[str, Any]:
         thread = get_thread(state, request.params["thread_id"])
-        run_id = request.params["run_id"]
-        run = state.runs.items.get(run_id)
-        if run is None or run["thread_id"] != thread["id"]:
-            raise not_found("run", run_id)
-        return run
+        return state.runs.get_in(request.params["run_id"], "thread_id", thread["id"])
 
     @router.route("POST", "/v1/threads/{thread_id}/runs")
     def create(request: Request) -> Response | EventStream:
         body = request.json()
         thread = get_thread(state, request.params["thread_id"])
-        if run := active_run(state, thread["id"]):
-            raise ApiError(400, f"Thread {thread['id']} already has an active run {run['id']}.")
         run, timing = new_run(body, thread["id"])
+        if busy := active_run(state, thread["id"]):
+            raise ApiError(400, f"Thread {thread['id']} already has an active run {busy['id']}.")
         extra = body.get("additional_messages") or []
         if not isinstance(extra, list):
             raise ApiError(400, "Invalid 'additional_messages': expected an array.")
@@ -222,7 +218,4 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
     @router.route("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
     def get_step(request: Request) -> dict[str, Any]:
         run = run_of(request)
-        step = state.steps.items.get(request.params["step_id"])
-        if step is None or step["run_id"] != run["id"]:
-            raise not_found("run step", request.params["step_id"])
-        return step
+        return state.steps.get_in(request.params["step_id"], "run_id", run["id"])

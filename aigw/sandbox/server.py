@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import threading
@@ -11,20 +12,23 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aigw.sandbox import assistants
+from aigw.sandbox import assistants, runs, threads
+from aigw.sandbox.faults import Dropped, Faults
 from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router
+from aigw.sandbox.responder import EchoResponder, Responder
 from aigw.sandbox.store import SandboxState
 
 
 @dataclass
 class SandboxOptions:
-    """Knobs tests and users set: keys, header name, timing of runs."""
+    """Knobs tests and users set: keys, header name, timing of runs, what answers them."""
 
     gateway_keys: list[str] = field(default_factory=list)
     gateway_key_header: str = "x-vercel-ai-gateway-key"
     run_duration_ms: int = 300  # queued → completed takes about this long
     requires_action_expiry_s: float = 600.0  # the real API: about 10 minutes
     poll_after_ms: int = 50  # sent as `openai-poll-after-ms` on run objects
+    responder: Responder = field(default_factory=EchoResponder)  # writes the runs' replies
 
 
 class Sandbox:
@@ -42,19 +46,15 @@ class Sandbox:
         self.router = Router()
         for module in modules or self.default_modules():
             module.register(self.router, self.state, self.options)
+        # Outage rehearsal: faults, Idempotency-Key replay, key revocation (sandbox/faults.py).
+        self.faults = Faults(self.options.gateway_key_header)
+        self.faults.register(self.router)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @staticmethod
     def default_modules() -> list[Any]:
-        modules: list[Any] = [assistants]
-        try:  # threads, messages and runs (added by the full-surface work)
-            import importlib
-
-            modules.append(importlib.import_module("aigw.sandbox.threads"))
-        except ImportError:
-            pass
-        return modules
+        return [assistants, threads, runs]
 
     # -- lifecycle -------------------------------------------------------------------------
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -115,7 +115,10 @@ class Sandbox:
                 code="invalid_api_key",
             )
 
-    def dispatch(self, request: Request) -> Response | EventStream:
+    def dispatch(self, request: Request) -> Response | EventStream | Dropped:
+        return self.faults.around(request, self._dispatch)
+
+    def _dispatch(self, request: Request) -> Response | EventStream:
         try:
             handler, params, _template = self.router.match(request.method, request.path)
             request.params = params
@@ -124,6 +127,9 @@ class Sandbox:
             with self.state.lock:
                 self.state.request_count += 1
                 result = handler(request)
+                if not isinstance(result, EventStream):
+                    # Snapshot while locked: runs keep changing once the handler has returned.
+                    result = copy.deepcopy(result)
         except ApiError as error:
             return Response(error.status, error.body(), error.headers)
         if isinstance(result, Response | EventStream):
@@ -134,6 +140,8 @@ class Sandbox:
 class _Handler(BaseHTTPRequestHandler):
     app: Sandbox
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, each answer waits ~40 ms for an ACK.
+    disable_nagle_algorithm = True
     server_version = "aigw-sandbox"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout
@@ -145,6 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request.build(self.command, self.path, dict(self.headers.items()), body)
         request_id = "req_" + secrets.token_hex(16)
         result = self.app.dispatch(request)
+        if isinstance(result, Dropped):  # an injected fault: close without answering
+            self.close_connection = True
+            return
         if isinstance(result, EventStream):
             self._send_stream(result, request_id)
         else:

@@ -37,6 +37,15 @@ class Collection:
         except KeyError:
             raise not_found(self.kind, object_id) from None
 
+    def get_in(self, object_id: str, owner_field: str, owner_id: str) -> dict[str, Any]:
+        """The object only if it belongs to `owner_id` (a run of *this* thread), else 404."""
+        obj = self.items.get(object_id)
+        if obj is None or obj[owner_field] != owner_id:
+            from aigw.sandbox.http import not_found
+
+            raise not_found(self.kind, object_id)
+        return obj
+
     def pop(self, object_id: str) -> dict[str, Any]:
         obj = self.get(object_id)
         del self.items[object_id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox import validate
-from aigw.sandbox.http import ApiError, Request, Router, not_found
+from aigw.sandbox.http import ApiError, Request, Router
 from aigw.sandbox.store import SandboxState, new_id, page
 
 if TYPE_CHECKING:
@@ -80,27 +80,15 @@ def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "")
     prefix = f"{param}." if param else ""
     if not isinstance(body, dict):
         raise ApiError(400, f"Invalid '{param}': expected an object.", param=param)
-    if body.get("role") is None:
-        raise ApiError(
-            400,
-            f"Missing required parameter: '{prefix}role'.",
-            param=f"{prefix}role",
-            code="missing_required_parameter",
-        )
-    if body["role"] not in ("user", "assistant"):
+    if validate.required(body, "role", prefix) not in ("user", "assistant"):
         raise ApiError(
             400,
             f"Invalid value: '{body['role']}'. Supported values are: 'user' and 'assistant'.",
             param=f"{prefix}role",
             code="invalid_value",
         )
-    if body.get("content") is None:
-        raise ApiError(
-            400,
-            f"Missing required parameter: '{prefix}content'.",
-            param=f"{prefix}content",
-            code="missing_required_parameter",
-        )
+    if body.get("content") is None:  # "" is checked by _content, in the API's words
+        validate.required(body, "content", prefix)
     attachments = body.get("attachments") or []
     if not isinstance(attachments, list):
         raise ApiError(400, f"Invalid '{prefix}attachments': expected an array.")
@@ -125,7 +113,7 @@ def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "")
 
 def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
     """A thread and its initial messages; everything is checked before anything is stored."""
-    thread = {
+    thread: dict[str, Any] = {
         "id": new_id("thread_"),
         "object": "thread",
         "created_at": state.now(),
@@ -146,11 +134,7 @@ def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
 
 def _message_of(state: SandboxState, request: Request) -> dict[str, Any]:
     thread = get_thread(state, request.params["thread_id"])
-    message_id = request.params["message_id"]
-    message = state.messages.items.get(message_id)
-    if message is None or message["thread_id"] != thread["id"]:
-        raise not_found("message", message_id)
-    return message
+    return state.messages.get_in(request.params["message_id"], "thread_id", thread["id"])
 
 
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:

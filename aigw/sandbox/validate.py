@@ -7,12 +7,13 @@ from typing import Any
 from aigw.sandbox.http import ApiError
 
 
-def required(body: dict[str, Any], name: str) -> Any:
+def required(body: dict[str, Any], name: str, prefix: str = "") -> Any:
+    """`body[name]`, or 400; `prefix` names where a nested body sits (`messages[0].`)."""
     if body.get(name) in (None, ""):
         raise ApiError(
             400,
-            f"Missing required parameter: '{name}'.",
-            param=name,
+            f"Missing required parameter: '{prefix}{name}'.",
+            param=f"{prefix}{name}",
             code="missing_required_parameter",
         )
     return body[name]

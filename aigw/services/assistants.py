@@ -22,7 +22,16 @@ def list_assistants(app: AppContext, query: ListQuery, *, all_pages: bool = Fals
 
 
 def create_assistant(app: AppContext, request: AssistantCreate) -> Any:
-    return app.openai.beta.assistants.create(**request.params())
+    assistant = app.openai.beta.assistants.create(**request.params())
+    mirror = getattr(app, "mirror", None)  # None without a remote store: nothing to record
+    if mirror is not None:
+        mirror.upsert_agent(
+            openai_assistant_id=assistant.id,
+            name=assistant.name or assistant.id,
+            instructions=assistant.instructions,
+            model=assistant.model,
+        )
+    return assistant
 
 
 def get_assistant(app: AppContext, assistant_id: str) -> Any:

@@ -44,9 +44,7 @@ def cancel_run(app: AppContext, thread_id: str, run_id: str) -> Any:
     return app.openai.beta.threads.runs.cancel(run_id, thread_id=thread_id)
 
 
-def submit_tool_outputs(
-    app: AppContext, thread_id: str, run_id: str, request: ToolOutputs
-) -> Any:
+def submit_tool_outputs(app: AppContext, thread_id: str, run_id: str, request: ToolOutputs) -> Any:
     _check(app, thread_id, run_id)
     return app.openai.beta.threads.runs.submit_tool_outputs(
         run_id, thread_id=thread_id, **request.params()
@@ -68,7 +66,8 @@ def finish(app: AppContext, thread_id: str, watch: RunWatch, run: Any) -> RunOut
     """A stopped run's outcome; a completed one brings its reply, copied to the store."""
     messages: list[Any] = []
     if run.status == "completed":
-        messages = run_messages(app, thread_id, run.id)
+        streamed = watch.reply_from_stream()
+        messages = streamed if streamed is not None else run_messages(app, thread_id, run.id)
         mirror_messages(app, thread_id, [m for m in messages if m.role == "assistant"])
     return RunOutcome(run=run, messages=messages, elapsed=watch.elapsed)
 
@@ -107,7 +106,7 @@ def submit_tool_outputs_and_wait(
         stream = app.openai.beta.threads.runs.submit_tool_outputs(
             run_id, thread_id=thread_id, stream=True, **request.params()
         )
-        run = watch.follow(stream)
+        run = watch.follow(stream, whole_run=False)
     return finish(app, thread_id, watch, run)
 
 

@@ -13,6 +13,7 @@ progress callback hears the elapsed time a few times a second.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -48,8 +49,8 @@ class RunOutcome:
 
 
 def _run_commands(thread_id: str, run: Any | None) -> tuple[str, str]:
-    if run is None:
-        return f"aigw runs list {thread_id}", f"aigw runs list {thread_id}"
+    if run is None:  # stopped before the first event: `runs list` shows the run's ID
+        return f"aigw runs list {thread_id}", f"aigw runs cancel {thread_id} RUN_ID"
     return f"aigw runs get {thread_id} {run.id}", f"aigw runs cancel {thread_id} {run.id}"
 
 
@@ -67,8 +68,8 @@ class WaitTimeout(AigwError):
 
 class WaitInterrupted(AigwError):
     def __init__(self, thread_id: str, run: Any | None):
-        check, cancel = _run_commands(thread_id, run)
-        where = f"run {run.id} is {run.status}" if run is not None else "the run"
+        _, cancel = _run_commands(thread_id, run)
+        where = f"run {run.id} ({run.status})" if run is not None else "the run"
         super().__init__(
             f"stopped waiting: {where} continues on the server",
             code=ExitCode.INTERRUPTED,
@@ -91,6 +92,8 @@ def _pump(stream: Any, events: queue.Queue[tuple[str, Any]]) -> None:
             name = getattr(event, "event", "")
             if name.startswith("thread.run.") and not name.startswith("thread.run.step."):
                 events.put(("run", event.data))
+            elif name == "thread.message.completed":
+                events.put(("message", event.data))
         events.put(("end", None))
     except BaseException as exc:  # handed to the main thread, which decides
         events.put(("error", exc))
@@ -115,6 +118,11 @@ class RunWatch:
         self.clock = clock
         self.started = clock()
         self.run: Any | None = None
+        # Messages the stream delivered whole (`thread.message.completed`), by ID; when the
+        # run's own stream saw it complete, they are its reply and no list request is needed.
+        self.streamed_messages: dict[str, Any] = {}
+        self.stopped_on_stream = False
+        self.whole_run = False
 
     @property
     def elapsed(self) -> float:
@@ -145,8 +153,13 @@ class RunWatch:
             raise WaitInterrupted(self.thread_id, self.run) from None
 
     # -- the two ways to notice ------------------------------------------------------------
-    def follow(self, stream: Any) -> Any:
-        """The run's status from its SSE stream until it stops; polls if the stream ends first."""
+    def follow(self, stream: Any, *, whole_run: bool = True) -> Any:
+        """The run's status from its SSE stream until it stops; polls if the stream ends first.
+
+        `whole_run`: the stream began with the run (create), so it carries all its messages;
+        a stream after submitting tool outputs misses those of earlier legs.
+        """
+        self.whole_run = whole_run
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         reader = threading.Thread(
             target=_pump, args=(stream, events), daemon=True, name="aigw-run-stream"
@@ -161,12 +174,15 @@ class RunWatch:
                     self.report()
                     self.check_deadline()
                     continue
+                if kind == "message":
+                    self.streamed_messages[value.id] = value
+                    continue
                 if kind == "run":
                     self.run = value
                     self.report()
                     if value.status in STOP_STATUSES:
                         # The server ends the stream itself right after; the reader drains it.
-                        finished = True
+                        finished = self.stopped_on_stream = True
                         return value
                     continue
                 finished = True
@@ -179,6 +195,15 @@ class RunWatch:
         if self.run is None:
             raise AigwError("the run's event stream ended before the run was created")
         return self.poll(self.run, first_wait=0.0)
+
+    def reply_from_stream(self) -> list[Any] | None:
+        """The completed run's messages as streamed (oldest first), or None when the stream
+        did not carry the run to its end (then they must be listed)."""
+        if not (self.stopped_on_stream and self.whole_run) or self.run is None:
+            return None
+        run_id = self.run.id
+        mine = [m for m in self.streamed_messages.values() if m.run_id == run_id]
+        return sorted(mine, key=lambda m: m.created_at)
 
     def poll(self, run: Any, *, first_wait: float = DEFAULT_POLL_S) -> Any:
         """GET the run until it stops, sleeping as `openai-poll-after-ms` asks."""
@@ -224,7 +249,6 @@ def _stream_error(exc: BaseException) -> BaseException:
 
 
 def _close_quietly(stream: Any) -> None:
-    try:
+    # The stream is being abandoned; its errors do not matter any more.
+    with contextlib.suppress(Exception):
         stream.close()
-    except Exception:  # the stream is being abandoned; its errors do not matter any more
-        pass

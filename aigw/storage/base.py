@@ -15,7 +15,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
 
 # The columns of ai_gateway_logs, in the order LogRecord declares them.
 COLUMNS = (
@@ -143,6 +146,16 @@ class Repository(Protocol):
     def prune(self, older_than: datetime) -> int:
         """Delete rows created before `older_than`; returns how many went."""
 
+    # -- aggregate reads for `aigw metrics`, computed in the database (storage/aggregates.py)
+    def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        """Per-group, per-hour and total stats of the window (see sql/0002_metrics.sql)."""
+
+    def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        """Tokens per (agent, model) in the window, with the seed's estimate where none."""
+
+    def count_before(self, older_than: datetime) -> int:
+        """How many rows `prune(older_than)` would delete."""
+
     def close(self) -> None: ...
 
 
@@ -174,3 +187,14 @@ def is_uuid(value: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+def without_nul(value: Any) -> Any:
+    """Postgres text and jsonb refuse NUL characters: replace them rather than lose the row."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aigw.errors import AigwError, ConfigError, ExitCode, UsageError
+from aigw.storage.pg_catalog import catalog_snapshot, diff_catalog
+from aigw.storage.sql_split import leading_noise, split_statements
+from aigw.storage.supabase_auth import Bootstrap, bootstrap, probe_auth
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,8 +35,6 @@ if TYPE_CHECKING:
 SQL_FILE = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")
 TRACKING_SCHEMA = "aigw_migrations"
 LOCK_KEY = 0x6169_6777_6D69_6772  # "aigwmigr" in ASCII: one key for every aigw migrate run
-STANDIN_MARK = "aigw stand-in for Supabase auth (plain PostgreSQL)"
-SUPABASE_ROLES = ("anon", "authenticated", "service_role")
 
 
 class MigrationError(AigwError):
@@ -65,12 +66,6 @@ class MigrationState:
     file: str | None
     checksum: str
     applied_at: datetime | None = None
-
-
-@dataclass
-class Bootstrap:
-    kind: str  # "supabase": all present, nothing touched; "stand-in": created here or earlier
-    created: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -192,9 +187,7 @@ def connect(db_url: str) -> psycopg.Connection[Any]:
 
 
 @contextmanager
-def migration_lock(
-    db_url: str, on_wait: Callable[[], None] | None = None
-) -> Iterator[None]:
+def migration_lock(db_url: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the advisory lock for the block, on a connection of its own inside one transaction."""
     with connect(db_url) as conn, conn.transaction():
         got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
@@ -203,77 +196,6 @@ def migration_lock(
                 on_wait()
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         yield
-
-
-# -- bootstrap: Supabase's auth pieces, or stand-ins ----------------------------------------
-
-_STANDIN_SQL = {
-    "schema auth": f"""
-        CREATE SCHEMA IF NOT EXISTS auth;
-        COMMENT ON SCHEMA auth IS '{STANDIN_MARK}';
-    """,
-    # Supabase's table has some thirty columns; policies and foreign keys only need the id.
-    "table auth.users": """
-        CREATE TABLE IF NOT EXISTS auth.users (
-          id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-          email TEXT,
-          created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        );
-    """,
-    # Supabase's own definition: the JWT subject PostgREST puts in request.jwt.claims.
-    "function auth.uid()": """
-        CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
-          SELECT coalesce(
-            nullif(current_setting('request.jwt.claim.sub', true), ''),
-            (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-          )::uuid
-        $$;
-    """,
-}
-
-
-def _role_sql(role: str) -> str:
-    # Roles are cluster-wide: a run on another database may create the same one concurrently.
-    return f"""
-        DO $$ BEGIN
-          CREATE ROLE {role} NOLOGIN NOINHERIT;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-        END $$;
-    """
-
-
-def probe_auth(conn: psycopg.Connection[Any]) -> tuple[list[str], bool]:
-    """The Supabase pieces missing here, and whether `auth` carries aigw's stand-in mark."""
-    row = conn.execute(
-        """
-        SELECT to_regnamespace('auth') IS NOT NULL,
-               to_regclass('auth.users') IS NOT NULL,
-               to_regprocedure('auth.uid()') IS NOT NULL,
-               coalesce(obj_description(to_regnamespace('auth'), 'pg_namespace') = %s, false),
-               array(SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%s))
-        """,
-        (STANDIN_MARK, list(SUPABASE_ROLES)),
-    ).fetchone()
-    assert row is not None
-    has_schema, has_users, has_uid, marked, roles = row
-    missing = [f"role {r}" for r in SUPABASE_ROLES if r not in roles]
-    pieces = (("schema auth", has_schema), ("table auth.users", has_users))
-    missing += [name for name, present in pieces if not present]
-    if not has_uid:
-        missing.append("function auth.uid()")
-    return missing, bool(marked)
-
-
-def bootstrap(conn: psycopg.Connection[Any]) -> Bootstrap:
-    """Create only the missing pieces; with all present (Supabase) run nothing at all."""
-    missing, marked = probe_auth(conn)
-    if not missing:
-        return Bootstrap("stand-in" if marked else "supabase")
-    for piece in missing:
-        kind, _, name = piece.partition(" ")
-        conn.execute(_role_sql(name) if kind == "role" else _STANDIN_SQL[piece])
-    conn.execute("GRANT USAGE ON SCHEMA auth TO anon, authenticated, service_role")
-    return Bootstrap("stand-in", missing)
 
 
 # -- tracking -------------------------------------------------------------------------------
@@ -315,7 +237,9 @@ def states(
         record = applied.get(version)
         if m is None:
             assert record is not None
-            result.append(MigrationState(version, record[0], "missing-file", None, record[1], record[2]))
+            result.append(
+                MigrationState(version, record[0], "missing-file", None, record[1], record[2])
+            )
             continue
         if record is None:
             state, at = "pending", None
@@ -404,11 +328,13 @@ def _execute(conn: psycopg.Connection[Any], m: Migration) -> None:
     )
 
 
-def _dry_run(conn: psycopg.Connection[Any], migrations: list[Migration], db_url: str) -> ApplyResult:
+def _dry_run(
+    conn: psycopg.Connection[Any], migrations: list[Migration], db_url: str
+) -> ApplyResult:
     import psycopg
 
     with conn.transaction(force_rollback=True):
-        before = catalog_snapshot(conn)
+        before = catalog_snapshot(conn, TRACKING_SCHEMA)
         boot = bootstrap(conn)
         ensure_tracking(conn)
         found = states(migrations, read_applied(conn))
@@ -428,7 +354,7 @@ def _dry_run(conn: psycopg.Connection[Any], migrations: list[Migration], db_url:
                 raise error from None
             ms = (time.perf_counter() - started) * 1000
             tried.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
-        after = catalog_snapshot(conn)
+        after = catalog_snapshot(conn, TRACKING_SCHEMA)
     creates, drops = diff_catalog(before, after)
     return ApplyResult(tried, boot, dry_run=True, creates=creates, drops=drops)
 
@@ -472,127 +398,8 @@ def _replay_line(conn: psycopg.Connection[Any], m: Migration, exc: psycopg.Error
                     if again.sqlstate != exc.sqlstate:
                         return None  # the split misread the file; better no line than a wrong one
                     inner = again.diag.statement_position
-                    at = offset + (int(inner) - 1 if inner else len(statement) - len(statement.lstrip()))
+                    at = offset + (int(inner) - 1 if inner else leading_noise(statement))
                     return m.sql.count("\n", 0, at) + 1
     except psycopg.Error:
         return None
     return None
-
-
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
-
-def split_statements(sql: str) -> list[tuple[int, str]]:
-    """(offset, text) of each `;`-terminated statement, skipping quotes, dollar quotes and
-    comments. Good enough to locate an error; `BEGIN ATOMIC` bodies are not understood."""
-    out: list[tuple[int, str]] = []
-    i, start, n = 0, 0, len(sql)
-    while i < n:
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end
-        elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            continue
-        elif sql[i] in "'\"":
-            quote, escapes = sql[i], sql[i] == "'" and i > 0 and sql[i - 1] in "eE"
-            i += 1
-            while i < n:
-                if escapes and sql[i] == "\\":
-                    i += 2
-                    continue
-                if sql[i] == quote:
-                    if sql.startswith(quote * 2, i):
-                        i += 2
-                        continue
-                    break
-                i += 1
-        elif sql[i] == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-            match = _DOLLAR.match(sql, i)
-            if match:
-                end = sql.find(match.group(0), match.end())
-                i = n if end < 0 else end + len(match.group(0))
-                continue
-        elif sql[i] == ";":
-            if sql[start:i].strip():
-                out.append((start, sql[start:i]))
-            start = i + 1
-        i += 1
-    if sql[start:].strip():
-        out.append((start, sql[start:]))
-    return out
-
-
-# -- dry run: what the catalog would gain ---------------------------------------------------
-
-_USER_SCHEMA = (
-    "{n}.nspname NOT IN ('pg_catalog', 'information_schema', '" + TRACKING_SCHEMA + "') "
-    "AND {n}.nspname NOT LIKE 'pg\\_toast%' AND {n}.nspname NOT LIKE 'pg\\_temp%'"
-)
-
-_CATALOG_SQL = f"""
-SELECT 'schema ' || n.nspname FROM pg_namespace n WHERE {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT CASE c.relkind WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'v' THEN 'view'
-         WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table'
-         ELSE 'table' END || ' ' || n.nspname || '.' || c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'i', 'I', 'v', 'm', 'S', 'f') AND {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT 'column ' || n.nspname || '.' || c.relname || '.' || a.attname
-  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-   AND {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT 'row level security on ' || n.nspname || '.' || c.relname
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relrowsecurity AND {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT 'function ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT 'policy ' || p.polname || ' on ' || n.nspname || '.' || c.relname
-  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-UNION ALL
-SELECT 'trigger ' || t.tgname || ' on ' || n.nspname || '.' || c.relname
-  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE NOT t.tgisinternal
-UNION ALL
-SELECT 'type ' || n.nspname || '.' || t.typname
-  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
- WHERE t.typtype IN ('e', 'd', 'r', 'm') AND {_USER_SCHEMA.format(n="n")}
-UNION ALL
-SELECT 'extension ' || extname FROM pg_extension
-UNION ALL
-SELECT 'role ' || rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%'
-"""
-
-
-def catalog_snapshot(conn: psycopg.Connection[Any]) -> set[str]:
-    return {row[0] for row in conn.execute(_CATALOG_SQL).fetchall()}
-
-
-def diff_catalog(before: set[str], after: set[str]) -> tuple[list[str], list[str]]:
-    """Objects created and dropped; columns listed only for tables that existed before."""
-
-    relations = ("table ", "view ", "materialized view ", "foreign table ")
-
-    def prune(objects: set[str], other: set[str]) -> list[str]:
-        changed = sorted(objects - other)
-        whole = {o.rsplit(" ", 1)[1] for o in changed if o.startswith(relations)}
-        # Columns of a whole new (or wholly dropped) relation are implied by it.
-        return [
-            o
-            for o in changed
-            if not (o.startswith("column ") and o.split(" ", 1)[1].rsplit(".", 1)[0] in whole)
-        ]
-
-    return prune(after, before), prune(before, after)

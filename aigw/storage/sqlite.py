@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aigw.storage import sqlite_metrics
+from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
 from aigw.storage.base import COLUMNS, LogFilter, LogRecord, status_range
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
@@ -186,6 +188,19 @@ class SQLiteRepository:
                 "DELETE FROM ai_gateway_logs WHERE created_at < ?", (older_than.timestamp(),)
             )
             return cursor.rowcount
+
+    # -- aggregate reads (SQL in storage/sqlite_metrics.py) -------------------------------
+    def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        with self._lock:
+            return sqlite_metrics.metrics(self.conn, query)
+
+    def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        with self._lock:
+            return sqlite_metrics.usage(self.conn, query)
+
+    def count_before(self, older_than: datetime) -> int:
+        with self._lock:
+            return sqlite_metrics.count_before(self.conn, older_than)
 
     def close(self) -> None:
         with self._lock:

@@ -49,6 +49,36 @@ MIGRATIONS: list[str] = [
       updated_at REAL NOT NULL
     );
     """,
+    # 2: resilience state shared by every aigw process (aigw/storage/state.py).
+    """
+    CREATE TABLE cache_entries (
+      key TEXT PRIMARY KEY,              -- sha256 of method, URL, route, credential fingerprint
+      tag TEXT NOT NULL,                 -- what a write invalidates: 'HOST:PORT assistant:ID'
+      url TEXT NOT NULL,                 -- path and query, for people
+      stored_at REAL NOT NULL,           -- Unix seconds
+      status INTEGER NOT NULL,
+      headers TEXT NOT NULL,             -- JSON list of [name, value]
+      body BLOB NOT NULL
+    );
+    CREATE INDEX cache_entries_tag ON cache_entries (tag);
+    CREATE TABLE breaker_state (
+      host TEXT PRIMARY KEY,             -- HOST or HOST:PORT of the upstream
+      state TEXT NOT NULL,               -- closed, open or half_open
+      failures INTEGER NOT NULL,         -- consecutive
+      opened_at REAL,
+      probe_at REAL,                     -- open: when a probe may go, half_open: when it left
+      last_error TEXT
+    );
+    CREATE TABLE rate_limit_buckets (
+      name TEXT PRIMARY KEY,
+      tat REAL NOT NULL                  -- GCRA theoretical arrival time, Unix seconds
+    );
+    CREATE TABLE remembered_keys (
+      scope TEXT PRIMARY KEY,            -- the upstream HOST or HOST:PORT
+      fingerprint TEXT NOT NULL,         -- sha256 prefix of the gateway key that worked
+      announced INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 

@@ -1,10 +1,11 @@
 """The local state store: cache entries, breaker state, rate-limit buckets, remembered keys.
 
 Every aigw process on the machine shares it through the SQLite file `settings.state_db_path`
-(WAL mode, so readers never wait for the writer). Each read-modify-write is one short
+(the same file and connection rules as the call logs, aigw/storage/sqlite.py; the tables are
+migration 2 in sqlite_migrations.py). Each read-modify-write is one short
 `BEGIN IMMEDIATE` transaction: the writer lock is taken before reading, so two processes
 can never both decide from the same stale row (e.g. both claim the half-open probe).
-Only `sqlite3` is imported: a refused call must stay fast (no SDK, no HTTP library).
+Nothing heavy is imported: a refused call must stay fast (no SDK).
 """
 
 from __future__ import annotations
@@ -16,43 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-# Appended, in order, to the local store's migration list (aigw/storage/sqlite.py);
-# never edit a released entry, add a new one.
-STATE_MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "resilience state: cache, breaker, rate limit, remembered keys",
-        """
-        CREATE TABLE IF NOT EXISTS cache_entries (
-            key TEXT PRIMARY KEY,      -- sha256 of method, URL, route, credential fingerprint
-            tag TEXT NOT NULL,         -- what a write invalidates: 'HOST assistant:asst_…'
-            url TEXT NOT NULL,
-            stored_at REAL NOT NULL,
-            status INTEGER NOT NULL,
-            headers TEXT NOT NULL,     -- JSON list of [name, value]
-            body BLOB NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS cache_entries_tag ON cache_entries (tag);
-        CREATE TABLE IF NOT EXISTS breaker_state (
-            host TEXT PRIMARY KEY,
-            state TEXT NOT NULL,       -- closed | open | half_open
-            failures INTEGER NOT NULL, -- consecutive
-            opened_at REAL,
-            probe_at REAL,             -- open: when a probe may go; half_open: when it left
-            last_error TEXT
-        );
-        CREATE TABLE IF NOT EXISTS rate_limit_buckets (
-            name TEXT PRIMARY KEY,
-            tat REAL NOT NULL          -- GCRA theoretical arrival time
-        );
-        CREATE TABLE IF NOT EXISTS remembered_keys (
-            scope TEXT PRIMARY KEY,    -- the upstream host
-            fingerprint TEXT NOT NULL, -- sha256 prefix of the key that worked, never the key
-            announced INTEGER NOT NULL DEFAULT 0
-        );
-        """,
-    ),
-]
+from aigw.storage.sqlite import connect, migrate
 
 
 @dataclass(frozen=True)
@@ -76,32 +43,14 @@ class BreakerRow:
     last_error: str | None = None
 
 
-def _ensure_schema(conn: sqlite3.Connection) -> None:
-    """Apply the shared migration list when it exists, else create our tables directly."""
-    try:
-        from aigw.storage.sqlite import migrate  # type: ignore[attr-defined]
-    except ImportError:
-        migrate = None
-    if migrate is not None:
-        migrate(conn)
-        return
-    for _name, ddl in STATE_MIGRATIONS:
-        conn.executescript(ddl)
-
-
 class StateStore:
     """One connection per process, used under a lock (layers may run on several threads)."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = 10.0):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path):
         self.path = path
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        _ensure_schema(self._conn)
+        self._conn = connect(path)
+        migrate(self._conn)
 
     def close(self) -> None:
         with self._lock:
@@ -119,10 +68,9 @@ class StateStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def _read(self, sql: str, args: tuple[object, ...]) -> tuple[object, ...] | None:
+    def _read(self, sql: str, args: tuple[object, ...]) -> Any:
         with self._lock:
-            row: tuple[object, ...] | None = self._conn.execute(sql, args).fetchone()
-            return row
+            return self._conn.execute(sql, args).fetchone()
 
     # -- cache -----------------------------------------------------------------------------
     def cache_get(self, key: str) -> CacheEntry | None:
@@ -135,13 +83,7 @@ class StateStore:
             return None
         k, tag, url, stored_at, status, headers, body = row
         return CacheEntry(
-            str(k),
-            str(tag),
-            str(url),
-            float(stored_at),  # type: ignore[arg-type]
-            int(status),  # type: ignore[call-overload]
-            [(str(n), str(v)) for n, v in json.loads(str(headers))],
-            bytes(body),  # type: ignore[arg-type]
+            k, tag, url, stored_at, status, [(n, v) for n, v in json.loads(headers)], body
         )
 
     def cache_put(self, entry: CacheEntry, *, keep_for: float = 86_400.0) -> None:
@@ -159,7 +101,9 @@ class StateStore:
                 ),
             )
             # Entries older than any sensible max-age only take room.
-            db.execute("DELETE FROM cache_entries WHERE stored_at < ?", (entry.stored_at - keep_for,))
+            db.execute(
+                "DELETE FROM cache_entries WHERE stored_at < ?", (entry.stored_at - keep_for,)
+            )
 
     def cache_drop(self, tags: list[str]) -> int:
         with self.immediate() as db:

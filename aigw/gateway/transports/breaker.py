@@ -74,7 +74,8 @@ class CircuitBreaker:
             error = self._refusal_for(row, now)
             if error is None:
                 self.store.breaker_put(
-                    db, BreakerRow(host, HALF_OPEN, row.failures, row.opened_at, now, row.last_error)
+                    db,
+                    BreakerRow(host, HALF_OPEN, row.failures, row.opened_at, now, row.last_error),
                 )
             return error
 

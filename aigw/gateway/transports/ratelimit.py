@@ -60,8 +60,7 @@ class RateLimiter:
             delay = max(0.0, tat - self.tolerance - now)
             if delay > 0 and not wait:
                 raise AigwError(
-                    f"over the rate limit AIGW_RATE_LIMIT={self.spec}; "
-                    f"next slot in {delay:.1f} s",
+                    f"over the rate limit AIGW_RATE_LIMIT={self.spec}; next slot in {delay:.1f} s",
                     code=ExitCode.RATE_LIMITED,
                     hint="run again later, or without --no-wait to wait for the slot",
                 )

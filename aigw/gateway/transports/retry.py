@@ -25,22 +25,13 @@ from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, Headers, Request, Response, TransportError
 from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-CALL_ID = "aigw.call_id"  # request extensions read by the logging layer
-ATTEMPT = "aigw.attempt"
-
-
-def ensure_call_id(request: Request) -> str:
-    """The id shared by every attempt of this logical call, set by the outermost layer."""
-    call_id = request.extensions.get(CALL_ID)
-    if not call_id:
-        call_id = request.extensions[CALL_ID] = str(uuid.uuid4())
-    return str(call_id)
 
 
 def retry_after_seconds(headers: Headers, now: float) -> float | None:
-    """How long the answer asks us to wait: `retry-after-ms`, else `Retry-After`; None if neither."""
+    """Seconds the answer asks us to wait: `retry-after-ms`, else `Retry-After`; None if neither."""
     millis = headers.get("retry-after-ms")
     if millis:
         try:
@@ -93,7 +84,7 @@ class RetryTransport(Layer):
         self.clock = clock or Clock()
 
     def handle_request(self, request: Request) -> Response:
-        ensure_call_id(request)
+        call_id = str(request.extensions.get(CALL_ID) or uuid.uuid4())
         if request.method == "POST" and IDEMPOTENCY_HEADER not in request.headers:
             request.headers[IDEMPOTENCY_HEADER] = f"aigw-{uuid.uuid4()}"
         # Continue the numbering when an outer layer (key rotation) sends the call again.
@@ -101,7 +92,7 @@ class RetryTransport(Layer):
         waited = 0.0
         retry = 0
         while True:
-            request.extensions[ATTEMPT] = first + retry
+            tag_attempt(request, call_id, first + retry)
             can_retry = retry < self.policy.max_retries
             try:
                 response = self.inner.handle_request(request)

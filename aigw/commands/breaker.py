@@ -1,0 +1,49 @@
+"""`aigw breaker`: show and reset the circuit breaker kept in the local store."""
+
+from __future__ import annotations
+
+import typer
+
+from aigw.commands._options import JsonOption
+from aigw.context import app_context
+from aigw.render import Column, Output
+from aigw.render.output import fmt_time
+
+app = typer.Typer(help="Show or reset the circuit breaker.", no_args_is_help=True)
+
+COLUMNS = [
+    Column("host", lambda s: s.host + (" (configured)" if s.configured else ""), no_wrap=True),
+    Column("state", lambda s: s.state),
+    Column("failures", lambda s: s.failures, justify="right"),
+    Column("opened", lambda s: fmt_time(s.opened_at) if s.opened_at else ""),
+    Column("next probe", lambda s: f"in {s.next_probe_in:.0f} s" if s.next_probe_in else ""),
+    Column("last error", lambda s: s.last_error or ""),
+]
+
+
+@app.command("status")
+def status(ctx: typer.Context, json: bool = JsonOption) -> None:
+    """Each upstream host's circuit: closed, open (refusing) or half_open (probing)."""
+    from aigw.services.breaker import breaker_status
+
+    Output(json).rows(breaker_status(app_context(ctx)), COLUMNS)
+
+
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    host: str | None = typer.Option(
+        None, "--host", help="HOST or HOST:PORT (default: the configured upstream)."
+    ),
+    every_host: bool = typer.Option(False, "--all", help="Reset every host's circuit."),
+    json: bool = JsonOption,
+) -> None:
+    """Close the circuit now, without waiting for the cool-down and a probe."""
+    from aigw.services.breaker import breaker_reset
+
+    count = breaker_reset(app_context(ctx), host, every_host=every_host)
+    out = Output(json)
+    if json:
+        out.json({"reset": count})
+    else:
+        out.success(f"circuit closed ({count} host{'s' if count != 1 else ''} reset)")

@@ -1,0 +1,199 @@
+"""Response cache for the seed's cacheable reads, kept in the local store across invocations.
+
+Cached: GET of the assistants list, of one assistant and of a thread's metadata — nothing else
+(no errors, no streams, no runs, no messages: those change under the caller's feet). An entry
+is fresh for the request's `Cache-Control: max-age=N` (the seed's example), else `--max-age`,
+else AIGW_CACHE_TTL (300 s); `no-cache` (or `--no-cache`) bypasses the read and refreshes the
+entry. The key hashes method, normalised URL and query, route and the upstream credentials,
+so two identities never share an entry and no key is ever stored. Writes drop what they
+change: creating, updating or deleting an assistant drops the list and that assistant;
+updating or deleting a thread drops that thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from aigw.gateway.clock import Clock
+from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
+from aigw.storage.state import CacheEntry, StateStore
+
+HIT, MISS, BYPASS = "hit", "miss", "bypass"
+
+# Path endings (after any base path such as /v1) → the invalidation tag of what they show.
+_ASSISTANTS = re.compile(r"/assistants/?$")
+_ASSISTANT = re.compile(r"/assistants/([^/]+)/?$")
+_THREAD = re.compile(r"/threads/(?!runs/?$)([^/]+)/?$")
+# Headers that identify the caller upstream; hashed into the key, never stored.
+_CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
+_KEPT_HEADERS = ("content-type", "x-request-id", "openai-version", "openai-processing-ms")
+
+
+def resource_tag(path: str) -> str | None:
+    """What a path names, for caching and invalidation: `assistants`, `assistant:ID`, …"""
+    if _ASSISTANTS.search(path):
+        return "assistants"
+    if found := _ASSISTANT.search(path):
+        return f"assistant:{found.group(1)}"
+    if found := _THREAD.search(path):
+        return f"thread:{found.group(1)}"
+    return None
+
+
+def invalidated_by(method: str, path: str) -> list[str]:
+    """Tags a write makes stale: an assistant write also drops the list it appears in."""
+    tag = resource_tag(path)
+    if method == "GET" or tag is None:
+        return []
+    if tag == "assistants":
+        return ["assistants"] if method == "POST" else []
+    if tag.startswith("assistant:"):
+        return ["assistants", tag]
+    return [tag]
+
+
+def max_age_of(cache_control: str | None) -> tuple[float | None, bool]:
+    """(max-age seconds or None, no-cache asked) from a Cache-Control request header."""
+    max_age, no_cache = None, False
+    for directive in (cache_control or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name in ("no-cache", "no-store"):
+            no_cache = True
+        elif name == "max-age":
+            with contextlib.suppress(ValueError):
+                max_age = float(value.strip().strip('"'))
+    return max_age, no_cache
+
+
+class CacheTransport(Layer):
+    def __init__(
+        self,
+        inner: BaseTransport,
+        store: StateStore,
+        *,
+        default_ttl: float = 300.0,
+        route: str = "gateway",
+        credential_headers: tuple[str, ...] = (),
+        options: dict[str, Any] | None = None,
+        notify: Callable[[str], None] = lambda message: None,
+        clock: Clock | None = None,
+    ):
+        super().__init__(inner)
+        self.store = store
+        self.default_ttl = default_ttl
+        self.route = route
+        self.credential_headers = _CREDENTIAL_HEADERS + tuple(h.lower() for h in credential_headers)
+        self.options = options if options is not None else {}  # per invocation: --no-cache…
+        self.notify = notify
+        self.clock = clock or Clock()
+
+    def handle_request(self, request: Request) -> Response:
+        path = request.url.path
+        tag = resource_tag(path) if request.method == "GET" else None
+        if tag is None:
+            try:
+                return self.inner.handle_request(request)
+            finally:
+                self._invalidate(request, invalidated_by(request.method, path))
+        max_age, no_cache = self._freshness(request)
+        key = self.key(request)
+        if not no_cache and max_age > 0:
+            entry = self.store.cache_get(key)
+            age = self.clock.now() - entry.stored_at if entry else None
+            if entry is not None and age is not None and 0 <= age <= max_age:
+                return self._hit(request, entry, age)
+        status = BYPASS if no_cache or max_age <= 0 else MISS
+        response = self.inner.handle_request(request)
+        response.extensions[CACHE_STATUS] = status
+        if self._storable(response):
+            body = response.read()
+            headers = [(n, v) for n, v in response.headers.items() if n.lower() in _KEPT_HEADERS]
+            self.store.cache_put(
+                CacheEntry(
+                    key,
+                    self._tag(request, tag),
+                    _display(request),
+                    self.clock.now(),
+                    response.status_code,
+                    headers,
+                    body,
+                )
+            )
+        if self.options.get("verbose"):
+            self.notify(f"cache {status}: GET {_display(request)}")
+        return response
+
+    # -- parts -----------------------------------------------------------------------------
+    def _freshness(self, request: Request) -> tuple[float, bool]:
+        header_age, header_no_cache = max_age_of(request.headers.get("cache-control"))
+        no_cache = bool(self.options.get("no_cache")) or header_no_cache
+        flag_age = self.options.get("max_age")
+        if flag_age is not None:
+            return float(flag_age), no_cache
+        return (header_age if header_age is not None else self.default_ttl), no_cache
+
+    def key(self, request: Request) -> str:
+        url = request.url
+        query = urlencode(
+            sorted(
+                parse_qsl(
+                    url.query.decode() if isinstance(url.query, bytes) else str(url.query),
+                    keep_blank_values=True,
+                )
+            )
+        )
+        normalised = f"{url.scheme}://{url.host}:{url.port or ''}{url.path.rstrip('/')}?{query}"
+        digest = hashlib.sha256()
+        for part in (request.method, normalised, self.route):
+            digest.update(part.encode() + b"\0")
+        for name in self.credential_headers:
+            digest.update(name.encode() + b"=" + request.headers.get(name, "").encode() + b"\0")
+        return digest.hexdigest()
+
+    @staticmethod
+    def _tag(request: Request, tag: str) -> str:
+        return f"{request.url.host}:{request.url.port or ''} {tag}"
+
+    def _invalidate(self, request: Request, tags: list[str]) -> None:
+        if tags:
+            self.store.cache_drop([self._tag(request, t) for t in tags])
+
+    @staticmethod
+    def _storable(response: Response) -> bool:
+        content_type = response.headers.get("content-type", "")
+        cache_control = response.headers.get("cache-control", "").lower()
+        return (
+            response.status_code == 200
+            and content_type.startswith("application/json")
+            and "no-store" not in cache_control
+        )
+
+    def _hit(self, request: Request, entry: CacheEntry, age: float) -> Response:
+        if self.options.get("verbose"):
+            self.notify(f"cache hit: GET {entry.url} ({_age_text(age)} old)")
+        headers = [*entry.headers, ("age", str(int(age))), ("x-aigw-cache", HIT)]
+        response = Response(entry.status, headers=headers, content=entry.body, request=request)
+        response.extensions[CACHE_STATUS] = HIT
+        return response
+
+
+def _display(request: Request) -> str:
+    """Path and query, the way a person reads it (no host: it is the configured one)."""
+    url = request.url
+    query = url.query.decode() if isinstance(url.query, bytes) else str(url.query)
+    return url.path + (f"?{query}" if query else "")
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

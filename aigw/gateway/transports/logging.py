@@ -1,0 +1,206 @@
+"""LoggingTransport: one LogRecord per HTTP attempt, handed to a sink (the local outbox).
+
+How other layers talk to this one — through extensions, never through headers, so nothing
+extra goes over the wire:
+  * a layer OUTSIDE (retry) marks each attempt of one logical call with
+    `request.extensions[CALL_ID]` (a UUID string shared by the attempts) and
+    `request.extensions[ATTEMPT]` (1, 2, …) — see `tag_attempt`. Without them, every request
+    is its own call with attempt 1.
+  * a layer INSIDE (cache) says how it answered with `response.extensions[CACHE_STATUS]`
+    ("hit", "miss", "bypass"); it lands in the row's `cache_status`.
+A layer inside that refuses a call by raising (circuit open, rate limited) still gets a row:
+no status code, the error message, and the latency of the refusal.
+
+What is read: the request body (JSON, when it is small) and, unless the response is a
+server-sent-event stream, the response body — read here, so the latency covers the whole
+body; a stream is passed through untouched and timed to its headers. Payloads are stored only
+with AIGW_LOG_PAYLOADS, and then redacted first. Building a record can never fail the call:
+any surprise becomes a minimal row instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aigw.gateway.endpoints import COLLECTIONS, parse
+from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.transports.base import Layer
+from aigw.redact import Redactor
+from aigw.storage.base import LogRecord, new_id
+
+CALL_ID = "aigw.call_id"
+ATTEMPT = "aigw.attempt"
+CACHE_STATUS = "aigw.cache_status"
+MAX_PARSED_BYTES = 1 << 20  # larger bodies are not parsed for IDs, model or usage
+
+
+def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
+    """For the retry layer: mark `request` as attempt `attempt` of logical call `call_id`."""
+    request.extensions[CALL_ID] = call_id
+    request.extensions[ATTEMPT] = attempt
+
+
+def _json(body: bytes | None) -> Any:
+    if not body or len(body) > MAX_PARSED_BYTES:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _is_listing(method: str, template: str) -> bool:
+    """A GET of a collection: its body has nothing a row needs (and may be large)."""
+    return method == "GET" and template.rsplit("/", 1)[-1] in COLLECTIONS
+
+
+class LoggingTransport(Layer):
+    def __init__(
+        self,
+        inner: BaseTransport,
+        sink: Callable[[LogRecord], None],
+        *,
+        route: str | None = None,
+        user_id: str | None = None,
+        redactor: Redactor | None = None,
+        log_payloads: bool = False,
+        agent_for: Callable[[str], str | None] = lambda assistant_id: None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        super().__init__(inner)
+        self.sink = sink
+        self.route = route
+        self.user_id = user_id
+        self.redactor = redactor or Redactor()
+        self.log_payloads = log_payloads
+        self.agent_for = agent_for
+        self.clock = clock
+
+    def handle_request(self, request: Request) -> Response:
+        created_at = datetime.now(UTC)
+        started = self.clock()
+        try:
+            response = self.inner.handle_request(request)
+            streaming = response.headers.get("content-type", "").startswith("text/event-stream")
+            body = None if streaming else response.read()
+        except Exception as exc:
+            latency = (self.clock() - started) * 1000
+            self._emit(request, None, None, created_at, latency, exc)
+            raise
+        latency = (self.clock() - started) * 1000
+        self._emit(request, response, body, created_at, latency, None)
+        return response
+
+    def _emit(
+        self,
+        request: Request,
+        response: Response | None,
+        body: bytes | None,
+        created_at: datetime,
+        latency: float,
+        error: BaseException | None,
+    ) -> None:
+        try:
+            record = self._record(request, response, body, created_at, latency, error)
+        except Exception as exc:  # never let logging fail the call: keep what is certain
+            record = LogRecord(
+                endpoint=parse(request.url.path).template,
+                method=request.method,
+                created_at=created_at,
+                status_code=response.status_code if response is not None else None,
+                latency_ms=latency,
+                error_message=f"aigw could not build this log row: {type(exc).__name__}",
+                route=self.route,
+            )
+        with contextlib.suppress(Exception):  # the sink keeps what it could not write
+            self.sink(record)
+
+    def _record(
+        self,
+        request: Request,
+        response: Response | None,
+        body: bytes | None,
+        created_at: datetime,
+        latency: float,
+        error: BaseException | None,
+    ) -> LogRecord:
+        endpoint = parse(request.url.path)
+        method = request.method
+        sent = _json(_request_body(request)) if method != "GET" else None
+        skip_body = _is_listing(method, endpoint.template) and not self.log_payloads
+        got = _json(body) if body is not None and not skip_body else None
+        sent_obj = sent if isinstance(sent, dict) else {}
+        got_obj = got if isinstance(got, dict) else {}
+        kind = got_obj.get("object")
+
+        record = LogRecord(
+            endpoint=endpoint.template,
+            method=method,
+            created_at=created_at,
+            latency_ms=latency,
+            path=endpoint.path,
+            call_id=str(request.extensions.get(CALL_ID) or new_id()),
+            attempt=int(request.extensions.get(ATTEMPT) or 1),
+            route=self.route,
+            user_id=self.user_id,
+            thread_id=endpoint.ids.get("thread_id")
+            or _str(got_obj.get("thread_id"))
+            or (_str(got_obj.get("id")) if kind == "thread" else None),
+            run_id=endpoint.ids.get("run_id")
+            or _str(got_obj.get("run_id"))
+            or (_str(got_obj.get("id")) if kind == "thread.run" else None),
+            assistant_id=endpoint.ids.get("assistant_id")
+            or _str(sent_obj.get("assistant_id"))
+            or _str(got_obj.get("assistant_id"))
+            or (_str(got_obj.get("id")) if kind == "assistant" else None),
+            model=_str(got_obj.get("model")) or _str(sent_obj.get("model")),
+        )
+        if response is not None:
+            record.status_code = response.status_code
+            record.request_id = response.headers.get("x-request-id")
+            record.cache_status = response.extensions.get(CACHE_STATUS)
+        usage = got_obj.get("usage") if kind == "thread.run" else None
+        if isinstance(usage, dict):
+            record.prompt_tokens = _int(usage.get("prompt_tokens"))
+            record.completion_tokens = _int(usage.get("completion_tokens"))
+            record.total_tokens = _int(usage.get("total_tokens"))
+        if record.assistant_id:
+            record.agent_id = self.agent_for(record.assistant_id)
+        record.error_message = self._error_message(error, response, got_obj)
+        if self.log_payloads:
+            record.request_payload = self.redactor.payload(sent) if sent is not None else None
+            record.response_payload = self.redactor.payload(got) if got is not None else None
+        return record
+
+    def _error_message(
+        self, error: BaseException | None, response: Response | None, got: dict[str, Any]
+    ) -> str | None:
+        if error is not None:
+            message = f"{type(error).__name__}: {error}"
+        elif response is not None and response.status_code >= 400:
+            detail = got.get("error")
+            text = detail.get("message") if isinstance(detail, dict) else None
+            message = str(text) if text else f"HTTP {response.status_code}"
+        else:
+            return None
+        return self.redactor.text(message)[:2000]  # error text may echo the input back
+
+
+def _request_body(request: Request) -> bytes | None:
+    try:
+        return request.content
+    except Exception:  # a streamed upload: not read here, it belongs to the network layer
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

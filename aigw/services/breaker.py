@@ -1,0 +1,58 @@
+"""The circuit breaker's state as people see it, and resetting it (no SDK, no network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aigw.gateway.transports.breaker import CLOSED, OPEN, host_of
+from aigw.storage.state import StateStore
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+
+
+@dataclass(frozen=True)
+class BreakerStatus:
+    host: str
+    state: str  # closed | open | half_open
+    failures: int  # consecutive
+    opened_at: float | None
+    next_probe_in: float | None  # seconds; only while open
+    last_error: str | None
+    configured: bool  # the upstream the current settings point at
+
+
+def breaker_status(app: AppContext) -> list[BreakerStatus]:
+    """Every host the breaker knows, and always the configured one (closed when unknown)."""
+    configured = host_of(app.settings.base_url)
+    store = StateStore(app.settings.state_db_path)
+    try:
+        rows = store.breaker_all()
+    finally:
+        store.close()
+    now = app.clock()
+    found = [
+        BreakerStatus(
+            row.host,
+            row.state,
+            row.failures,
+            row.opened_at,
+            max(0.0, (row.probe_at or now) - now) if row.state == OPEN else None,
+            row.last_error,
+            row.host == configured,
+        )
+        for row in rows
+    ]
+    if not any(s.configured for s in found):
+        found.insert(0, BreakerStatus(configured, CLOSED, 0, None, None, None, True))
+    return found
+
+
+def breaker_reset(app: AppContext, host: str | None = None, *, every_host: bool = False) -> int:
+    """Close the circuit of `host` (default: the configured upstream); how many were reset."""
+    store = StateStore(app.settings.state_db_path)
+    try:
+        return store.breaker_reset(None if every_host else host or host_of(app.settings.base_url))
+    finally:
+        store.close()

@@ -1,0 +1,155 @@
+"""Sync: copy pending log rows from the local outbox to the remote store, batch by batch.
+
+Each batch is written remotely (an idempotent upsert on `id`) and only then marked synced
+locally, so a sync interrupted anywhere — killed, timed out, remote gone — leaves rows pending
+that the next sync sends again, and the upsert turns the repeats into no-ops: no duplicate, no
+gap. Two processes syncing at once are safe for the same reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aigw.errors import AigwError, ConfigError, ExitCode
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+    from aigw.settings import Settings
+    from aigw.storage.base import Repository
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class SyncReport:
+    synced: int = 0  # rows copied by this sync
+    pending: int = 0  # rows still waiting afterwards
+    remote: str | None = None  # where to, for messages
+    error: str | None = None  # why it stopped early, if it did
+    seconds: float = 0.0
+
+
+def sync_logs(
+    local: Repository,
+    remote: Repository,
+    *,
+    batch_size: int = BATCH_SIZE,
+    deadline: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SyncReport:
+    """Send pending rows until none is left, the deadline passes or the remote fails."""
+    started = clock()
+    report = SyncReport()
+    while deadline is None or clock() < deadline:
+        batch = local.pending(batch_size)
+        if not batch:
+            break
+        try:
+            remote.write(batch)
+        except Exception as exc:
+            report.error = str(exc)
+            break
+        local.mark_synced([record.id for record in batch])
+        report.synced += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    report.pending = local.pending_count()
+    report.seconds = clock() - started
+    return report
+
+
+def sync_command(
+    app: AppContext,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_start: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SyncReport:
+    """`aigw logs sync`: everything pending, no time budget; a failed remote raises (exit 8)."""
+    from aigw.storage import open_remote, remote_label
+
+    settings = app.settings
+    label = remote_label(settings)
+    if label is None:
+        raise ConfigError(
+            "no remote store is configured",
+            hint="set SUPABASE_DB_URL (or DATABASE_URL), or SUPABASE_URL and "
+            "SUPABASE_SERVICE_ROLE_KEY",
+        )
+    local = app.repository
+    app.flush_logs_on_close = False  # this command is the sync; no second try at exit
+    pending = local.pending_count()
+    if on_start is not None:
+        on_start(pending)
+    try:
+        remote = open_remote(settings, timeout=max(settings.sync_budget, 5.0))
+    except AigwError as exc:
+        report = SyncReport(pending=pending, remote=label, error=exc.message)
+    else:
+        assert remote is not None
+        try:
+            report = sync_logs(local, remote, batch_size=batch_size, progress=progress)
+        finally:
+            remote.close()
+        report.remote = label
+    if report.error is not None:
+        raise AigwError(
+            f"sync stopped after {report.synced} rows: {report.error}",
+            code=ExitCode.DATABASE,
+            hint=f"{report.pending} rows are still pending; they are kept and sent next time",
+        )
+    return report
+
+
+def flush_pending(settings: Settings, budget: float) -> SyncReport | None:
+    """After a command: sync what is pending within `budget` seconds; None if no remote.
+
+    The work runs on a daemon thread with its own connections, and the caller waits at most
+    `budget`: a remote that hangs past its connect timeout cannot hold the command up. A batch
+    cut off by the exit is simply sent again next time.
+    """
+    from aigw.storage import open_remote, remote_label
+    from aigw.storage.sqlite import SQLiteRepository
+
+    label = remote_label(settings)
+    if label is None:
+        return None
+    outcome = SyncReport(remote=label)
+    if budget <= 0:  # syncing after commands is off: only say what waits
+        local = SQLiteRepository(settings.state_db_path)
+        outcome.pending = local.pending_count()
+        local.close()
+        return outcome
+
+    def work() -> None:
+        local = SQLiteRepository(settings.state_db_path)
+        try:
+            outcome.pending = local.pending_count()
+            if outcome.pending == 0:
+                return
+            deadline = time.monotonic() + budget
+            remote = open_remote(settings, timeout=budget)
+            assert remote is not None
+            try:
+                done = sync_logs(local, remote, deadline=deadline)
+            finally:
+                remote.close()
+            outcome.synced, outcome.pending, outcome.error = done.synced, done.pending, done.error
+        except Exception as exc:
+            outcome.error = str(exc)
+        finally:
+            local.close()
+
+    started = time.monotonic()
+    worker = threading.Thread(target=work, name="aigw-log-sync", daemon=True)
+    worker.start()
+    worker.join(budget)
+    outcome.seconds = time.monotonic() - started
+    if worker.is_alive():
+        outcome.error = outcome.error or f"not finished within {budget:g} s"
+    return outcome

@@ -1,0 +1,77 @@
+"""Which store is behind the Repository and Mirror interfaces, decided from the settings.
+
+* `open_repository`: the local SQLite store (always; it is the outbox and the embedded default).
+* `open_remote`: the remote store when one is configured — a direct Postgres URL
+  (SUPABASE_DB_URL / DATABASE_URL, preferred: COPY is much faster than REST) or else Supabase's
+  REST API (SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY); None when neither is set.
+Nothing heavy is imported here: psycopg and supabase-py load only when a remote is opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aigw.settings import Settings
+    from aigw.storage.postgres import PostgresRepository
+    from aigw.storage.sqlite import SQLiteRepository
+    from aigw.storage.supabase_rest import SupabaseRepository
+
+    RemoteRepository = PostgresRepository | SupabaseRepository
+
+
+def spill_path(settings: Settings) -> Path:
+    """Where records go when even the local store cannot take them (see storage/outbox.py)."""
+    return settings.state_db_path.with_name("outbox-spill.jsonl")
+
+
+def open_repository(settings: Settings) -> SQLiteRepository:
+    """The local store under AIGW_HOME, migrated, with any spilled records taken back in."""
+    from aigw.storage.outbox import import_spill
+    from aigw.storage.sqlite import SQLiteRepository
+
+    store = SQLiteRepository(settings.state_db_path)
+    import_spill(spill_path(settings), store)
+    return store
+
+
+def remote_kind(settings: Settings) -> str | None:
+    """'postgres', 'supabase' or None: which remote store the settings point at."""
+    if settings.db_url:
+        return "postgres"
+    key = settings.supabase_service_role_key
+    if settings.supabase_url and key is not None and key.get_secret_value():
+        return "supabase"
+    return None
+
+
+def remote_label(settings: Settings) -> str | None:
+    """Where the remote store is, for messages (never with a password or key)."""
+    kind = remote_kind(settings)
+    if kind == "postgres":
+        from aigw.storage.postgres import describe
+
+        return f"Postgres at {describe(settings.db_url or '')}"
+    if kind == "supabase":
+        return f"Supabase at {settings.supabase_url}"
+    return None
+
+
+def open_remote(settings: Settings, *, timeout: float = 5.0) -> RemoteRepository | None:
+    """The remote store (Repository and Mirror), or None when none is configured.
+
+    Raises AigwError (exit 8) when it is configured but cannot be reached within `timeout`.
+    """
+    kind = remote_kind(settings)
+    if kind == "postgres":
+        from aigw.storage.postgres import PostgresRepository
+
+        return PostgresRepository(settings.db_url or "", timeout=timeout)
+    if kind == "supabase":
+        from aigw.storage.supabase_rest import SupabaseRepository
+
+        key = settings.supabase_service_role_key
+        assert key is not None and settings.supabase_url
+        return SupabaseRepository(settings.supabase_url, key.get_secret_value(), timeout=timeout)
+    return None

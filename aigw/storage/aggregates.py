@@ -1,0 +1,148 @@
+"""The aggregate reads behind `aigw metrics`: their query, their result rows, and how each
+remote backend asks the database for them.
+
+Every backend computes these in the database: Postgres and Supabase call the SQL functions of
+`sql/0002_metrics.sql` (directly or through `rpc()`), SQLite runs the equivalent SQL in
+`aigw/storage/sqlite_metrics.py`. Rows are never fetched to be aggregated in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+Dimension = Literal["by", "hour", "total"]
+GROUP_BY = ("endpoint", "agent", "model", "hour")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsQuery:
+    """A window [since, until) and optional filters; `by` picks the grouping of the 'by' rows."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    by: str = "endpoint"
+    endpoint: str | None = None  # a template: /v1/threads/{thread_id}/runs
+    agent: str | None = None  # agents.id, agent name (remote) or assistant id
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """One group of log rows. `attempts`, `successful_attempts` and `avg_latency_ms` are the
+    seed's total_calls, successful_calls and avg_latency; percentiles are percentile_cont."""
+
+    dimension: str  # by | hour | total
+    group_key: str | None
+    group_label: str | None
+    calls: int
+    attempts: int
+    successful_calls: int
+    successful_attempts: int
+    client_errors: int  # 4xx other than 429
+    rate_limited: int  # 429
+    server_errors: int  # 5xx
+    network_errors: int  # no status code: the request never got an answer
+    avg_latency_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    cache_hits: int
+    cache_lookups: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageStats:
+    """Tokens of one (agent, model): recorded usage, plus the seed's message-length estimate
+    for conversations with no recorded usage (`est_*`, zero when there is none)."""
+
+    agent_key: str | None
+    agent_name: str | None
+    model: str | None
+    attempts: int
+    usage_rows: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    est_messages: int
+    est_prompt_tokens: int
+    est_completion_tokens: int
+    est_tokens: int
+
+
+def _build(cls: Any, row: Any) -> Any:
+    """A dataclass from a DB row: a tuple in field order, or a dict by name (PostgREST)."""
+    names = [f.name for f in fields(cls)]
+    values = [row.get(n) for n in names] if isinstance(row, dict) else list(row)
+    for i, (name, value) in enumerate(zip(names, values, strict=True)):
+        if value is not None and cls.__dataclass_fields__[name].type.startswith("int"):
+            values[i] = int(value)
+        elif value is not None and cls.__dataclass_fields__[name].type.startswith("float"):
+            values[i] = float(value)
+    return cls(*values)
+
+
+def group_stats(rows: Any) -> list[GroupStats]:
+    return [_build(GroupStats, row) for row in rows]
+
+
+def usage_stats(rows: Any) -> list[UsageStats]:
+    return [_build(UsageStats, row) for row in rows]
+
+
+def metrics_args(query: MetricsQuery) -> dict[str, Any]:
+    """The SQL functions' named arguments."""
+    return {
+        "p_since": query.since,
+        "p_until": query.until,
+        "p_by": query.by,
+        "p_endpoint": query.endpoint,
+        "p_agent": query.agent,
+    }
+
+
+def usage_args(query: MetricsQuery) -> dict[str, Any]:
+    args = metrics_args(query)
+    del args["p_by"]
+    return args
+
+
+# -- Postgres (direct connection) ------------------------------------------------------------
+
+_PG_METRICS = (
+    "SELECT * FROM public.aigw_metrics(%(p_since)s, %(p_until)s, %(p_by)s, %(p_endpoint)s,"
+    " %(p_agent)s)"
+)
+_PG_USAGE = (
+    "SELECT * FROM public.aigw_metrics_usage(%(p_since)s, %(p_until)s, %(p_endpoint)s,"
+    " %(p_agent)s)"
+)
+
+
+def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
+    # JIT compilation costs up to a second and these queries never run long enough to repay
+    # it; SET LOCAL keeps the change inside this transaction (safe through the pooler).
+    with conn.transaction():
+        conn.execute("SET LOCAL jit = off")
+        return list(conn.execute(sql, args).fetchall())
+
+
+def pg_metrics(conn: Any, query: MetricsQuery) -> list[GroupStats]:
+    return group_stats(_pg_rows(conn, _PG_METRICS, metrics_args(query)))
+
+
+def pg_usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
+    return usage_stats(_pg_rows(conn, _PG_USAGE, usage_args(query)))
+
+
+def pg_count_before(conn: Any, cutoff: datetime) -> int:
+    row = conn.execute("SELECT public.aigw_logs_count_before(%s)", (cutoff,)).fetchone()
+    return int(row[0])
+
+
+# -- Supabase REST (rpc) ---------------------------------------------------------------------
+
+
+def rpc_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in args.items()}

@@ -1,0 +1,235 @@
+"""The remote store over a direct Postgres connection (Supabase's or any): logs and the mirror.
+
+Connections are made for the transaction pooler too: autocommit, no server-side prepared
+statements (`prepare_threshold=None`), and temp tables dropped at the end of the transaction
+that made them. Writes COPY a batch into such a temp table, then insert it with
+`ON CONFLICT (id) DO NOTHING`, so sending the same rows twice changes nothing.
+
+Foreign keys: `user_id` references auth.users and `agent_id` agents. A row is never refused for
+them — a user_id that is not a known auth user (or not a UUID) is stored as NULL remotely (the
+local row keeps it), an unknown agent_id likewise, and a missing agent_id is filled from the
+agents row of the record's assistant when the mirror has one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from aigw.errors import AigwError, ExitCode
+from aigw.storage import aggregates
+from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+from aigw.storage.base import (
+    COLUMNS,
+    LogFilter,
+    LogRecord,
+    is_uuid,
+    status_range,
+    without_nul,
+)
+
+_UUIDS = ("id", "call_id", "user_id", "agent_id")
+_COPY_COLUMNS = ", ".join(COLUMNS)
+# How each column is taken from the batch; the foreign keys are resolved, never refused.
+_FROM_BATCH = {
+    "user_id": "(SELECT u.id FROM auth.users u WHERE u.id = b.user_id)",
+    "agent_id": "COALESCE((SELECT a.id FROM agents a WHERE a.id = b.agent_id),"
+    " (SELECT a.id FROM agents a WHERE a.openai_assistant_id = b.assistant_id))",
+}
+_INSERT_BATCH = (
+    f"INSERT INTO ai_gateway_logs ({_COPY_COLUMNS}) "
+    f"SELECT {', '.join(_FROM_BATCH.get(c, f'b.{c}') for c in COLUMNS)} "
+    "FROM aigw_log_batch b ON CONFLICT (id) DO NOTHING"
+)
+
+
+def describe(url: str) -> str:
+    """host:port/db of a Postgres URL — never the password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+
+
+def connect(url: str, *, timeout: float = 5.0) -> Any:
+    """A psycopg connection fit for the pooler; failures become AigwError (exit 8)."""
+    import psycopg
+
+    try:
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            prepare_threshold=None,
+            connect_timeout=max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
+            application_name="aigw",
+        )
+    except psycopg.Error as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AigwError(
+            f"cannot connect to Postgres at {describe(url)}: {detail}",
+            code=ExitCode.DATABASE,
+            hint="check SUPABASE_DB_URL / DATABASE_URL and that the server is up",
+        ) from None
+
+
+def remote_row(record: LogRecord) -> tuple[Any, ...]:
+    """A LogRecord as the remote columns want it: whole ms, valid UUIDs or NULL, JSON text."""
+    row: list[Any] = []
+    for name, value in zip(COLUMNS, record.values(), strict=True):
+        if name == "latency_ms" and value is not None:
+            value = round(value)
+        elif name in _UUIDS and not is_uuid(value):
+            value = None
+        elif name in ("request_payload", "response_payload") and value is not None:
+            value = json.dumps(without_nul(value), ensure_ascii=False)
+        elif isinstance(value, str):
+            value = without_nul(value)
+        row.append(value)
+    return tuple(row)
+
+
+def where_sql(where: LogFilter) -> tuple[str, list[Any]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    if where.since is not None:
+        parts.append("created_at >= %s")
+        params.append(where.since)
+    if where.until is not None:
+        parts.append("created_at < %s")
+        params.append(where.until)
+    if where.endpoint is not None:
+        parts.append("endpoint = %s")
+        params.append(where.endpoint)
+    if where.method is not None:
+        parts.append("method = %s")
+        params.append(where.method.upper())
+    if where.status is not None:
+        bounds = status_range(where.status)
+        if bounds is None:
+            parts.append("status_code IS NULL")
+        else:
+            parts.append("status_code BETWEEN %s AND %s")
+            params += list(bounds)
+    if where.agent is not None:
+        parts.append("(agent_id::text = %s OR assistant_id = %s)")
+        params += [where.agent, where.agent]
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
+def record_from(row: Sequence[Any]) -> LogRecord:
+    data = dict(zip(COLUMNS, row, strict=True))
+    for name in _UUIDS:
+        if data[name] is not None:
+            data[name] = str(data[name])
+    if data["latency_ms"] is not None:
+        data["latency_ms"] = float(data["latency_ms"])
+    return LogRecord(**data)
+
+
+class PostgresRepository:
+    """Repository and Mirror over one psycopg connection to the remote database."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0):
+        self.url = url
+        self.conn = connect(url, timeout=timeout)
+
+    # -- Repository ------------------------------------------------------------------------
+    def write(self, records: Sequence[LogRecord]) -> None:
+        if not records:
+            return
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE aigw_log_batch (LIKE ai_gateway_logs) ON COMMIT DROP")
+            with cur.copy(f"COPY aigw_log_batch ({_COPY_COLUMNS}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(remote_row(record))
+            cur.execute(_INSERT_BATCH)
+
+    def records(self, where: LogFilter) -> list[LogRecord]:
+        clause, params = where_sql(where)
+        sql = f"SELECT {_COPY_COLUMNS} FROM ai_gateway_logs{clause} ORDER BY created_at DESC, id"
+        if where.limit is not None:
+            sql += " LIMIT %s"
+            params.append(where.limit)
+        return [record_from(row) for row in self.conn.execute(sql, params)]
+
+    def get(self, record_id: str) -> LogRecord | None:
+        if not is_uuid(record_id):
+            return None
+        sql = f"SELECT {_COPY_COLUMNS} FROM ai_gateway_logs WHERE id = %s"
+        row = self.conn.execute(sql, (record_id,)).fetchone()
+        return record_from(row) if row else None
+
+    def pending(self, limit: int) -> list[LogRecord]:
+        return []  # the remote store is the destination: nothing waits here
+
+    def pending_count(self) -> int:
+        return 0
+
+    def mark_synced(self, ids: Sequence[str]) -> None:
+        return None
+
+    def prune(self, older_than: datetime) -> int:
+        cur = self.conn.execute("DELETE FROM ai_gateway_logs WHERE created_at < %s", (older_than,))
+        return cur.rowcount
+
+    # -- aggregate reads: the SQL functions of sql/0002_metrics.sql ------------------------
+    def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        return aggregates.pg_metrics(self.conn, query)
+
+    def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        return aggregates.pg_usage(self.conn, query)
+
+    def count_before(self, older_than: datetime) -> int:
+        return aggregates.pg_count_before(self.conn, older_than)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- Mirror ----------------------------------------------------------------------------
+    def upsert_agent(
+        self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
+    ) -> str:
+        row = self.conn.execute(
+            "INSERT INTO agents (name, openai_assistant_id, instructions, model) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
+            "name = excluded.name, instructions = excluded.instructions, model = excluded.model "
+            "RETURNING id",
+            (name, openai_assistant_id, instructions, model),
+        ).fetchone()
+        return str(row[0])
+
+    def find_agent(self, ref: str) -> str | None:
+        # An exact id wins over an assistant id, which wins over a name (names may repeat:
+        # the newest agent of that name is meant).
+        row = self.conn.execute(
+            "SELECT id FROM agents WHERE id::text = %s OR openai_assistant_id = %s OR name = %s "
+            "ORDER BY (id::text = %s) DESC, (openai_assistant_id IS NOT DISTINCT FROM %s) DESC, "
+            "created_at DESC LIMIT 1",
+            (ref, ref, ref, ref, ref),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        row = self.conn.execute(
+            "INSERT INTO conversations (agent_id, user_id, openai_thread_id) "
+            "VALUES (%s, %s, %s) ON CONFLICT (openai_thread_id) DO NOTHING RETURNING id",
+            (agent_id, user_id, openai_thread_id),
+        ).fetchone()
+        if row is None:  # already mirrored
+            row = self.conn.execute(
+                "SELECT id FROM conversations WHERE openai_thread_id = %s", (openai_thread_id,)
+            ).fetchone()
+        return str(row[0])
+
+    def insert_message(
+        self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO messages (conversation_id, openai_message_id, role, content) "
+            "SELECT c.id, %s, %s, %s FROM conversations c WHERE c.openai_thread_id = %s "
+            "ON CONFLICT (openai_message_id) DO UPDATE SET "
+            "role = excluded.role, content = excluded.content",
+            (openai_message_id, role, without_nul(content), openai_thread_id),
+        )

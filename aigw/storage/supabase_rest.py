@@ -1,0 +1,257 @@
+"""The remote store through Supabase's REST API (supabase-py): logs and the mirror.
+
+Used when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set and no direct Postgres URL is.
+supabase-py is imported only here, lazily: it costs about a second to import.
+
+Log batches are one `POST /rest/v1/ai_gateway_logs?on_conflict=id` with
+`Prefer: return=minimal,resolution=ignore-duplicates` — an idempotent upsert. REST cannot
+join auth.users, so when a batch is refused for a foreign key (23503) it is sent once more with
+`user_id` NULL and unknown `agent_id`s NULL: the row is kept, the local copy keeps the user.
+supabase-py's own retries are off: sync has its own policy and a time budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aigw.errors import AigwError, ExitCode
+from aigw.storage import aggregates
+from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+from aigw.storage.base import (
+    COLUMNS,
+    LogFilter,
+    LogRecord,
+    is_uuid,
+    status_range,
+    without_nul,
+)
+
+T = TypeVar("T")
+_UUIDS = ("id", "call_id", "user_id", "agent_id")
+FOREIGN_KEY_VIOLATION = "23503"
+
+
+def rest_row(record: LogRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name, value in zip(COLUMNS, record.values(), strict=True):
+        if name == "created_at":
+            value = value.isoformat()
+        elif name == "latency_ms" and value is not None:
+            value = round(value)
+        elif name in _UUIDS and not is_uuid(value):
+            value = None
+        else:
+            value = without_nul(value)
+        row[name] = value
+    return row
+
+
+def record_from(row: dict[str, Any]) -> LogRecord:
+    data: dict[str, Any] = {name: row.get(name) for name in COLUMNS}
+    data["created_at"] = datetime.fromisoformat(str(data["created_at"]))
+    if data["latency_ms"] is not None:
+        data["latency_ms"] = float(data["latency_ms"])
+    return LogRecord(**data)
+
+
+class SupabaseRepository:
+    """Repository and Mirror over supabase-py's PostgREST client, with the service role key."""
+
+    def __init__(self, url: str, key: str, *, timeout: float = 10.0):
+        from supabase import ClientOptions, create_client
+
+        options = ClientOptions(
+            postgrest_client_timeout=timeout,
+            postgrest_client_retry=False,
+            auto_refresh_token=False,
+            persist_session=False,
+        )
+        self.url = url
+        self.client = create_client(url, key, options)
+
+    def _run(self, action: Callable[[], T]) -> T:
+        """Run one request; REST and transport failures become AigwError (exit 8)."""
+        import httpx
+        from postgrest.exceptions import APIError
+
+        try:
+            return action()
+        except APIError as exc:
+            raise AigwError(
+                f"Supabase refused the request: {exc.message} ({exc.code})",
+                code=ExitCode.DATABASE,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise AigwError(
+                f"cannot reach Supabase at {self.url}: {type(exc).__name__}",
+                code=ExitCode.DATABASE,
+                hint="check SUPABASE_URL and the network",
+            ) from exc
+
+    def _table(self, name: str) -> Any:
+        return self.client.table(name)
+
+    # -- Repository ------------------------------------------------------------------------
+    def write(self, records: Sequence[LogRecord]) -> None:
+        if not records:
+            return
+        rows = [rest_row(record) for record in records]
+        try:
+            self._run(lambda: self._upsert_logs(rows))
+        except AigwError as exc:
+            if getattr(exc.__cause__, "code", None) != FOREIGN_KEY_VIOLATION:
+                raise
+            known = self._known_agents({r["agent_id"] for r in rows if r["agent_id"]})
+            for row in rows:
+                row["user_id"] = None
+                if row["agent_id"] not in known:
+                    row["agent_id"] = None
+            self._run(lambda: self._upsert_logs(rows))
+
+    def _upsert_logs(self, rows: list[dict[str, Any]]) -> Any:
+        from postgrest.types import ReturnMethod
+
+        return (
+            self._table("ai_gateway_logs")
+            .upsert(rows, on_conflict="id", ignore_duplicates=True, returning=ReturnMethod.minimal)
+            .execute()
+        )
+
+    def _known_agents(self, ids: set[str]) -> set[str]:
+        if not ids:
+            return set()
+        found = self._run(
+            lambda: self._table("agents").select("id").in_("id", sorted(ids)).execute()
+        )
+        return {row["id"] for row in found.data}
+
+    def records(self, where: LogFilter) -> list[LogRecord]:
+        query = self._table("ai_gateway_logs").select(", ".join(COLUMNS))
+        if where.since is not None:
+            query = query.gte("created_at", where.since.isoformat())
+        if where.until is not None:
+            query = query.lt("created_at", where.until.isoformat())
+        if where.endpoint is not None:
+            query = query.eq("endpoint", where.endpoint)
+        if where.method is not None:
+            query = query.eq("method", where.method.upper())
+        if where.status is not None:
+            bounds = status_range(where.status)
+            if bounds is None:
+                query = query.is_("status_code", "null")
+            else:
+                query = query.gte("status_code", bounds[0]).lte("status_code", bounds[1])
+        if where.agent is not None:
+            if is_uuid(where.agent):
+                query = query.or_(f"agent_id.eq.{where.agent},assistant_id.eq.{where.agent}")
+            else:
+                query = query.eq("assistant_id", where.agent)
+        query = query.order("created_at", desc=True).order("id")
+        if where.limit is not None:
+            query = query.limit(where.limit)
+        return [record_from(row) for row in self._run(query.execute).data]
+
+    def get(self, record_id: str) -> LogRecord | None:
+        if not is_uuid(record_id):
+            return None
+        query = self._table("ai_gateway_logs").select(", ".join(COLUMNS)).eq("id", record_id)
+        rows = self._run(query.execute).data
+        return record_from(rows[0]) if rows else None
+
+    def pending(self, limit: int) -> list[LogRecord]:
+        return []  # the remote store is the destination: nothing waits here
+
+    def pending_count(self) -> int:
+        return 0
+
+    def mark_synced(self, ids: Sequence[str]) -> None:
+        return None
+
+    def prune(self, older_than: datetime) -> int:
+        from postgrest.types import CountMethod, ReturnMethod
+
+        query = (
+            self._table("ai_gateway_logs")
+            .delete(count=CountMethod.exact, returning=ReturnMethod.minimal)
+            .lt("created_at", older_than.isoformat())
+        )
+        return int(self._run(query.execute).count or 0)
+
+    # -- aggregate reads: the SQL functions of sql/0002_metrics.sql, through rpc() ---------
+    def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        args = aggregates.rpc_args(aggregates.metrics_args(query))
+        return aggregates.group_stats(self._run(self.client.rpc("aigw_metrics", args).execute).data)
+
+    def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        args = aggregates.rpc_args(aggregates.usage_args(query))
+        rows = self._run(self.client.rpc("aigw_metrics_usage", args).execute).data
+        return aggregates.usage_stats(rows)
+
+    def count_before(self, older_than: datetime) -> int:
+        args = {"p_before": older_than.isoformat()}
+        return int(self._run(self.client.rpc("aigw_logs_count_before", args).execute).data)
+
+    def close(self) -> None:
+        session = getattr(self.client.postgrest, "session", None)
+        if session is not None:
+            session.close()
+
+    # -- Mirror ----------------------------------------------------------------------------
+    def upsert_agent(
+        self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
+    ) -> str:
+        row = {
+            "openai_assistant_id": openai_assistant_id,
+            "name": name,
+            "instructions": instructions,
+            "model": model,
+        }
+        query = self._table("agents").upsert(row, on_conflict="openai_assistant_id")
+        return str(self._run(query.execute).data[0]["id"])
+
+    def find_agent(self, ref: str) -> str | None:
+        lookups = [("id", ref)] if is_uuid(ref) else []
+        lookups += [("openai_assistant_id", ref), ("name", ref)]
+        for column, value in lookups:
+            query = (
+                self._table("agents")
+                .select("id")
+                .eq(column, value)
+                .order("created_at", desc=True)
+                .limit(1)
+            )
+            rows = self._run(query.execute).data
+            if rows:
+                return str(rows[0]["id"])
+        return None
+
+    def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        row = {"agent_id": agent_id, "user_id": user_id, "openai_thread_id": openai_thread_id}
+        query = self._table("conversations").upsert(
+            row, on_conflict="openai_thread_id", ignore_duplicates=True
+        )
+        rows = self._run(query.execute).data
+        if not rows:  # already mirrored
+            rows = self._conversation(openai_thread_id)
+        return str(rows[0]["id"])
+
+    def _conversation(self, openai_thread_id: str) -> list[dict[str, Any]]:
+        query = self._table("conversations").select("id").eq("openai_thread_id", openai_thread_id)
+        return list(self._run(query.execute).data)
+
+    def insert_message(
+        self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
+    ) -> None:
+        conversation = self._conversation(openai_thread_id)
+        if not conversation:
+            return
+        row = {
+            "conversation_id": conversation[0]["id"],
+            "openai_message_id": openai_message_id,
+            "role": role,
+            "content": without_nul(content),
+        }
+        query = self._table("messages").upsert(row, on_conflict="openai_message_id")
+        self._run(query.execute)

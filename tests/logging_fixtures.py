@@ -1,0 +1,93 @@
+"""Fixtures for the call-log tests: a migrated throw-away Postgres, an auth user, row readers."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from aigw.settings import Settings
+from aigw.storage.base import LogRecord
+
+
+@pytest.fixture
+def remote_db(fresh_db: str) -> str:
+    """A new database with the shipped schema (sql/ migrations) applied."""
+    from aigw.storage.migrations import apply_all
+
+    apply_all(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture
+def auth_user(remote_db: str) -> str:
+    """The id of a user that exists in auth.users."""
+    user_id = str(uuid.uuid4())
+    with psycopg.connect(remote_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO auth.users (id) VALUES (%s)", (user_id,))
+    return user_id
+
+
+@pytest.fixture
+def remote_env(remote_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The operator's environment points at the remote database (direct Postgres)."""
+    monkeypatch.setenv("DATABASE_URL", remote_db)
+    return remote_db
+
+
+def local_rows(home: Path) -> list[dict[str, Any]]:
+    """Every row of the local store, oldest first, as plain dicts."""
+    with sqlite3.connect(home / "aigw.sqlite3") as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT * FROM ai_gateway_logs ORDER BY created_at, rowid")
+        return [dict(row) for row in rows]
+
+
+def remote_rows(url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return list(cur.execute("SELECT * FROM ai_gateway_logs ORDER BY created_at, id"))
+
+
+def remote_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT id) FROM ai_gateway_logs").fetchone()
+        assert row is not None and row[0] == row[1]
+        return int(row[0])
+
+
+def records(count: int, *, start: datetime | None = None, **fields: Any) -> list[LogRecord]:
+    """`count` plausible records, one millisecond apart, oldest first."""
+    start = start or datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        LogRecord(
+            endpoint=fields.get("endpoint", "/v1/threads/{thread_id}/runs"),
+            method=fields.get("method", "POST"),
+            created_at=start + timedelta(milliseconds=i),
+            status_code=fields.get("status_code", 200),
+            latency_ms=fields.get("latency_ms", 12.5 + i % 7),
+            path=f"/v1/threads/thread_{i}/runs",
+            thread_id=f"thread_{i}",
+            call_id=str(uuid.uuid4()),
+            attempt=1,
+            route="gateway",
+            user_id=fields.get("user_id"),
+            agent_id=fields.get("agent_id"),
+            assistant_id=fields.get("assistant_id"),
+        )
+        for i in range(count)
+    ]
+
+
+def settings_for(home: Path, **values: Any) -> Settings:
+    return Settings(home=home, **values)
+
+
+@pytest.fixture
+def store_path(isolated_env: Path) -> Iterator[Path]:
+    yield isolated_env / "aigw.sqlite3"

@@ -1,0 +1,221 @@
+"""The Repository conformance suite, run against every backend (SQLite file, real Postgres),
+plus the Postgres mirror writes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from aigw.storage.base import LogFilter, LogRecord, Repository
+from aigw.storage.postgres import PostgresRepository
+from aigw.storage.sqlite import SQLiteRepository
+from tests.logging_fixtures import auth_user, records, remote_db  # noqa: F401
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
+    if request.param == "sqlite":
+        store: Repository = SQLiteRepository(tmp_path / "store.sqlite3")
+    else:
+        store = PostgresRepository(request.getfixturevalue("remote_db"))
+    yield store
+    store.close()
+
+
+def full_record() -> LogRecord:
+    return LogRecord(
+        endpoint="/v1/threads/{thread_id}/runs/{run_id}",
+        method="GET",
+        created_at=T0 + timedelta(microseconds=123456),
+        status_code=200,
+        latency_ms=42.0,
+        request_payload={"a": [1, 2, {"b": None}], "text": "olá"},
+        response_payload={"object": "thread.run", "usage": {"total_tokens": 30}},
+        error_message=None,
+        path="/v1/threads/thread_1/runs/run_1",
+        request_id="req_123",
+        call_id=str(uuid.uuid4()),
+        attempt=2,
+        route="direct",
+        cache_status="miss",
+        thread_id="thread_1",
+        run_id="run_1",
+        assistant_id="asst_1",
+        model="gpt-4o",
+        prompt_tokens=10,
+        completion_tokens=20,
+        total_tokens=30,
+        source="aigw",
+    )
+
+
+def test_a_written_record_reads_back_with_every_column(repo: Repository) -> None:
+    record = full_record()
+    repo.write([record])
+    assert repo.get(record.id) == record
+    assert repo.records(LogFilter()) == [record]
+
+
+def test_writing_the_same_record_twice_keeps_one_row(repo: Repository) -> None:
+    batch = records(5)
+    repo.write(batch)
+    repo.write(batch)
+    repo.write(batch[:2])
+    assert len(repo.records(LogFilter(limit=None))) == 5
+
+
+def test_an_unknown_id_reads_as_none(repo: Repository) -> None:
+    assert repo.get(str(uuid.uuid4())) is None
+    assert repo.get("not-a-uuid") is None
+
+
+def test_records_come_newest_first_within_the_window_and_limit(repo: Repository) -> None:
+    batch = records(10, start=T0)
+    repo.write(batch)
+    window = LogFilter(since=T0 + timedelta(milliseconds=2), until=T0 + timedelta(milliseconds=8))
+    assert [r.id for r in repo.records(window)] == [r.id for r in reversed(batch[2:8])]
+    assert [r.id for r in repo.records(LogFilter(limit=3))] == [r.id for r in batch[:-4:-1]]
+
+
+def test_records_filter_by_endpoint_method_status_and_agent(repo: Repository) -> None:
+    agent = str(uuid.uuid4())
+    ok = records(3, start=T0, endpoint="/v1/assistants", method="GET")
+    limited = records(2, start=T0 + timedelta(seconds=1), status_code=429)
+    broken = records(2, start=T0 + timedelta(seconds=2), status_code=503, assistant_id="asst_x")
+    network = records(1, start=T0 + timedelta(seconds=3), status_code=None)
+    repo.write([*ok, *limited, *broken, *network])
+
+    def ids(**where: object) -> set[str]:
+        return {r.id for r in repo.records(LogFilter(limit=None, **where))}  # type: ignore[arg-type]
+
+    assert ids(endpoint="/v1/assistants") == {r.id for r in ok}
+    assert ids(method="get") == {r.id for r in ok}
+    assert ids(status="2xx") == {r.id for r in ok}
+    assert ids(status="4xx") == ids(status="429") == {r.id for r in limited}
+    assert ids(status="5xx") == ids(agent="asst_x") == {r.id for r in broken}
+    assert ids(status="network") == {r.id for r in network}
+    assert ids(agent=agent) == set()
+
+
+def test_prune_deletes_only_rows_older_than_the_cutoff(repo: Repository) -> None:
+    batch = records(6, start=T0)
+    repo.write(batch)
+    assert repo.prune(T0 + timedelta(milliseconds=4)) == 4
+    assert {r.id for r in repo.records(LogFilter())} == {r.id for r in batch[4:]}
+
+
+# -- the outbox side: pending rows (remote stores have none) -------------------------------
+
+
+def test_local_rows_stay_pending_until_marked_synced(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    batch = records(5)
+    store.write(batch)
+    assert [r.id for r in store.pending(3)] == [r.id for r in batch[:3]]
+    store.mark_synced([r.id for r in batch[:3]])
+    assert store.pending_count() == 2
+    assert [r.id for r in store.pending(10)] == [r.id for r in batch[3:]]
+
+
+def test_a_remote_store_has_nothing_pending(remote_db: str) -> None:  # noqa: F811
+    store = PostgresRepository(remote_db)
+    store.write(records(3))
+    assert store.pending(10) == [] and store.pending_count() == 0
+    store.close()
+
+
+def test_postgres_keeps_rows_whose_user_or_agent_is_unknown(
+    remote_db: str,  # noqa: F811
+    auth_user: str,  # noqa: F811
+) -> None:
+    store = PostgresRepository(remote_db)
+    agent_id = store.upsert_agent(
+        openai_assistant_id="asst_known", name="Known", instructions=None, model="gpt-4o"
+    )
+    kept = records(1, user_id=auth_user, agent_id=agent_id)
+    stranger = records(1, user_id=str(uuid.uuid4()), agent_id=str(uuid.uuid4()))
+    not_uuids = records(1, user_id="alice", agent_id="agent-7")
+    by_assistant = records(1, assistant_id="asst_known")
+    store.write([*kept, *stranger, *not_uuids, *by_assistant])
+    got = {r.id: r for r in store.records(LogFilter())}
+    assert len(got) == 4
+    assert (got[kept[0].id].user_id, got[kept[0].id].agent_id) == (auth_user, agent_id)
+    assert (got[stranger[0].id].user_id, got[stranger[0].id].agent_id) == (None, None)
+    assert (got[not_uuids[0].id].user_id, got[not_uuids[0].id].agent_id) == (None, None)
+    assert got[by_assistant[0].id].agent_id == agent_id
+    store.close()
+
+
+def test_postgres_rounds_latency_and_survives_nul_characters(remote_db: str) -> None:  # noqa: F811
+    store = PostgresRepository(remote_db)
+    record = LogRecord(
+        endpoint="/v1/assistants",
+        method="POST",
+        latency_ms=12.6,
+        error_message="bad\x00byte",
+        request_payload={"k\x00": "v\x00"},
+    )
+    store.write([record])
+    got = store.get(record.id)
+    assert got is not None
+    assert got.latency_ms == 13.0
+    assert got.error_message == "bad\ufffdbyte"
+    assert got.request_payload == {"k\ufffd": "v\ufffd"}
+    store.close()
+
+
+# -- the mirror (Postgres) --------------------------------------------------------------
+
+
+def test_the_mirror_upserts_agents_and_finds_them_by_id_name_or_assistant(
+    remote_db: str,  # noqa: F811
+) -> None:
+    mirror = PostgresRepository(remote_db)
+    first = mirror.upsert_agent(
+        openai_assistant_id="asst_1", name="Helper", instructions="Be brief.", model="gpt-4o"
+    )
+    again = mirror.upsert_agent(
+        openai_assistant_id="asst_1", name="Helper 2", instructions=None, model="gpt-4o-mini"
+    )
+    assert first == again
+    assert mirror.find_agent(first) == first
+    assert mirror.find_agent("asst_1") == first
+    assert mirror.find_agent("Helper 2") == first
+    assert mirror.find_agent("Helper") is None
+    with psycopg.connect(remote_db) as conn:
+        row = conn.execute("SELECT name, instructions, model FROM agents").fetchone()
+    assert row == ("Helper 2", None, "gpt-4o-mini")
+    mirror.close()
+
+
+def test_the_mirror_keeps_one_conversation_per_thread_and_upserts_messages(
+    remote_db: str,  # noqa: F811
+    auth_user: str,  # noqa: F811
+) -> None:
+    mirror = PostgresRepository(remote_db)
+    agent = mirror.upsert_agent(
+        openai_assistant_id="asst_1", name="Helper", instructions=None, model="gpt-4o"
+    )
+    conversation = mirror.insert_conversation(
+        agent_id=agent, user_id=auth_user, openai_thread_id="thread_1"
+    )
+    assert conversation == mirror.insert_conversation(
+        agent_id=agent, user_id=auth_user, openai_thread_id="thread_1"
+    )
+    kwargs = {"openai_thread_id": "thread_1", "openai_message_id": "msg_1", "role": "user"}
+    mirror.insert_message(**kwargs, content="first")
+    mirror.insert_message(**kwargs, content="edited")
+    mirror.insert_message(
+        openai_thread_id="thread_unknown", openai_message_id="msg_2", role="user", content="x"
+    )
+    with psycopg.connect(remote_db) as conn:
+        rows = conn.execute("SELECT conversation_id::text, content FROM messages").fetchall()
+    assert rows == [(conversation, "edited")]
+    mirror.close()

@@ -1,0 +1,96 @@
+"""`aigw threads` end to end: the real CLI, the real OpenAI SDK, the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Cli, point_at
+from tests.runs_fixtures import make_thread, ok_json
+
+
+def test_create_with_messages_and_metadata_then_get_returns_the_thread(
+    cli: Cli, gateway_env
+) -> None:
+    made = ok_json(cli, "threads", "create", "--message", "hi", "--message", "again", "-m", "k=v")
+    assert made["id"].startswith("thread_") and made["metadata"] == {"k": "v"}
+
+    got = ok_json(cli, "threads", "get", made["id"])
+    assert got["id"] == made["id"] and got["metadata"] == {"k": "v"}
+    texts = [
+        m["content"][0]["text"]["value"]
+        for m in ok_json(cli, "messages", "list", made["id"], "--order", "asc")
+    ]
+    assert texts == ["hi", "again"]
+
+
+def test_get_renders_a_record_for_people(cli: Cli, gateway_env) -> None:
+    thread_id = ok_json(cli, "threads", "create", "-m", "team=ops")["id"]
+    result = cli("threads", "get", thread_id)
+    assert result.exit_code == 0 and result.stderr == ""
+    assert thread_id in result.stdout and "team=ops" in result.stdout
+
+
+def test_update_replaces_the_metadata(cli: Cli, gateway_env) -> None:
+    thread_id = ok_json(cli, "threads", "create", "-m", "a=1")["id"]
+    updated = ok_json(cli, "threads", "update", thread_id, "-m", "b=2")
+    assert updated["metadata"] == {"b": "2"}
+
+
+def test_update_without_metadata_is_a_usage_error(cli: Cli, gateway_env) -> None:
+    result = cli("threads", "update", make_thread(cli))
+    assert result.exit_code == 2 and "nothing to update" in result.stderr
+
+
+def test_delete_asks_unless_yes_and_then_the_thread_is_gone(cli: Cli, gateway_env) -> None:
+    thread_id = make_thread(cli, "bye")
+    refused = cli("threads", "delete", thread_id)
+    assert refused.exit_code == 2 and "--yes" in refused.stderr
+
+    deleted = ok_json(cli, "threads", "delete", thread_id, "--yes")
+    assert deleted == {"id": thread_id, "object": "thread.deleted", "deleted": True}
+    missing = cli("threads", "get", thread_id)
+    assert missing.exit_code == 1 and "No thread found" in missing.stderr
+
+
+def test_a_bad_thread_id_is_refused_before_anything_is_sent(
+    cli: Cli, fresh_sandbox, monkeypatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    for args in (["get", "asst_123"], ["update", "x/y", "-m", "a=b"], ["delete", "run_1", "--yes"]):
+        result = cli("threads", *args)
+        assert result.exit_code == 2, args
+        assert "invalid thread_id" in result.stderr and "Traceback" not in result.stderr
+    assert fresh_sandbox.state.request_count == 0
+
+
+def test_too_many_metadata_pairs_are_refused_before_sending(
+    cli: Cli, fresh_sandbox, monkeypatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    pairs = [arg for i in range(17) for arg in ("-m", f"k{i}=v")]
+    result = cli("threads", "create", *pairs)
+    assert result.exit_code == 2 and "metadata" in result.stderr
+    assert fresh_sandbox.state.request_count == 0
+
+
+def test_agent_needs_a_user(cli: Cli, fresh_sandbox, monkeypatch) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    result = cli("threads", "create", "--agent", "Helper")
+    assert result.exit_code == 2 and "--user" in result.stderr
+    not_uuid = cli("threads", "create", "--agent", "Helper", "--user", "bob")
+    assert not_uuid.exit_code == 2 and "not a UUID" in not_uuid.stderr
+    assert fresh_sandbox.state.request_count == 0
+
+
+def test_agent_without_a_store_configured_is_skipped_silently(cli: Cli, gateway_env) -> None:
+    result = cli(
+        "threads",
+        "create",
+        "--agent",
+        "Helper",
+        "--user",
+        "6f1c1f9e-3c1a-4c8e-9a7e-0d2a1b3c4d5e",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["id"].startswith("thread_") and result.stderr == ""

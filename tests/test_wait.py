@@ -1,0 +1,115 @@
+"""The waiting service and the duration parser it shares with other commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aigw.context import AppContext
+from aigw.errors import ExitCode, UsageError
+from aigw.services.durations import format_duration, parse_duration
+from aigw.services.requests import RunCreate
+from aigw.services.runs import create_run_and_wait
+from aigw.services.wait import DEFAULT_POLL_S, WaitInterrupted, WaitTimeout, _poll_after
+from tests.conftest import Cli
+from tests.runs_fixtures import make_assistant, make_thread
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("10m", 600),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("7d", 604_800),
+        ("2w", 1_209_600),
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("45", 45),
+        (" 24H ", 86_400),
+    ],
+)
+def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10x", "-5s", "0s", "m", "5 m", "1h-2m"])
+def test_a_bad_duration_is_a_usage_error_naming_the_option(text: str) -> None:
+    with pytest.raises(UsageError, match="--since"):
+        parse_duration(text, "--since")
+
+
+def test_durations_print_short() -> None:
+    assert [format_duration(s) for s in (0.25, 3.5, 42, 600, 605, 3600, 5400)] == [
+        "250ms",
+        "3.5s",
+        "42s",
+        "10m",
+        "10m05s",
+        "1h",
+        "1h30m",
+    ]
+
+
+def test_polling_follows_the_servers_poll_after_header() -> None:
+    assert _poll_after({"openai-poll-after-ms": "250"}) == 0.25
+    assert _poll_after({}) == DEFAULT_POLL_S
+    assert _poll_after({"openai-poll-after-ms": "soon"}) == DEFAULT_POLL_S
+
+
+def _slow_run(cli: Cli, tmp_path: Path) -> tuple[str, RunCreate]:
+    assistant = make_assistant(cli, tmp_path)
+    thread_id = make_thread(cli, "take your time")
+    return thread_id, RunCreate(assistant_id=assistant, metadata={"sandbox_run_ms": "60000"})
+
+
+def test_ctrl_c_while_waiting_names_the_run_and_the_cancel_command(
+    cli: Cli, gateway_env, tmp_path: Path
+) -> None:
+    thread_id, request = _slow_run(cli, tmp_path)
+
+    def press_ctrl_c_once_the_run_is_known(run: Any, elapsed: float) -> None:
+        if run is not None:
+            raise KeyboardInterrupt
+
+    app = AppContext()
+    try:
+        with pytest.raises(WaitInterrupted) as caught:
+            create_run_and_wait(
+                app,
+                thread_id,
+                request,
+                timeout=None,
+                on_progress=press_ctrl_c_once_the_run_is_known,
+            )
+    finally:
+        app.close()
+    error = caught.value
+    assert error.code == ExitCode.INTERRUPTED
+    assert error.message.startswith("stopped waiting: run run_") and "(queued)" in error.message
+    assert error.hint is not None and f"aigw runs cancel {thread_id} run_" in error.hint
+
+
+def test_the_deadline_holds_while_the_stream_is_silent(
+    cli: Cli, gateway_env, tmp_path: Path
+) -> None:
+    thread_id, request = _slow_run(cli, tmp_path)
+    seen: list[str] = []
+    app = AppContext()
+    try:
+        with pytest.raises(WaitTimeout) as caught:
+            create_run_and_wait(
+                app,
+                thread_id,
+                request,
+                timeout=0.3,
+                on_progress=lambda run, elapsed: seen.append(run.status if run else "-"),
+            )
+    finally:
+        app.close()
+    assert caught.value.code == ExitCode.TIMEOUT
+    assert "queued" in seen  # the stream delivered the run before the deadline
+    assert "continues on the server" in caught.value.message
