@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from tests.conftest import Cli, point_at
+from tests.logging_fixtures import auth_user, remote_db, remote_env  # noqa: F401
 from tests.runs_fixtures import make_thread, ok_json
 
 
@@ -94,3 +97,74 @@ def test_agent_without_a_store_configured_is_skipped_silently(cli: Cli, gateway_
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["id"].startswith("thread_") and result.stderr == ""
+
+
+# -- the store's mirror (agents, conversations, messages) on the real Postgres ---------------
+
+
+def test_a_configured_store_mirrors_agents_conversations_and_messages(
+    cli: Cli,
+    gateway_env,
+    remote_env: str,  # noqa: F811
+    auth_user: str,  # noqa: F811
+) -> None:
+    assistant = ok_json(
+        cli,
+        "assistants",
+        "create",
+        "--model",
+        "gpt-4o",
+        "--name",
+        "Helper",
+        "--instructions",
+        "Be kind.",
+    )
+    made = ok_json(
+        cli,
+        "threads",
+        "create",
+        "--agent",
+        "Helper",
+        "--user",
+        auth_user,
+        "--message",
+        "hello",
+    )
+    thread_id = made["id"]
+    ok_json(cli, "messages", "create", thread_id, "--content", "tell me more")
+    outcome = ok_json(cli, "runs", "create", thread_id, "--assistant", assistant["id"], "--wait")
+    reply = outcome["messages"][0]
+
+    with psycopg.connect(remote_env) as conn:
+        agents = conn.execute(
+            "SELECT id, name, openai_assistant_id, instructions, model FROM agents"
+        )
+        (agent,) = agents.fetchall()
+        assert agent[1:] == ("Helper", assistant["id"], "Be kind.", "gpt-4o")
+        conversation = conn.execute(
+            "SELECT agent_id, user_id::text FROM conversations WHERE openai_thread_id = %s",
+            (thread_id,),
+        ).fetchone()
+        assert conversation == (agent[0], auth_user)
+        messages = conn.execute(
+            "SELECT role, content, openai_message_id FROM messages ORDER BY created_at, content"
+        ).fetchall()
+    assert [(role, content) for role, content, _ in messages] == [
+        ("user", "hello"),
+        ("user", "tell me more"),
+        ("assistant", "You said: tell me more"),
+    ]
+    assert messages[-1][2] == reply["id"]
+
+
+def test_an_unknown_agent_is_refused_before_the_thread_is_created(
+    cli: Cli,
+    fresh_sandbox,
+    monkeypatch,
+    remote_env: str,  # noqa: F811
+    auth_user: str,  # noqa: F811
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    result = cli("threads", "create", "--agent", "Nobody", "--user", auth_user)
+    assert result.exit_code == 2 and "no agent 'Nobody'" in result.stderr
+    assert fresh_sandbox.state.threads.items == {}

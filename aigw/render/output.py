@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console, JustifyMethod, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def to_jsonable(value: Any) -> Any:
@@ -39,7 +40,9 @@ def fmt_time(epoch: int | float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def fmt_cell(value: Any) -> str:
+def fmt_cell(value: Any) -> str | Text:
+    if isinstance(value, Text):  # literal text (e.g. a message): never read as Rich markup
+        return value
     if value is None:
         return ""
     if isinstance(value, dict | list):

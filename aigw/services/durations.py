@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from aigw.errors import UsageError
 
@@ -38,3 +39,21 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m" if secs == 0 else f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h" if minutes == 0 else f"{hours}h{minutes:02d}m"
+
+
+def parse_instant(text: str, option: str, now: datetime) -> datetime:
+    """A point in time (UTC): a duration back from `now` (`15m`, `24h`, `7d`, `2w`) or an
+    ISO-8601 time (`2026-01-31`, `2026-01-31T14:00`, `…Z`, `…+01:00`; no zone means UTC)."""
+    value = text.strip()
+    try:
+        return now - timedelta(seconds=parse_duration(value, option))
+    except UsageError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"{option} expects a duration such as 15m, 24h, 7d or 2w, or an ISO-8601 time"
+            f" such as 2026-01-31T14:00Z, got {text!r}"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

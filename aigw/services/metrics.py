@@ -1,0 +1,320 @@
+"""`aigw metrics`: the seed's monitoring numbers for a time window, and the alert thresholds.
+
+The store does the aggregation (Repository.metrics / .usage, in SQL); this module picks the
+store, derives rates, prices the tokens, fills the hourly trend and checks the thresholds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aigw.errors import UsageError
+from aigw.services.durations import parse_duration, parse_instant
+from aigw.services.prices import Price, cost_usd, price_for, price_table
+from aigw.storage.aggregates import GROUP_BY, GroupStats, MetricsQuery, UsageStats
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
+    from aigw.storage.base import Repository
+
+MAX_TREND_HOURS = 24 * 31  # a longer window shows the hours that have rows, unfilled
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    since: str = "24h"
+    until: str | None = None
+    by: str = "endpoint"
+    endpoint: str | None = None
+    agent: str | None = None
+    local: bool = False
+    max_error_rate: str | None = None
+    max_p95: str | None = None
+
+
+@dataclass
+class GroupRow:
+    key: str | None
+    label: str | None
+    calls: int
+    attempts: int
+    successful_calls: int
+    successful_attempts: int
+    success_rate: float | None  # successful calls / calls
+    error_rate: float | None  # 1 - success_rate
+    client_errors: int
+    rate_limited: int
+    server_errors: int
+    network_errors: int
+    avg_latency_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    cache_hits: int
+    cache_lookups: int
+    cache_hit_rate: float | None  # hits / cache lookups (hit or miss)
+
+
+@dataclass
+class TrendPoint:
+    hour: str  # 2026-01-31T14:00:00Z
+    calls: int
+    attempts: int
+    p95_ms: float | None
+    error_rate: float | None
+
+
+@dataclass
+class CostRow:
+    key: str | None  # agent key (agents.id or assistant id) or model
+    label: str | None  # agent name when known
+    tokens_in: int
+    tokens_out: int
+    recorded_tokens: int  # from the logs' usage
+    estimated_tokens: int  # the seed's LENGTH(content)/4 over messages
+    estimated: bool  # some of the tokens are the estimate
+    cost_usd: float | None  # None: no price known for any of its models
+    unpriced_models: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Alert:
+    threshold: str  # --max-error-rate | --max-p95
+    limit: float
+    value: float
+    message: str
+
+
+@dataclass
+class MetricsReport:
+    source: str  # local | postgres | supabase
+    since: datetime
+    until: datetime
+    by: str
+    endpoint: str | None
+    agent: str | None
+    total: GroupRow
+    groups: list[GroupRow]
+    trend: list[TrendPoint]
+    cost_by_agent: list[CostRow]
+    cost_by_model: list[CostRow]
+    cost_total_usd: float | None
+    alerts: list[Alert]
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def parse_rate(text: str, option: str) -> float:
+    """`5%` or `0.05` → 0.05."""
+    value = text.strip()
+    try:
+        rate = float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        raise UsageError(f"{option} expects a rate such as 5% or 0.05, got {text!r}") from None
+    if not 0 <= rate <= 1:
+        raise UsageError(f"{option} must be between 0% and 100%, got {text!r}")
+    return rate
+
+
+def build_query(options: MetricsOptions, now: datetime) -> MetricsQuery:
+    from aigw.gateway.endpoints import template
+
+    if options.by not in GROUP_BY:
+        raise UsageError(f"--by expects one of {', '.join(GROUP_BY)}, got {options.by!r}")
+    since = parse_instant(options.since, "--since", now)
+    until = parse_instant(options.until, "--until", now) if options.until else now
+    if since >= until:
+        raise UsageError(f"--since ({since:%Y-%m-%d %H:%M}Z) must be before --until")
+    endpoint = template(options.endpoint) if options.endpoint else None
+    return MetricsQuery(since, until, options.by, endpoint, options.agent or None)
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def open_store(ctx: AppContext, local: bool) -> tuple[str, Repository, bool]:
+    """(kind, repository, whether the caller must close it): the remote store when one is
+    configured and `local` is not set, else the local SQLite store."""
+    from aigw.storage import open_remote, remote_kind
+
+    kind = None if local else remote_kind(ctx.settings)
+    if kind is None:
+        return "local", ctx.repository, False
+    remote = open_remote(ctx.settings)
+    assert remote is not None
+    return kind, remote, True
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def group_row(stats: GroupStats) -> GroupRow:
+    success = _ratio(stats.successful_calls, stats.calls)
+    return GroupRow(
+        key=stats.group_key,
+        label=stats.group_label,
+        calls=stats.calls,
+        attempts=stats.attempts,
+        successful_calls=stats.successful_calls,
+        successful_attempts=stats.successful_attempts,
+        success_rate=success,
+        error_rate=None if success is None else 1 - success,
+        client_errors=stats.client_errors,
+        rate_limited=stats.rate_limited,
+        server_errors=stats.server_errors,
+        network_errors=stats.network_errors,
+        avg_latency_ms=stats.avg_latency_ms,
+        p50_ms=stats.p50_ms,
+        p95_ms=stats.p95_ms,
+        p99_ms=stats.p99_ms,
+        cache_hits=stats.cache_hits,
+        cache_lookups=stats.cache_lookups,
+        cache_hit_rate=_ratio(stats.cache_hits, stats.cache_lookups),
+    )
+
+
+def trend(hours: Iterable[GroupStats], since: datetime, until: datetime) -> list[TrendPoint]:
+    """One point per UTC hour of the window, hours without rows as zero calls."""
+    found = {h.group_key: group_row(h) for h in hours if h.group_key}
+    keys = sorted(found)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    if (until - start) <= timedelta(hours=MAX_TREND_HOURS):
+        keys = []
+        moment = start
+        while moment < until:
+            keys.append(moment.strftime("%Y-%m-%dT%H:00:00Z"))
+            moment += timedelta(hours=1)
+    points = []
+    for key in keys:
+        row = found.get(key)
+        if row is None:
+            points.append(TrendPoint(key, 0, 0, None, None))
+        else:
+            points.append(TrendPoint(key, row.calls, row.attempts, row.p95_ms, row.error_rate))
+    return points
+
+
+def cost_rows(usage: list[UsageStats], by: str, prices: dict[str, Price]) -> list[CostRow]:
+    """Usage per (agent, model) summed per agent or per model, each part priced by its model."""
+    parts: dict[str | None, list[UsageStats]] = defaultdict(list)
+    for row in usage:
+        parts[row.agent_key if by == "agent" else row.model].append(row)
+    rows: list[CostRow] = []
+    for key, items in parts.items():
+        recorded_in = sum(i.prompt_tokens or 0 for i in items)
+        recorded_out = sum(i.completion_tokens or 0 for i in items)
+        est_in = sum(i.est_prompt_tokens for i in items)
+        est_out = sum(i.est_completion_tokens for i in items)
+        if recorded_in + recorded_out + est_in + est_out == 0:
+            continue
+        costs, unpriced = [], []
+        for item in items:
+            tokens_in = (item.prompt_tokens or 0) + item.est_prompt_tokens
+            tokens_out = (item.completion_tokens or 0) + item.est_completion_tokens
+            if tokens_in + tokens_out == 0:
+                continue
+            cost = cost_usd(price_for(item.model, prices), tokens_in, tokens_out)
+            if cost is None:
+                unpriced.append(item.model or "(unknown)")
+            else:
+                costs.append(cost)
+        rows.append(
+            CostRow(
+                key=key,
+                label=next((i.agent_name for i in items if i.agent_name), None)
+                if by == "agent"
+                else None,
+                tokens_in=recorded_in + est_in,
+                tokens_out=recorded_out + est_out,
+                recorded_tokens=recorded_in + recorded_out,
+                estimated_tokens=sum(i.est_tokens for i in items),
+                estimated=any(i.est_messages for i in items),
+                cost_usd=sum(costs) if costs else None,
+                unpriced_models=sorted(set(unpriced)),
+            )
+        )
+    rows.sort(key=lambda r: (-(r.cost_usd or 0), -(r.tokens_in + r.tokens_out), str(r.key)))
+    return rows
+
+
+def check_alerts(total: GroupRow, options: MetricsOptions) -> list[Alert]:
+    """The thresholds the window broke; an empty window breaks none."""
+    alerts: list[Alert] = []
+    if options.max_error_rate is not None:
+        limit = parse_rate(options.max_error_rate, "--max-error-rate")
+        if total.error_rate is not None and total.error_rate > limit:
+            alerts.append(
+                Alert(
+                    "--max-error-rate",
+                    limit,
+                    total.error_rate,
+                    f"error rate {total.error_rate:.1%} is above --max-error-rate {limit:.1%}"
+                    f" ({total.calls - total.successful_calls} of {total.calls} calls failed)",
+                )
+            )
+    if options.max_p95 is not None:
+        limit_ms = parse_duration(options.max_p95, "--max-p95") * 1000
+        if total.p95_ms is not None and total.p95_ms > limit_ms:
+            alerts.append(
+                Alert(
+                    "--max-p95",
+                    limit_ms,
+                    total.p95_ms,
+                    f"p95 latency {total.p95_ms:.0f} ms is above --max-p95 {limit_ms:.0f} ms",
+                )
+            )
+    return alerts
+
+
+def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> MetricsReport:
+    """The whole report: validate, read the aggregates from one store, derive the rest."""
+    query = build_query(options, now)
+    # Thresholds are validated before any database work, so a typo fails fast.
+    if options.max_error_rate is not None:
+        parse_rate(options.max_error_rate, "--max-error-rate")
+    if options.max_p95 is not None:
+        parse_duration(options.max_p95, "--max-p95")
+    kind, store, owned = open_store(ctx, options.local)
+    try:
+        stats = store.metrics(query)
+        usage = store.usage(query)
+    finally:
+        if owned:
+            store.close()
+    assert query.since is not None and query.until is not None
+    total = group_row(next(s for s in stats if s.dimension == "total"))
+    groups = [group_row(s) for s in stats if s.dimension == "by"]
+    if query.by == "hour":
+        groups.sort(key=lambda g: g.key or "")
+    else:
+        groups.sort(key=lambda g: (-g.attempts, g.key or ""))
+    prices = price_table(ctx.settings.prices)
+    by_agent = cost_rows(usage, "agent", prices)
+    by_model = cost_rows(usage, "model", prices)
+    priced = [row.cost_usd for row in by_model if row.cost_usd is not None]
+    return MetricsReport(
+        source=kind,
+        since=query.since,
+        until=query.until,
+        by=query.by,
+        endpoint=query.endpoint,
+        agent=query.agent,
+        total=total,
+        groups=groups,
+        trend=trend([s for s in stats if s.dimension == "hour"], query.since, query.until),
+        cost_by_agent=by_agent,
+        cost_by_model=by_model,
+        cost_total_usd=sum(priced) if priced else None,
+        alerts=check_alerts(total, options),
+    )
+
+
+def alert_summary(alerts: list[Alert]) -> str:
+    return "; ".join(a.message for a in alerts)
+
