@@ -13,8 +13,10 @@ from aigw.commands import (
     breaker,
     completions,
     config,
+    doctor,
     logs,
     messages,
+    metrics,
     migrate,
     runs,
     sandbox,
@@ -43,6 +45,8 @@ app.add_typer(completions.app, name="completions")
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(breaker.app, name="breaker")
 app.add_typer(logs.app, name="logs")
+app.command("metrics")(metrics.metrics)
+app.add_typer(doctor.app, name="doctor")
 
 
 def _version(value: bool) -> None:

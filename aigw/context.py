@@ -34,8 +34,8 @@ class AppContext:
         self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
         self._settings = settings
         self.clock = clock
-        self.command_options: dict[str, Any] = {}
-        self.flush_logs_on_close = True  # off when the command synced the logs itself  # per-invocation knobs: --no-cache, --force…
+        self.command_options: dict[str, Any] = {}  # per-invocation knobs: --no-cache, --force…
+        self.flush_logs_on_close = True  # off when the command synced the logs itself
 
     @cached_property
     def settings(self) -> Settings:

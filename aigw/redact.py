@@ -66,12 +66,19 @@ def _cnpj(digits: str) -> bool:
     return True
 
 
-def _card_inside(digits: str) -> bool:
-    return any(
-        _luhn(digits[start : start + size])
-        for size in range(13, 20)
-        for start in range(len(digits) - size + 1)
-    )
+def _card_inside(run: str) -> bool:
+    """Whether some consecutive digit groups of `run` (split at its separators) form a
+    13–19-digit number that passes Luhn: a card may follow other numbers in the text."""
+    groups = re.split(r"[ -]", run)
+    for first in range(len(groups)):
+        digits = ""
+        for group in groups[first:]:
+            digits += group
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and _luhn(digits):
+                return True
+    return False
 
 
 def _only_digits(text: str) -> str:
@@ -89,12 +96,11 @@ RULES: list[tuple[str, re.Pattern[str], Check]] = [
         re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
         None,
     ),
-    # A whole run of digits is taken (a card may follow other digits), then any 13–19-digit
-    # window of it that passes Luhn condemns the run.
+    # A whole run of digit groups is taken, then checked group by group (see _card_inside).
     (
         "card",
         re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}(?!\d)"),
-        lambda d: _card_inside(_only_digits(d)),
+        _card_inside,
     ),
     (
         "cnpj",

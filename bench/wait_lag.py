@@ -28,9 +28,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from aigw.sandbox import Sandbox, SandboxOptions
+if TYPE_CHECKING:
+    from aigw.sandbox import Sandbox
 
 RUN_MS = 2000
 
@@ -132,6 +134,8 @@ def measure_sdk(sandbox: Sandbox, clock: CompletionClock, durations: list[int]) 
 
 
 def with_sandbox(poll_after_ms: int, work: Callable[[Sandbox, CompletionClock], Any]) -> Any:
+    from aigw.sandbox import Sandbox, SandboxOptions
+
     sandbox = Sandbox(SandboxOptions(run_duration_ms=RUN_MS, poll_after_ms=poll_after_ms))
     sandbox.start()
     clock = CompletionClock(sandbox)
@@ -167,6 +171,10 @@ def scenario(title: str, durations: list[int]) -> None:
 
 
 def main() -> None:
+    # `python bench/wait_lag.py` puts bench/ first on sys.path, where a bench named like a
+    # stdlib module (bench/logging.py) would shadow it; nothing below may see that folder.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -60,7 +60,7 @@ def test_when_every_key_is_refused_the_401_stands(two_keys: Sandbox) -> None:
 
 
 def test_without_rotation_the_first_key_is_used_and_nothing_is_said(two_keys: Sandbox) -> None:
-    result = aigw_process("assistants", "list")
+    result = aigw_process("assistants", "list", "--json")
     assert result.exit_code == 0 and result.stderr == ""
     assert two_keys.faults.requests_seen == 1
 

@@ -188,7 +188,11 @@ def test_a_store_that_cannot_be_written_never_fails_the_call_and_loses_nothing(
         ("/v1/assistants", "/v1/assistants", {}),
         ("/v1/assistants/asst_1", "/v1/assistants/{assistant_id}", {"assistant_id": "asst_1"}),
         ("/v1/threads/runs", "/v1/threads/runs", {}),
-        ("/v1/threads/thread_abc/runs", "/v1/threads/{thread_id}/runs", {"thread_id": "thread_abc"}),
+        (
+            "/v1/threads/thread_abc/runs",
+            "/v1/threads/{thread_id}/runs",
+            {"thread_id": "thread_abc"},
+        ),
         (
             "/gw/v1/threads/t/runs/r/steps/s?limit=2",
             "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}",

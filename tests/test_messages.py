@@ -112,3 +112,11 @@ def test_get_returns_one_message_and_bad_ids_exit_2(cli: Cli, gateway_env) -> No
     assert unknown.exit_code == 1 and "No message found" in unknown.stderr
     bad_run = cli("messages", "list", thread_id, "--run", "msg_1")
     assert bad_run.exit_code == 2 and "invalid run_id" in bad_run.stderr
+
+
+def test_text_that_looks_like_markup_is_shown_literally(cli: Cli, gateway_env) -> None:
+    text = "[/x] keep [bold]these[/bold] :smile: as typed"
+    thread_id = make_thread(cli, text)
+    listed = cli("messages", "list", thread_id)
+    assert listed.exit_code == 0, listed.stderr
+    assert text in listed.stdout

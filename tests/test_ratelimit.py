@@ -77,8 +77,13 @@ def test_a_429_from_upstream_slows_the_limiter(fresh_sandbox: Sandbox, monkeypat
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
-    [("60/min", (60, 60.0)), ("10/s", (10, 1.0)), ("1000/hour", (1000, 3600.0)),
-     ("5/10s", (5, 10.0)), ("2/minutes", (2, 60.0))],
+    [
+        ("60/min", (60, 60.0)),
+        ("10/s", (10, 1.0)),
+        ("1000/hour", (1000, 3600.0)),
+        ("5/10s", (5, 10.0)),
+        ("2/minutes", (2, 60.0)),
+    ],
 )
 def test_rates_read_as_count_per_period(spec: str, expected: tuple[int, float]) -> None:
     assert parse_rate(spec) == expected

@@ -12,7 +12,7 @@ from aigw.errors import ExitCode, UsageError
 from aigw.services.durations import format_duration, parse_duration
 from aigw.services.requests import RunCreate
 from aigw.services.runs import create_run_and_wait
-from aigw.services.wait import DEFAULT_POLL_S, WaitInterrupted, WaitTimeout, _poll_after
+from aigw.services.wait import DEFAULT_POLL_S, WaitInterrupted, WaitTimeout, poll_after
 from tests.conftest import Cli
 from tests.runs_fixtures import make_assistant, make_thread
 
@@ -55,9 +55,9 @@ def test_durations_print_short() -> None:
 
 
 def test_polling_follows_the_servers_poll_after_header() -> None:
-    assert _poll_after({"openai-poll-after-ms": "250"}) == 0.25
-    assert _poll_after({}) == DEFAULT_POLL_S
-    assert _poll_after({"openai-poll-after-ms": "soon"}) == DEFAULT_POLL_S
+    assert poll_after({"openai-poll-after-ms": "250"}) == 0.25
+    assert poll_after({}) == DEFAULT_POLL_S
+    assert poll_after({"openai-poll-after-ms": "soon"}) == DEFAULT_POLL_S
 
 
 def _slow_run(cli: Cli, tmp_path: Path) -> tuple[str, RunCreate]:

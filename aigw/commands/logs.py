@@ -55,3 +55,130 @@ def sync(
             f"synced {report.synced} rows to {report.remote} in {report.seconds:.1f} s"
             f" ({report.pending} pending)"
         )
+
+
+# -- reading and retention: list, show, tail, prune (services/logs.py) ----------------------
+
+LocalOption = typer.Option(
+    False, "--local", help="Read the local store even when a remote one is configured."
+)
+SinceOption = typer.Option(None, "--since", help="From: a duration back (1h, 7d) or ISO-8601.")
+UntilOption = typer.Option(None, "--until", help="Until (exclusive): a duration back or ISO-8601.")
+EndpointOption = typer.Option(None, "--endpoint", help="A template or a raw path.")
+StatusOption = typer.Option(None, "--status", help="2xx, 4xx, 429, 5xx, a code, or network.")
+MethodOption = typer.Option(None, "--method", help="GET, POST, DELETE…")
+AgentOption = typer.Option(None, "--agent", help="agents.id or assistant id.")
+
+
+def _log_query(**values: Any) -> Any:
+    from aigw.services.logs import LogQuery
+
+    return LogQuery(**values)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    since: str | None = SinceOption,
+    until: str | None = UntilOption,
+    endpoint: str | None = EndpointOption,
+    status: str | None = StatusOption,
+    method: str | None = MethodOption,
+    agent: str | None = AgentOption,
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="At most this many rows."),
+    local: bool = LocalOption,
+    json: bool = JsonOption,
+) -> None:
+    """Log rows, newest first: time, method, endpoint, status, latency, cache status."""
+    from datetime import UTC, datetime
+
+    from aigw.render.logs_views import render_logs
+    from aigw.services.logs import list_logs
+
+    query = _log_query(
+        since=since,
+        until=until,
+        endpoint=endpoint,
+        status=status,
+        method=method,
+        agent=agent,
+        limit=limit,
+    )
+    records = list_logs(app_context(ctx), query, local=local, now=datetime.now(UTC))
+    render_logs(Output(json), records)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    record_id: str = typer.Argument(..., metavar="ID", help="The row's id (from `logs list`)."),
+    local: bool = LocalOption,
+    json: bool = JsonOption,
+) -> None:
+    """One log row with every column; payloads pretty-printed (already redacted)."""
+    from aigw.render.logs_views import render_log
+    from aigw.services.logs import show_log
+
+    render_log(Output(json), show_log(app_context(ctx), record_id, local=local))
+
+
+@app.command("tail")
+def tail(
+    ctx: typer.Context,
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new rows."),
+    lines: int = typer.Option(20, "--lines", "-n", min=1, max=1000, help="Rows shown first."),
+    endpoint: str | None = EndpointOption,
+    status: str | None = StatusOption,
+    method: str | None = MethodOption,
+    agent: str | None = AgentOption,
+    interval: float = typer.Option(1.0, "--interval", min=0.1, help="Seconds between polls."),
+    local: bool = LocalOption,
+    json: bool = JsonOption,
+) -> None:
+    """The newest rows, oldest first; with -f, new rows as they arrive (JSON lines with --json)."""
+    from datetime import UTC, datetime
+
+    from aigw.render.logs_views import render_tail_batch
+    from aigw.services.logs import build_filter, follow
+    from aigw.services.metrics import open_store
+
+    query = _log_query(endpoint=endpoint, status=status, method=method, agent=agent, limit=lines)
+    where = build_filter(query, datetime.now(UTC))
+    _, store = open_store(app_context(ctx), local)
+    out = Output(json)
+    for batch in follow(store, where, interval=interval):
+        render_tail_batch(out, batch)
+        if not follow_:
+            break
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    older_than: str = typer.Option(..., "--older-than", help="Retention, e.g. 30d or 2w."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would go."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    local: bool = typer.Option(False, "--local", help="Only the local store, not the remote."),
+    json: bool = JsonOption,
+) -> None:
+    """Delete log rows older than --older-than, in the local and the remote store."""
+    from datetime import UTC, datetime
+
+    from aigw.commands._options import confirm
+    from aigw.services.logs import prune_logs, prune_preview
+
+    app_ctx = app_context(ctx)
+    now = datetime.now(UTC)
+    if not dry_run:
+        confirm(prune_preview(app_ctx, older_than, local_only=local, now=now), yes)
+    report = prune_logs(app_ctx, older_than, dry_run=dry_run, local_only=local, now=now)
+    out = Output(json)
+    if json:
+        out.json(report)
+        return
+    verb = "would delete" if dry_run else "deleted"
+    parts = [f"{report.local} local"]
+    if report.remote is not None:
+        parts.append(f"{report.remote} remote ({report.remote_kind})")
+    message = f"{verb} {' and '.join(parts)} rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
+    out.note(message) if dry_run else out.success(message)

@@ -17,8 +17,13 @@ from aigw.services.durations import format_duration
 from aigw.services.messages import message_text
 
 
-def fmt_metadata(metadata: dict[str, str] | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (metadata or {}).items())
+def literal(value: str | None) -> Text | None:
+    """Text people or models wrote, shown as-is: `[/x]` or `:smile:` are not Rich markup."""
+    return Text(value) if value else None
+
+
+def fmt_metadata(metadata: dict[str, str] | None) -> Text | None:
+    return literal(", ".join(f"{k}={v}" for k, v in (metadata or {}).items()))
 
 
 def fmt_usage(usage: Any) -> str:
@@ -31,7 +36,7 @@ def fmt_usage(usage: Any) -> str:
 
 
 def fmt_error(error: Any) -> str:
-    return f"{error.code}: {error.message}" if error is not None else ""
+    return f"{error.code}: {error.message}" if error is not None else ""  # plain: for messages
 
 
 def pending_calls(run: Any) -> list[Any]:
@@ -55,7 +60,7 @@ def thread_fields(thread: Any) -> list[tuple[str, Any]]:
 MESSAGE_COLUMNS = [
     Column("id", lambda m: m.id, style="cyan", no_wrap=True),
     Column("role", lambda m: m.role),
-    Column("text", message_text),
+    Column("text", lambda m: literal(message_text(m))),
     Column("run", lambda m: m.run_id, style="dim"),
     Column("created", lambda m: fmt_time(m.created_at), style="dim"),
 ]
@@ -71,7 +76,7 @@ def message_fields(message: Any) -> list[tuple[str, Any]]:
         ("assistant", message.assistant_id),
         ("run", message.run_id),
         ("metadata", fmt_metadata(message.metadata)),
-        ("text", message_text(message)),
+        ("text", literal(message_text(message))),
     ]
 
 
@@ -103,10 +108,10 @@ def run_fields(run: Any) -> list[tuple[str, Any]]:
         ("failed", fmt_time(run.failed_at)),
         ("cancelled", fmt_time(run.cancelled_at)),
         ("expires", fmt_time(run.expires_at)),
-        ("last error", fmt_error(run.last_error)),
-        ("tool calls", calls),
+        ("last error", literal(fmt_error(run.last_error))),
+        ("tool calls", literal(calls)),
         ("usage", fmt_usage(run.usage)),
-        ("instructions", run.instructions),
+        ("instructions", literal(run.instructions)),
         ("metadata", fmt_metadata(run.metadata)),
     ]
 
@@ -126,7 +131,7 @@ STEP_COLUMNS = [
     Column("id", lambda s: s.id, style="cyan", no_wrap=True),
     Column("type", lambda s: s.type),
     Column("status", lambda s: s.status),
-    Column("details", step_details),
+    Column("details", lambda s: literal(step_details(s))),
     Column("tokens", lambda s: s.usage.total_tokens if s.usage else None, justify="right"),
     Column("created", lambda s: fmt_time(s.created_at), style="dim"),
 ]
@@ -168,15 +173,15 @@ def show_reply(out: Output, messages: list[Any]) -> None:
         if out.stdout.is_terminal:
             out.print(Panel(Text(text), title=f"{message.role} · {message.id}", title_align="left"))
         else:
-            out.stdout.print(text, markup=False, highlight=False, soft_wrap=True)
+            out.stdout.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
 def show_tool_calls(out: Output, thread_id: str, run: Any) -> None:
     calls = pending_calls(run)
     columns = [
         Column("call id", lambda c: c.id, style="cyan", no_wrap=True),
-        Column("function", lambda c: c.function.name),
-        Column("arguments", lambda c: c.function.arguments),
+        Column("function", lambda c: literal(c.function.name)),
+        Column("arguments", lambda c: literal(c.function.arguments)),
     ]
     out.rows(calls, columns, title=f"run {run.id} requires action")
     out.note(f"answer with: {submit_command(thread_id, run)}")

@@ -62,21 +62,13 @@ def build_filter(query: LogQuery, now: datetime) -> LogFilter:
 def list_logs(ctx: AppContext, query: LogQuery, *, local: bool, now: datetime) -> list[LogRecord]:
     """Matching rows, newest first."""
     where = build_filter(query, now)
-    _, store, owned = open_store(ctx, local)
-    try:
-        return store.records(where)
-    finally:
-        if owned:
-            store.close()
+    _, store = open_store(ctx, local)
+    return store.records(where)
 
 
 def show_log(ctx: AppContext, record_id: str, *, local: bool) -> LogRecord:
-    _, store, owned = open_store(ctx, local)
-    try:
-        record = store.get(record_id.strip())
-    finally:
-        if owned:
-            store.close()
+    _, store = open_store(ctx, local)
+    record = store.get(record_id.strip())
     if record is None:
         where = "the local store" if local else "the log"
         raise AigwError(
@@ -96,22 +88,20 @@ def follow(
 ) -> Iterator[list[LogRecord]]:
     """Batches of rows, oldest first: the newest `where.limit` rows, then every poll the rows
     that appeared since (rows written in the same instant are told apart by id)."""
-    first = store.records(where)
-    batch = list(reversed(first))
-    seen = {r.id for r in batch}
+    batch = list(reversed(store.records(where)))
     last = batch[-1].created_at if batch else where.since
+    # ids already shown at the instant `last`: the next read starts there, inclusive
+    seen = {r.id for r in batch if r.created_at == last}
     yield batch
     while True:
         sleep(interval)
         newer = replace(where, since=last, limit=1000)
         fresh = [r for r in reversed(store.records(newer)) if r.id not in seen]
         if fresh:
+            if fresh[-1].created_at != last:
+                seen = set()
             last = fresh[-1].created_at
-            # only ids at the boundary instant can come back; forget older ones
-            seen = {r.id for r in fresh if r.created_at == last} | {
-                i for i in seen if False
-            }
-            seen |= {r.id for r in fresh}
+            seen |= {r.id for r in fresh if r.created_at == last}
         yield fresh
 
 
@@ -133,20 +123,16 @@ def prune_logs(
     ctx: AppContext, older_than: str, *, dry_run: bool, local_only: bool, now: datetime
 ) -> PruneReport:
     """Delete (or count, dry run) rows older than the cutoff, in the local and remote stores."""
-    from aigw.storage import open_remote, remote_kind
+    from aigw.storage import remote_kind
 
     cutoff = prune_cutoff(older_than, now)
     local = ctx.repository
     local_count = local.count_before(cutoff) if dry_run else local.prune(cutoff)
     kind = None if local_only else remote_kind(ctx.settings)
     remote_count = None
-    if kind is not None:
-        remote = open_remote(ctx.settings)
-        assert remote is not None
-        try:
-            remote_count = remote.count_before(cutoff) if dry_run else remote.prune(cutoff)
-        finally:
-            remote.close()
+    remote = ctx.remote if kind is not None else None
+    if remote is not None:
+        remote_count = remote.count_before(cutoff) if dry_run else remote.prune(cutoff)
     return PruneReport(cutoff, dry_run, local_count, remote_count, kind)
 
 

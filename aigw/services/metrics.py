@@ -137,17 +137,15 @@ def build_query(options: MetricsOptions, now: datetime) -> MetricsQuery:
 # -- the report -------------------------------------------------------------------------------
 
 
-def open_store(ctx: AppContext, local: bool) -> tuple[str, Repository, bool]:
-    """(kind, repository, whether the caller must close it): the remote store when one is
-    configured and `local` is not set, else the local SQLite store."""
-    from aigw.storage import open_remote, remote_kind
+def open_store(ctx: AppContext, local: bool) -> tuple[str, Repository]:
+    """(kind, repository): the remote store when one is configured and `local` is not set,
+    else the local SQLite store. The context closes both after the command."""
+    from aigw.storage import remote_kind
 
     kind = None if local else remote_kind(ctx.settings)
-    if kind is None:
-        return "local", ctx.repository, False
-    remote = open_remote(ctx.settings)
-    assert remote is not None
-    return kind, remote, True
+    if kind is None or ctx.remote is None:
+        return "local", ctx.repository
+    return kind, ctx.remote
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -280,13 +278,9 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
         parse_rate(options.max_error_rate, "--max-error-rate")
     if options.max_p95 is not None:
         parse_duration(options.max_p95, "--max-p95")
-    kind, store, owned = open_store(ctx, options.local)
-    try:
-        stats = store.metrics(query)
-        usage = store.usage(query)
-    finally:
-        if owned:
-            store.close()
+    kind, store = open_store(ctx, options.local)
+    stats = store.metrics(query)
+    usage = store.usage(query)
     assert query.since is not None and query.until is not None
     total = group_row(next(s for s in stats if s.dimension == "total"))
     groups = [group_row(s) for s in stats if s.dimension == "by"]
@@ -317,4 +311,3 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
 
 def alert_summary(alerts: list[Alert]) -> str:
     return "; ".join(a.message for a in alerts)
-

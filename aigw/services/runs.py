@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aigw.services.assistants import follow_pages
 from aigw.services.messages import mirror_messages, run_messages
 from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_id
-from aigw.services.wait import Progress, RunOutcome, RunWatch
+from aigw.services.wait import Progress, RunOutcome, RunWatch, poll_after
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -72,6 +73,23 @@ def finish(app: AppContext, thread_id: str, watch: RunWatch, run: Any) -> RunOut
     return RunOutcome(run=run, messages=messages, elapsed=watch.elapsed)
 
 
+def _waited(
+    app: AppContext,
+    thread_id: str,
+    until_stopped: Callable[[Any, RunWatch], Any],
+    *,
+    timeout: float | None,
+    on_progress: Progress | None,
+) -> RunOutcome:
+    """Build the client (not part of the wait), start the deadline, run `until_stopped(runs,
+    watch)` with Ctrl-C turned into "the run continues", and finish with the reply."""
+    runs = app.openai.beta.threads.runs
+    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
+    with watch.interruptible():
+        run = until_stopped(runs, watch)
+    return finish(app, thread_id, watch, run)
+
+
 def create_run_and_wait(
     app: AppContext,
     thread_id: str,
@@ -83,11 +101,11 @@ def create_run_and_wait(
     """Start a run with `stream=True` and follow it until it stops or `timeout` passes."""
     _check(app, thread_id)
     check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
-    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
-    with watch.interruptible():
-        stream = app.openai.beta.threads.runs.create(thread_id, stream=True, **request.params())
-        run = watch.follow(stream)
-    return finish(app, thread_id, watch, run)
+
+    def start(runs: Any, watch: RunWatch) -> Any:
+        return watch.follow(runs.create(thread_id, stream=True, **request.params()))
+
+    return _waited(app, thread_id, start, timeout=timeout, on_progress=on_progress)
 
 
 def submit_tool_outputs_and_wait(
@@ -101,13 +119,13 @@ def submit_tool_outputs_and_wait(
 ) -> RunOutcome:
     """Answer the tool calls on a new stream (the first one closed at requires_action)."""
     _check(app, thread_id, run_id)
-    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
-    with watch.interruptible():
-        stream = app.openai.beta.threads.runs.submit_tool_outputs(
-            run_id, thread_id=thread_id, stream=True, **request.params()
-        )
-        run = watch.follow(stream, whole_run=False)
-    return finish(app, thread_id, watch, run)
+
+    def submit(runs: Any, watch: RunWatch) -> Any:
+        params = request.params()
+        stream = runs.submit_tool_outputs(run_id, thread_id=thread_id, stream=True, **params)
+        return watch.follow(stream, whole_run=False)
+
+    return _waited(app, thread_id, submit, timeout=timeout, on_progress=on_progress)
 
 
 def cancel_run_and_wait(
@@ -118,12 +136,12 @@ def cancel_run_and_wait(
     timeout: float | None,
     on_progress: Progress | None = None,
 ) -> RunOutcome:
-    """Cancel, then poll until `cancelled` (or whatever the run reached first)."""
+    """Cancel, then poll until `cancelled` (or whatever the run reached first): the API has
+    no stream for an existing run."""
     _check(app, thread_id, run_id)
-    watch = RunWatch(app, thread_id, timeout=timeout, on_progress=on_progress)
-    with watch.interruptible():
-        raw = app.openai.beta.threads.runs.with_raw_response.cancel(run_id, thread_id=thread_id)
-        from aigw.services.wait import _poll_after
 
-        run = watch.poll(raw.parse(), first_wait=_poll_after(raw.headers))
-    return finish(app, thread_id, watch, run)
+    def cancel(runs: Any, watch: RunWatch) -> Any:
+        raw = runs.with_raw_response.cancel(run_id, thread_id=thread_id)
+        return watch.poll(raw.parse(), first_wait=poll_after(raw.headers))
+
+    return _waited(app, thread_id, cancel, timeout=timeout, on_progress=on_progress)

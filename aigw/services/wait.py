@@ -77,7 +77,7 @@ class WaitInterrupted(AigwError):
         )
 
 
-def _poll_after(headers: Any) -> float:
+def poll_after(headers: Any) -> float:
     value = headers.get("openai-poll-after-ms")
     try:
         return max(int(value), 0) / 1000 if value is not None else DEFAULT_POLL_S
@@ -176,6 +176,7 @@ class RunWatch:
                     continue
                 if kind == "message":
                     self.streamed_messages[value.id] = value
+                    self.check_deadline()
                     continue
                 if kind == "run":
                     self.run = value
@@ -184,6 +185,7 @@ class RunWatch:
                         # The server ends the stream itself right after; the reader drains it.
                         finished = self.stopped_on_stream = True
                         return value
+                    self.check_deadline()
                     continue
                 finished = True
                 if kind == "error" and (self.run is None or not _is_connection_error(value)):
@@ -216,7 +218,7 @@ class RunWatch:
             raw = runs.with_raw_response.retrieve(self.run.id, thread_id=self.thread_id)
             self.run = raw.parse()
             self.report()
-            wait = _poll_after(raw.headers)
+            wait = poll_after(raw.headers)
         return self.run
 
     def sleep(self, seconds: float) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from aigw.errors import AigwError, ExitCode
+
 Dimension = Literal["by", "hour", "total"]
 GROUP_BY = ("endpoint", "agent", "model", "hour")
 
@@ -115,17 +117,28 @@ _PG_METRICS = (
     " %(p_agent)s)"
 )
 _PG_USAGE = (
-    "SELECT * FROM public.aigw_metrics_usage(%(p_since)s, %(p_until)s, %(p_endpoint)s,"
-    " %(p_agent)s)"
+    "SELECT * FROM public.aigw_metrics_usage(%(p_since)s, %(p_until)s, %(p_endpoint)s, %(p_agent)s)"
 )
 
 
 def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
-    # JIT compilation costs up to a second and these queries never run long enough to repay
-    # it; SET LOCAL keeps the change inside this transaction (safe through the pooler).
-    with conn.transaction():
-        conn.execute("SET LOCAL jit = off")
-        return list(conn.execute(sql, args).fetchall())
+    import psycopg
+
+    try:
+        # JIT compilation costs up to a second and these queries never run long enough to
+        # repay it; SET LOCAL keeps the change inside this transaction (safe with the pooler).
+        with conn.transaction():
+            conn.execute("SET LOCAL jit = off")
+            return list(conn.execute(sql, args).fetchall())
+    except psycopg.errors.UndefinedFunction:
+        raise AigwError(
+            "the database has no aigw metrics functions (migration 0002_metrics)",
+            code=ExitCode.DATABASE,
+            hint="run `aigw migrate` against it, or pass --local",
+        ) from None
+    except psycopg.Error as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AigwError(f"metrics query failed: {detail}", code=ExitCode.DATABASE) from None
 
 
 def pg_metrics(conn: Any, query: MetricsQuery) -> list[GroupStats]:

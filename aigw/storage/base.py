@@ -11,9 +11,10 @@ no-op), and `write` is an idempotent upsert on `id` — the property sync relies
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -90,6 +91,10 @@ class LogRecord:
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in COLUMNS)
+
+
+# LogRecord's fields in declaration order: a row selected in this order is LogRecord(*row).
+FIELDS = tuple(f.name for f in fields(LogRecord))
 
 
 STATUS_CLASSES = {"1xx": (100, 199), "2xx": (200, 299), "3xx": (300, 399)}
@@ -179,14 +184,14 @@ class Mirror(Protocol):
         """Upsert on openai_message_id; a no-op when the thread has no conversation row."""
 
 
+UUID_SHAPE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
+)
+
+
 def is_uuid(value: str | None) -> bool:
-    if not value:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+    """Whether Postgres would take `value` as a uuid (in its canonical, hyphenated shape)."""
+    return bool(value) and UUID_SHAPE.match(value) is not None  # type: ignore[arg-type]
 
 
 def without_nul(value: Any) -> Any:

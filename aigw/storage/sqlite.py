@@ -24,7 +24,7 @@ from typing import Any
 
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
-from aigw.storage.base import COLUMNS, LogFilter, LogRecord, status_range
+from aigw.storage.base import COLUMNS, FIELDS, LogFilter, LogRecord, status_range
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
@@ -33,8 +33,10 @@ _INSERT = (
     f"INSERT OR IGNORE INTO ai_gateway_logs ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM ai_gateway_logs"
+_SELECT = f"SELECT {', '.join(FIELDS)} FROM ai_gateway_logs"  # rows come back as LogRecord(*row)
 _CREATED = COLUMNS.index("created_at")
+_READ_CREATED = FIELDS.index("created_at")
+_READ_PAYLOADS = [FIELDS.index(name) for name in ("request_payload", "response_payload")]
 
 
 def connect(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -94,12 +96,13 @@ def to_row(record: LogRecord) -> tuple[Any, ...]:
 
 
 def from_row(row: Sequence[Any]) -> LogRecord:
-    data = dict(zip(COLUMNS, row, strict=True))
-    data["created_at"] = datetime.fromtimestamp(data["created_at"], UTC)
-    for name in _PAYLOADS:
-        if data[name] is not None:
-            data[name] = json.loads(data[name])
-    return LogRecord(**data)
+    """A row selected by _SELECT (LogRecord's field order) as a LogRecord."""
+    values = list(row)
+    values[_READ_CREATED] = datetime.fromtimestamp(values[_READ_CREATED], UTC)
+    for index in _READ_PAYLOADS:
+        if values[index] is not None:
+            values[index] = json.loads(values[index])
+    return LogRecord(*values)
 
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:

@@ -106,14 +106,35 @@ ORDER BY a.dim, a.k
 """
 
 # An empty window still has its total row, as the Postgres grouping set () gives one.
-EMPTY_TOTAL = ("total", None, None, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, 0, 0, None, None)
+EMPTY_TOTAL = (
+    "total",
+    None,
+    None,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    None,
+    None,
+    None,
+    None,
+    0,
+    0,
+    None,
+    None,
+)
 
 USAGE_SQL = f"""
 WITH w AS ({_WINDOW})
 SELECT agent_key, NULL, model, count(*),
   count(*) FILTER (WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL),
   sum(prompt_tokens), sum(completion_tokens), 0, 0, 0, 0
-FROM w GROUP BY agent_key, model ORDER BY agent_key, model
+FROM w GROUP BY agent_key, model
+ORDER BY agent_key NULLS LAST, model NULLS LAST  -- as Postgres orders them
 """
 
 

@@ -40,7 +40,6 @@ MIGRATIONS: list[str] = [
       synced_at REAL                     -- NULL while pending for the remote store
     );
     CREATE INDEX ai_gateway_logs_created_at ON ai_gateway_logs (created_at);
-    CREATE INDEX ai_gateway_logs_endpoint_created_at ON ai_gateway_logs (endpoint, created_at);
     CREATE INDEX ai_gateway_logs_pending ON ai_gateway_logs (created_at)
       WHERE synced_at IS NULL;
     CREATE TABLE agent_ids (

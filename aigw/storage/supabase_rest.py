@@ -60,10 +60,13 @@ class SupabaseRepository:
     """Repository and Mirror over supabase-py's PostgREST client, with the service role key."""
 
     def __init__(self, url: str, key: str, *, timeout: float = 10.0):
+        import httpx
         from supabase import ClientOptions, create_client
 
         options = ClientOptions(
-            postgrest_client_timeout=timeout,
+            # Our own client: the timeout may be under a second (supabase-py truncates its own
+            # `timeout` option to whole seconds), and redirects are followed as supabase-py does.
+            httpx_client=httpx.Client(timeout=timeout, follow_redirects=True),
             postgrest_client_retry=False,
             auto_refresh_token=False,
             persist_session=False,
@@ -191,7 +194,8 @@ class SupabaseRepository:
 
     def count_before(self, older_than: datetime) -> int:
         args = {"p_before": older_than.isoformat()}
-        return int(self._run(self.client.rpc("aigw_logs_count_before", args).execute).data)
+        count: Any = self._run(self.client.rpc("aigw_logs_count_before", args).execute).data
+        return int(count)
 
     def close(self) -> None:
         session = getattr(self.client.postgrest, "session", None)

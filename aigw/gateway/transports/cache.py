@@ -90,6 +90,7 @@ class CacheTransport(Layer):
         self.default_ttl = default_ttl
         self.route = route
         self.credential_headers = _CREDENTIAL_HEADERS + tuple(h.lower() for h in credential_headers)
+        self._credential_names = {h.encode() for h in self.credential_headers}
         self.options = options if options is not None else {}  # per invocation: --no-cache…
         self.notify = notify
         self.clock = clock or Clock()
@@ -141,20 +142,15 @@ class CacheTransport(Layer):
 
     def key(self, request: Request) -> str:
         url = request.url
-        query = urlencode(
-            sorted(
-                parse_qsl(
-                    url.query.decode() if isinstance(url.query, bytes) else str(url.query),
-                    keep_blank_values=True,
-                )
-            )
-        )
+        raw_query = url.query.decode() if isinstance(url.query, bytes) else str(url.query)
+        query = urlencode(sorted(parse_qsl(raw_query, keep_blank_values=True))) if raw_query else ""
         normalised = f"{url.scheme}://{url.host}:{url.port or ''}{url.path.rstrip('/')}?{query}"
-        digest = hashlib.sha256()
-        for part in (request.method, normalised, self.route):
-            digest.update(part.encode() + b"\0")
-        for name in self.credential_headers:
-            digest.update(name.encode() + b"=" + request.headers.get(name, "").encode() + b"\0")
+        digest = hashlib.sha256(f"{request.method}\0{normalised}\0{self.route}\0".encode())
+        # One pass over the raw headers (Headers.get is slow); sorted, so order never matters.
+        wanted = self._credential_names
+        found = sorted((k.lower(), v) for k, v in request.headers.raw if k.lower() in wanted)
+        for name, value in found:
+            digest.update(name + b"=" + value + b"\0")
         return digest.hexdigest()
 
     @staticmethod

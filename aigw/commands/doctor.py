@@ -1,0 +1,56 @@
+"""`aigw doctor`: is this machine ready? One line per check, with the fix."""
+
+from __future__ import annotations
+
+import typer
+
+from aigw.commands._options import JsonOption
+from aigw.context import app_context
+from aigw.errors import ExitCode
+from aigw.render import Output
+
+app = typer.Typer(help="Check the set-up: variables, route, gateway, store, schema, breaker.")
+
+MARKS = {
+    "ok": "[green]✓[/green]",
+    "warn": "[yellow]![/yellow]",
+    "fail": "[red]✗[/red]",
+    "skip": "[dim]–[/dim]",
+}
+
+
+@app.callback(invoke_without_command=True)
+def doctor(
+    ctx: typer.Context,
+    smoke: bool = typer.Option(
+        False, "--smoke", help="Also run the critical endpoints end to end, then clean up."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Run the seed's checklist as checks; exit 1 when any fails."""
+    from rich.markup import escape
+
+    from aigw.services.doctor import run_checks, smoke_test
+
+    app_ctx = app_context(ctx)
+    checks = run_checks(app_ctx)
+    if smoke:
+        checks += smoke_test(app_ctx)
+    failed = any(c.status == "fail" for c in checks)
+    out = Output(json)
+    if json:
+        out.json({"ok": not failed, "checks": checks})
+    else:
+        width = max(len(c.name) for c in checks)
+        for check in checks:
+            out.stdout.print(
+                f"{MARKS[check.status]} {check.name.ljust(width)}  {escape(check.detail)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if check.fix and check.status in ("fail", "warn"):
+                out.stdout.print(
+                    f"  {' ' * width}  [dim]fix: {escape(check.fix)}[/dim]", soft_wrap=True
+                )
+    if failed:
+        raise typer.Exit(ExitCode.API_ERROR)

@@ -1,0 +1,67 @@
+"""`aigw metrics`: latency, success rate, errors, cache hits and cost for a time window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from aigw.commands._options import JsonOption
+from aigw.context import app_context
+from aigw.errors import AigwError, ExitCode
+from aigw.render import Output
+
+
+def metrics(
+    ctx: typer.Context,
+    since: str = typer.Option(
+        "24h", "--since", help="Window start: a duration back (15m, 24h, 7d, 2w) or ISO-8601."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Window end (exclusive): a duration back or ISO-8601; default now."
+    ),
+    by: str = typer.Option("endpoint", "--by", help="Group by endpoint, agent, model or hour."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="Only this endpoint (a template or a raw path)."
+    ),
+    agent: str | None = typer.Option(
+        None, "--agent", help="Only this agent: agents.id, name or assistant id."
+    ),
+    local: bool = typer.Option(
+        False, "--local", help="Read the local store even when a remote one is configured."
+    ),
+    max_error_rate: str | None = typer.Option(
+        None, "--max-error-rate", help="Alert (exit 1) above this failed-call rate, e.g. 5%."
+    ),
+    max_p95: str | None = typer.Option(
+        None, "--max-p95", help="Alert (exit 1) above this p95 latency, e.g. 2s or 800ms."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """Latency percentiles, success rate, error split, cache hit rate, trend and cost.
+
+    Reads the remote store (Supabase/Postgres) when configured, else the local one. With
+    --max-error-rate/--max-p95 it exits 1 naming the threshold that broke (for cron or CI).
+    """
+    from aigw.render.metrics_views import render_metrics
+    from aigw.services.metrics import MetricsOptions, alert_summary, metrics_report
+
+    options = MetricsOptions(
+        since=since,
+        until=until,
+        by=by,
+        endpoint=endpoint,
+        agent=agent,
+        local=local,
+        max_error_rate=max_error_rate,
+        max_p95=max_p95,
+    )
+    report = metrics_report(app_context(ctx), options, datetime.now(UTC))
+    out = Output(json)
+    if json:
+        out.json(report)
+    else:
+        p95_limit = next((a.limit for a in report.alerts if a.threshold == "--max-p95"), None)
+        render_metrics(out, report, p95_limit)
+    if report.alerts:
+        raise AigwError(f"alert: {alert_summary(report.alerts)}", code=ExitCode.API_ERROR)

@@ -1,0 +1,158 @@
+"""Benchmark: what the cache and the circuit breaker save. Prints ratios; asserts nothing.
+
+1. 1,000 `assistants list` calls in process through the whole stack and the real SDK to the
+   sandbox, answered by the cache versus sent upstream (--no-cache). Target: a hit ≥ 10×
+   faster.
+2. The wall time of a whole `aigw assistants list` invocation refused by the open breaker
+   versus `python -c "import openai"`. Target ≤ 0.5: no network, no wait, no SDK import.
+
+Run: `python -m bench.cache` from the repository root (`python bench/cache.py` would let
+bench/logging.py shadow the standard library's logging).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from aigw.gateway.client import Gateway
+from aigw.gateway.http import Request
+from aigw.gateway.transports.breaker import OPEN, host_of
+from aigw.sandbox import Sandbox
+from aigw.settings import Settings
+from aigw.storage.state import BreakerRow, StateStore
+
+CALLS = 1_000
+
+
+def time_sdk_calls(gateway: Gateway, calls: int) -> float:
+    """`client.beta.assistants.list()`: the SDK's own work per call included."""
+    client = gateway.client
+    client.beta.assistants.list()  # warm: connection, SDK, and (when caching) the entry
+    started = time.perf_counter()
+    for _ in range(calls):
+        client.beta.assistants.list()
+    return time.perf_counter() - started
+
+
+def time_stack_calls(gateway: Gateway, calls: int) -> float:
+    """The same GET /v1/assistants through aigw's transport stack only (what the cache saves)."""
+    headers = {"authorization": "Bearer sk-bench-000000000000", **gateway.headers()}
+    url = f"{gateway.settings.base_url}/assistants"
+
+    def one() -> None:
+        response = gateway.transport.handle_request(Request("GET", url, headers=headers))
+        response.read()
+        response.close()
+
+    one()
+    started = time.perf_counter()
+    for _ in range(calls):
+        one()
+    return time.perf_counter() - started
+
+
+def cache_ratio(home: Path) -> dict[tuple[str, str], float]:
+    sandbox = Sandbox().start()
+    try:
+        for i in range(5):  # a realistic page, not an empty one
+            sandbox.state.assistants.add(
+                {
+                    "id": f"asst_{i:024d}",
+                    "object": "assistant",
+                    "created_at": 0,
+                    "name": f"a{i}",
+                    "description": None,
+                    "model": "gpt-4o",
+                    "instructions": "Be brief.",
+                    "tools": [],
+                    "tool_resources": {},
+                    "metadata": {},
+                    "temperature": 1.0,
+                    "top_p": 1.0,
+                    "response_format": "auto",
+                }
+            )
+        settings = Settings(
+            home=home,
+            ai_gateway_url=sandbox.url,
+            gateway_api_key="gk-bench",
+            openai_api_key="sk-bench-000000000000",
+        )
+        timings = {}
+        for label, options in (("hit", {}), ("upstream", {"no_cache": True})):
+            for how, timer in (("stack", time_stack_calls), ("sdk", time_sdk_calls)):
+                gateway = Gateway(settings, options=options)
+                try:
+                    timings[label, how] = timer(gateway, CALLS)
+                finally:
+                    gateway.close()
+        return timings
+    finally:
+        sandbox.stop()
+
+
+def walls(commands: list[list[str]], env: dict[str, str], runs: int = 9) -> list[float]:
+    """Median wall time of each command; runs interleaved so a busy machine hurts all alike."""
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(runs):
+        for i, argv in enumerate(commands):
+            started = time.perf_counter()
+            subprocess.run(argv, env=env, capture_output=True, check=False)
+            times[i].append(time.perf_counter() - started)
+    return [statistics.median(t) for t in times]
+
+
+def refused_ratio(home: Path) -> tuple[float, float, int]:
+    url = "http://127.0.0.1:9/v1"  # nothing listens there: a refused call must not notice
+    store = StateStore(Settings(home=home).state_db_path)
+    now = time.time()
+    store.breaker_reset()
+    with store.immediate() as db:
+        store.breaker_put(db, BreakerRow(host_of(url), OPEN, 5, now, now + 3600, "HTTP 503"))
+    store.close()
+    env = {
+        **os.environ,
+        "AIGW_HOME": str(home),
+        "AI_GATEWAY_URL": url,
+        "GATEWAY_API_KEY": "gk-bench",
+        "OPENAI_API_KEY": "sk-bench-000000000000",
+    }
+    check = subprocess.run(
+        [sys.executable, "-m", "aigw", "assistants", "list"], env=env, capture_output=True
+    )
+    refused, sdk = walls(
+        [
+            [sys.executable, "-m", "aigw", "assistants", "list"],
+            [sys.executable, "-c", "import openai"],
+        ],
+        env,
+    )
+    return refused, sdk, check.returncode
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        timings = cache_ratio(Path(tmp) / "cache")
+        for how, label in (("stack", "transport stack"), ("sdk", "whole SDK call")):
+            hit, upstream = timings["hit", how], timings["upstream", how]
+            print(
+                f"{CALLS} assistants list calls, {label}: hit {hit / CALLS * 1e6:.0f} µs/call, "
+                f"upstream {upstream / CALLS * 1e6:.0f} µs/call → hit {upstream / hit:.1f}× "
+                "faster (target ≥ 10×)"
+            )
+        refused, sdk, code = refused_ratio(Path(tmp) / "breaker")
+        print(
+            f"`aigw assistants list` refused by the open breaker (exit {code}): "
+            f"{refused * 1000:.0f} ms; `python -c 'import openai'`: {sdk * 1000:.0f} ms"
+        )
+        print(f"  ratio: {refused / sdk:.2f} (target ≤ 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Benchmarks of the call log (issue "Every call logged"); prints figures and ratios.
+
+1. per-call overhead of LoggingTransport: 1,000 `assistants.retrieve` calls through the real
+   SDK to a sandbox (in its own process), with and without the layer (target ratio ≤ 1.05);
+2. local write rate of the SQLite outbox, one transaction per record as the layer writes them,
+   and batched (target ≥ 20,000 records/s);
+3. sync rate from the outbox into the real Postgres (target ≥ 20,000 rows/s).
+
+Run: /work/venv/bin/python bench/logging.py [--calls 1000] [--rows 100000]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# This file is named like the standard library's `logging`: run as a script, its folder would
+# shadow it for every library that logs. Swap the folder for the repository root.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+SANDBOX = (
+    "from aigw.sandbox import Sandbox; import sys, time\n"
+    "s = Sandbox().start(); print(s.url, flush=True)\n"
+    "sys.stdin.read()\n"
+)
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def per_call_overhead(calls: int, home: Path) -> None:
+    import openai
+
+    from aigw.gateway.http import HTTPTransport
+    from aigw.gateway.transports.logging import LoggingTransport
+    from aigw.redact import Redactor
+    from aigw.storage.outbox import Outbox
+    from aigw.storage.sqlite import SQLiteRepository
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", SANDBOX], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    url = server.stdout.readline().strip()
+    store = SQLiteRepository(home / "aigw.sqlite3")
+    outbox = Outbox(lambda: store, home / "spill.jsonl")
+
+    def client(logged: bool) -> openai.OpenAI:
+        transport = HTTPTransport()
+        if logged:
+            transport = LoggingTransport(
+                transport, outbox, route="gateway", redactor=Redactor(), agent_for=outbox.agent_for
+            )
+        http = openai.DefaultHttpx2Client(transport=transport, timeout=30)
+        return openai.OpenAI(api_key="sk-bench", base_url=url, http_client=http, max_retries=0)
+
+    plain, logged = client(False), client(True)
+    assistant = plain.beta.assistants.create(model="gpt-4o", name="bench")
+    for c in (plain, logged):  # warm up connections and code paths
+        for _ in range(50):
+            c.beta.assistants.retrieve(assistant.id)
+
+    rounds = 10
+    per_round = calls // rounds
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike
+        for flag, c in ((False, plain), (True, logged)):
+            started = time.perf_counter()
+            for _ in range(per_round):
+                c.beta.assistants.retrieve(assistant.id)
+            times[flag].append(time.perf_counter() - started)
+    base, with_log = sum(times[False]), sum(times[True])
+    best_ratio = min(times[True]) / min(times[False])
+    print(f"1. per-call overhead ({per_round * rounds} calls each, sandbox in another process)")
+    print(f"   without logging: {base / (per_round * rounds) * 1e6:8.1f} µs/call")
+    print(f"   with logging:    {with_log / (per_round * rounds) * 1e6:8.1f} µs/call")
+    print(f"   added:           {(with_log - base) / (per_round * rounds) * 1e6:8.1f} µs/call")
+    print(f"   ratio total {with_log / base:.3f}, best round {best_ratio:.3f} (target ≤ 1.05)")
+    print(
+        "   median round ratio "
+        f"{statistics.median(t / b for t, b in zip(times[True], times[False], strict=True)):.3f}"
+    )
+    assert outbox.written >= calls and not outbox.unwritten
+    server.stdin.close()  # type: ignore[union-attr]
+    server.wait()
+    store.close()
+
+
+def local_write_rate(home: Path, count: int) -> None:
+    from aigw.storage.sqlite import SQLiteRepository
+    from tests.logging_fixtures import records
+
+    batch = records(count)
+    store = SQLiteRepository(home / "writes.sqlite3")
+    started = time.perf_counter()
+    for record in batch:
+        store.write([record])
+    one_by_one = count / (time.perf_counter() - started)
+
+    batch = records(count)
+    started = time.perf_counter()
+    for start in range(0, count, 1000):
+        store.write(batch[start : start + 1000])
+    batched = count / (time.perf_counter() - started)
+    store.close()
+    print(f"2. local write rate ({count} records, WAL, synchronous=NORMAL)")
+    print(f"   one transaction per record: {one_by_one:10,.0f} records/s (target ≥ 20,000)")
+    print(f"   1,000 per transaction:      {batched:10,.0f} records/s")
+
+
+def sync_rate(home: Path, count: int) -> None:
+    import psycopg
+
+    from aigw.services.sync import sync_logs
+    from aigw.storage.migrations import apply_all
+    from aigw.storage.postgres import PostgresRepository
+    from aigw.storage.sqlite import SQLiteRepository
+    from tests.logging_fixtures import records
+
+    name = f"aigw_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        apply_all(url)
+        local = SQLiteRepository(home / "sync.sqlite3")
+        for start in range(0, count, 10_000):
+            local.write(records(min(10_000, count - start)))
+        remote = PostgresRepository(url)
+        started = time.perf_counter()
+        report = sync_logs(local, remote, batch_size=5000)
+        seconds = time.perf_counter() - started
+        assert report.synced == count and report.pending == 0, report
+        remote.close()
+        local.close()
+        print(f"3. sync rate into the real Postgres ({count} rows, batches of 5,000, COPY)")
+        print(f"   {count / seconds:10,.0f} rows/s end to end, outbox reads and marks included")
+        print("   (target ≥ 20,000)")
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        per_call_overhead(args.calls, home)
+        local_write_rate(home, 20_000)
+        sync_rate(home, args.rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""`aigw metrics --since 24h --json` on the real Postgres, end to end, as two ratios.
+
+1. against a minimal psycopg script running the seed's latency query (same DB, same window),
+   with 1,000,000 rows over 30 days            (target ≤ 1.5);
+2. the same aigw command with 10,000,000 rows against 1,000,000, the same 24 h window: the
+   extra 9,000,000 rows are older history (the 270 days before), at the same rate per hour,
+   so the window holds the same rows and only the table grows   (target ≤ 1.5).
+
+Both sides are subprocesses (interpreter start, imports, connect, query, JSON out), timed
+alternately; medians. The database is a throw-away one, dropped at the end.
+
+Run: python bench/metrics.py [runs]     (AIGW_BENCH_PG_URL: admin URL, default local `test`)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as `python bench/metrics.py`, this folder is first on sys.path, and bench/logging.py
+# would shadow the standard library's logging (which psycopg imports).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+import psycopg  # noqa: E402
+
+ADMIN_URL = os.environ.get("AIGW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+SEED_SCRIPT = """
+import json, sys
+import psycopg
+conn = psycopg.connect(sys.argv[1])
+rows = conn.execute('''
+SELECT
+  endpoint,
+  AVG(latency_ms) as avg_latency,
+  COUNT(*) as total_calls,
+  COUNT(CASE WHEN status_code >= 200 AND status_code < 300 THEN 1 END) as successful_calls
+FROM ai_gateway_logs
+WHERE created_at > NOW() - INTERVAL '24 hours'
+GROUP BY endpoint
+ORDER BY avg_latency DESC
+''').fetchall()
+print(json.dumps([[e, float(a), t, s] for e, a, t, s in rows]))
+"""
+
+# Rows `first`..`last`, one every 30 days / 1,000,000 back from now (≈ 2.6 s apart), shaped
+# like real traffic: five endpoints, 2/3 of calls with a call id, some retries, every status
+# class, cache statuses, models and token usage on some.
+GENERATE = """
+INSERT INTO ai_gateway_logs (created_at, endpoint, method, status_code, latency_ms, call_id,
+  attempt, route, cache_status, model, prompt_tokens, completion_tokens, assistant_id, source)
+SELECT now() - i * interval '2.592 seconds',
+  (ARRAY['/v1/assistants', '/v1/threads', '/v1/threads/{thread_id}/runs',
+         '/v1/threads/{thread_id}/messages', '/v1/threads/{thread_id}/runs/{run_id}'])[1 + i %% 5],
+  (ARRAY['GET', 'POST'])[1 + i %% 2],
+  (ARRAY[200, 200, 200, 201, 200, 404, 429, 500, 200, NULL])[1 + i %% 10],
+  (i * 7919) %% 3000,
+  CASE WHEN i %% 3 = 0 THEN NULL ELSE md5((i / 2)::text)::uuid END,
+  CASE WHEN i %% 3 = 0 THEN NULL ELSE 1 + i %% 2 END,
+  'gateway',
+  (ARRAY['hit', 'miss', NULL])[1 + i %% 3],
+  (ARRAY['gpt-4o', 'gpt-4o-mini', NULL])[1 + i %% 3],
+  CASE WHEN i %% 4 = 0 THEN 100 + i %% 500 END,
+  CASE WHEN i %% 4 = 0 THEN 20 + i %% 300 END,
+  (ARRAY['asst_a', 'asst_b', 'asst_c', NULL])[1 + i %% 4],
+  'aigw'
+FROM generate_series(%s::bigint, %s::bigint) i
+"""
+
+
+def with_database(url: str, name: str) -> str:
+    return url.rpartition("/")[0] + "/" + name
+
+
+def generate(url: str, first: int, last: int, chunk: int = 1_000_000) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for start in range(first, last + 1, chunk):
+            conn.execute(GENERATE, (start, min(last, start + chunk - 1)))
+            print(f"  … {min(last, start + chunk - 1):,} rows", file=sys.stderr, flush=True)
+        conn.execute("VACUUM ANALYZE ai_gateway_logs")
+    return time.perf_counter() - started
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, env=env, cwd=env["AIGW_HOME"], stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def medians(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
+    for argv in commands.values():  # warm the file and buffer caches once
+        timed(argv, env)
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            samples[name].append(timed(argv, env))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main() -> None:
+    from aigw.storage.migrations import apply_all
+
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    name = f"aigw_bench_metrics_{uuid.uuid4().hex[:8]}"
+    url = with_database(ADMIN_URL, name)
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    home = tempfile.mkdtemp(prefix="aigw-bench-home-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "SUPABASE_"))}
+    env.update({"SUPABASE_DB_URL": url, "AIGW_HOME": home, "NO_COLOR": "1"})
+    aigw = [sys.executable, "-m", "aigw", "metrics", "--since", "24h", "--json"]
+    seed = [sys.executable, "-c", SEED_SCRIPT, url]
+    try:
+        apply_all(url)
+        print(f"generating 1,000,000 rows over 30 days in {name} …", file=sys.stderr)
+        seconds = generate(url, 1, 1_000_000)
+        print(f"  generated in {seconds:.0f} s", file=sys.stderr)
+        small = medians({"aigw": aigw, "seed": seed}, env, runs)
+        print("generating 9,000,000 older rows (the 270 days before) …", file=sys.stderr)
+        seconds = generate(url, 1_000_001, 10_000_000)
+        print(f"  generated in {seconds:.0f} s", file=sys.stderr)
+        big = medians({"aigw": aigw, "seed": seed}, env, runs)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"runs per figure: {runs} (medians, subprocesses, end to end)")
+    print(
+        f"1M rows:  aigw metrics {small['aigw'] * 1000:.0f} ms, seed query script "
+        f"{small['seed'] * 1000:.0f} ms, ratio {small['aigw'] / small['seed']:.2f} (target ≤ 1.5)"
+    )
+    print(
+        f"10M rows: aigw metrics {big['aigw'] * 1000:.0f} ms, seed query script "
+        f"{big['seed'] * 1000:.0f} ms"
+    )
+    print(
+        f"aigw metrics 10M / 1M, same 24 h window: ratio {big['aigw'] / small['aigw']:.2f}"
+        " (target ≤ 1.5)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""`aigw metrics` numbers, on the real Postgres (sql/0002_metrics.sql) and on a real SQLite file
+with the same generated rows: equal to the seed's example query and to `percentile_cont`, equal
+to each other, and right at the edges (empty window, one row, all failures, ties)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from aigw.storage.aggregates import GroupStats, MetricsQuery
+from aigw.storage.base import LogRecord
+from aigw.storage.postgres import PostgresRepository
+from aigw.storage.sqlite import SQLiteRepository
+from tests.metrics_fixtures import (
+    NOW,
+    PERCENTILES,
+    SEED_LATENCY,
+    generated_rows,
+    load_postgres,
+    load_sqlite,
+    local_store,
+    metrics_db,
+)
+
+__all__ = ["local_store", "metrics_db"]  # fixtures
+pytestmark = pytest.mark.postgres
+
+# Rows sit on whole seconds; half-second edges keep `>` (the seed) and `>=` (aigw) equal.
+SINCE = NOW - timedelta(hours=24, milliseconds=500)
+UNTIL = NOW - timedelta(milliseconds=500)
+
+
+def both(
+    url: str, path: Path, rows: list[LogRecord]
+) -> tuple[PostgresRepository, SQLiteRepository]:
+    load_postgres(url, rows)
+    return PostgresRepository(url), load_sqlite(path, rows)
+
+
+def by_key(stats: list[GroupStats], dimension: str = "by") -> dict[str | None, GroupStats]:
+    return {s.group_key: s for s in stats if s.dimension == dimension}
+
+
+def total(stats: list[GroupStats]) -> GroupStats:
+    return next(s for s in stats if s.dimension == "total")
+
+
+def same(a: list[GroupStats], b: list[GroupStats]) -> None:
+    """Equal group for group; floats to 12 significant digits (SQLite averages in binary)."""
+
+    def key(s: GroupStats) -> tuple[str, str]:
+        return (s.dimension, s.group_key or "")
+
+    assert [key(s) for s in sorted(a, key=key)] == [key(s) for s in sorted(b, key=key)]
+    for left, right in zip(sorted(a, key=key), sorted(b, key=key), strict=True):
+        for f in dataclasses.fields(GroupStats):
+            x, y = getattr(left, f.name), getattr(right, f.name)
+            if isinstance(x, float) or isinstance(y, float):
+                assert x == pytest.approx(y, rel=1e-12), (key(left), f.name)
+            else:
+                assert x == y, (key(left), f.name)
+
+
+def seed_numbers(url: str) -> tuple[list[tuple[Any, ...]], dict[str, tuple[float, ...]]]:
+    window = {"since": SINCE, "until": UNTIL}
+    with psycopg.connect(url) as conn:
+        seed = conn.execute(SEED_LATENCY, window).fetchall()
+        pct = {row[0]: tuple(row[1:]) for row in conn.execute(PERCENTILES, window)}
+    return seed, pct
+
+
+def test_per_endpoint_numbers_equal_the_seeds_query_and_percentile_cont_on_both_stores(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    rows = generated_rows(800)
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    seed, pct = seed_numbers(metrics_db)
+    assert len(seed) == 5
+    for store in (remote, local):
+        groups = by_key(store.metrics(MetricsQuery(SINCE, UNTIL, "endpoint")))
+        assert set(groups) == {e for e, *_ in seed}
+        for endpoint, avg_latency, total_calls, successful_calls in seed:
+            g = groups[endpoint]
+            assert g.attempts == total_calls
+            assert g.successful_attempts == successful_calls
+            assert g.avg_latency_ms == pytest.approx(float(avg_latency), rel=1e-12)
+            assert (g.p50_ms, g.p95_ms, g.p99_ms) == pytest.approx(pct[endpoint], rel=1e-12)
+    same(remote.metrics(MetricsQuery(SINCE, UNTIL)), local.metrics(MetricsQuery(SINCE, UNTIL)))
+
+
+def test_a_retried_call_counts_as_one_call_and_each_try_as_an_attempt(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    rows = generated_rows(500, seed=11)
+    inside = [r for r in rows if SINCE <= r.created_at < UNTIL]
+    calls = len({r.call_id for r in inside if r.call_id}) + sum(1 for r in inside if not r.call_id)
+    ok_calls = len(
+        {r.call_id for r in inside if r.call_id and r.status_code and 200 <= r.status_code < 300}
+    ) + sum(1 for r in inside if not r.call_id and r.status_code and 200 <= r.status_code < 300)
+    assert calls < len(inside)  # the data has retries
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    for store in (remote, local):
+        t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
+        assert (t.calls, t.attempts, t.successful_calls) == (calls, len(inside), ok_calls)
+        codes = [r.status_code for r in inside]
+        assert t.rate_limited == codes.count(429)
+        assert t.server_errors == sum(1 for c in codes if c is not None and c >= 500)
+        assert t.client_errors == sum(1 for c in codes if c is not None and 400 <= c < 500) - (
+            codes.count(429)
+        )
+        assert t.network_errors == codes.count(None)
+        assert t.cache_hits == sum(1 for r in inside if r.cache_status == "hit")
+        assert t.cache_lookups == sum(1 for r in inside if r.cache_status in ("hit", "miss"))
+
+
+@pytest.mark.parametrize("by", ["endpoint", "agent", "model", "hour"])
+def test_every_grouping_and_filter_gives_the_same_numbers_on_postgres_and_sqlite(
+    metrics_db: str, tmp_path: Path, by: str
+) -> None:
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(600, seed=3))
+    queries = [
+        MetricsQuery(SINCE, UNTIL, by),
+        MetricsQuery(NOW - timedelta(hours=3, milliseconds=500), UNTIL, by),
+        MetricsQuery(SINCE, UNTIL, by, endpoint="/v1/threads/{thread_id}/runs"),
+        MetricsQuery(SINCE, UNTIL, by, agent="asst_b2"),
+        MetricsQuery(None, None, by),
+    ]
+    for query in queries:
+        same(remote.metrics(query), local.metrics(query))
+
+
+def test_an_empty_window_gives_one_zero_total_and_no_groups_on_both_stores(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(50))
+    empty = MetricsQuery(NOW + timedelta(days=1), NOW + timedelta(days=2))
+    for store in (remote, local):
+        stats = store.metrics(empty)
+        assert [s.dimension for s in stats] == ["total"]
+        t = stats[0]
+        assert (t.calls, t.attempts, t.avg_latency_ms, t.p95_ms) == (0, 0, None, None)
+    same(remote.metrics(empty), local.metrics(empty))
+
+
+def _row(latency: float | None, status: int | None = 200, **extra: Any) -> LogRecord:
+    return LogRecord(
+        endpoint="/v1/threads",
+        method="POST",
+        created_at=NOW - timedelta(minutes=5),
+        status_code=status,
+        latency_ms=latency,
+        **extra,
+    )
+
+
+def test_a_single_row_is_every_percentile_of_its_group(metrics_db: str, tmp_path: Path) -> None:
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", [_row(420.0)])
+    for store in (remote, local):
+        t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
+        assert (t.calls, t.p50_ms, t.p95_ms, t.p99_ms, t.avg_latency_ms) == (1, 420, 420, 420, 420)
+
+
+def test_all_failures_give_a_zero_success_count_and_the_split_adds_up(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    rows = [_row(10.0, 500), _row(20.0, 429), _row(None, None), _row(40.0, 404), _row(50.0, 503)]
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    for store in (remote, local):
+        t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
+        assert (t.calls, t.successful_calls, t.successful_attempts) == (5, 0, 0)
+        assert (t.client_errors, t.rate_limited, t.server_errors, t.network_errors) == (1, 1, 2, 1)
+        assert t.avg_latency_ms == 30.0  # the row without latency is left out, as AVG does
+
+
+def test_tied_latencies_interpolate_exactly_as_percentile_cont(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    rows = [_row(v) for v in (100.0, 100.0, 100.0, 200.0, 200.0, 900.0)]
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    _, pct = seed_numbers(metrics_db)
+    assert pct["/v1/threads"] == pytest.approx((150.0, 725.0, 865.0))
+    for store in (remote, local):
+        t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
+        assert (t.p50_ms, t.p95_ms, t.p99_ms) == pytest.approx(pct["/v1/threads"], rel=1e-12)
+
+
+def test_token_usage_per_agent_and_model_is_the_same_on_both_stores(
+    metrics_db: str, tmp_path: Path
+) -> None:
+    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(400, seed=5))
+    query = MetricsQuery(SINCE, UNTIL)
+    assert remote.usage(query) == local.usage(query)
+    assert sum(u.prompt_tokens or 0 for u in remote.usage(query)) > 0
