@@ -13,6 +13,7 @@ from aigw.commands import (
     breaker,
     completions,
     config,
+    demo,
     doctor,
     logs,
     messages,
@@ -47,6 +48,7 @@ app.add_typer(breaker.app, name="breaker")
 app.add_typer(logs.app, name="logs")
 app.command("metrics")(metrics.metrics)
 app.add_typer(doctor.app, name="doctor")
+app.add_typer(demo.app, name="demo")
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from rich import box
 from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
@@ -39,15 +40,17 @@ def latency_text(ms: float | None) -> Text:
 
 
 def logs_table(records: list[LogRecord]) -> Table:
-    table = Table(header_style="bold", show_edge=False, pad_edge=False)
+    table = Table(
+        header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
     table.add_column("time (UTC)", style="dim", no_wrap=True)
-    table.add_column("method")
-    table.add_column("endpoint", overflow="fold")
-    table.add_column("status", justify="right")
-    table.add_column("latency", justify="right")
-    table.add_column("cache")
-    table.add_column("try", justify="right", style="dim")
-    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("method", no_wrap=True)
+    table.add_column("endpoint", overflow="fold", min_width=20)
+    table.add_column("status", justify="right", no_wrap=True)
+    table.add_column("latency", justify="right", no_wrap=True)
+    table.add_column("cache", no_wrap=True)
+    table.add_column("try", justify="right", style="dim", no_wrap=True)
+    table.add_column("id", style="cyan", overflow="fold")  # never cut: `logs show ID`
     for r in records:
         table.add_row(
             r.created_at.strftime("%Y-%m-%d %H:%M:%S"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -78,14 +79,16 @@ def groups_table(report: MetricsReport, p95_limit: float | None) -> Table:
     table = Table(
         title=f"by {report.by} · {window} · {report.source} store",
         header_style="bold",
-        show_edge=False,
+        box=box.SIMPLE_HEAD,
         pad_edge=False,
+        collapse_padding=True,
     )
-    table.add_column(report.by, overflow="fold")
-    for header in ("calls", "attempts", "success", "4xx", "429", "5xx", "network"):
-        table.add_column(header, justify="right")
-    for header in ("avg", "p50", "p95", "p99", "cache hit"):
-        table.add_column(header, justify="right")
+    # Numbers are never cut; a long name wraps instead.
+    table.add_column(report.by, overflow="fold", min_width=16)
+    for header in ("calls", "attempts", "success", "4xx", "429", "5xx", "net"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for header in ("avg", "p50", "p95", "p99", "cache"):
+        table.add_column(header, justify="right", no_wrap=True)
     for row in report.groups:
         name = row.label or row.key or "(none)"
         table.add_row(Text(name), *group_cells(row, p95_limit))

@@ -1,0 +1,148 @@
+"""A newcomer's first minutes: `aigw demo` offline, and `aigw doctor` telling what to fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aigw.sandbox import Sandbox, SandboxOptions
+from tests.conftest import Cli, point_at
+
+
+def test_demo_runs_offline_end_to_end_and_keeps_its_logs(cli: Cli, tmp_path: Path) -> None:
+    kept = tmp_path / "demo-home"
+    result = cli("demo", "--run-ms", "50", "--keep", str(kept))
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for step in (
+        "$ aigw assistants create",
+        "$ aigw threads create",
+        "$ aigw messages create",
+        "--wait",
+        "$ aigw metrics --since 1h",
+    ):
+        assert step in out
+    assert "You said: Hello! What does aigw do for an operator?" in out
+    assert "completed" in result.stderr and "tokens" in result.stderr
+
+    listed = cli("--home", str(kept), "logs", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    endpoints = {row["endpoint"] for row in json.loads(listed.stdout)}
+    assert {
+        "/v1/assistants",
+        "/v1/threads",
+        "/v1/threads/{thread_id}/messages",
+        "/v1/threads/{thread_id}/runs",
+    } <= endpoints
+
+
+def test_demo_without_keep_leaves_no_state_behind(cli: Cli, isolated_env: Path) -> None:
+    result = cli("demo", "--run-ms", "20")
+    assert result.exit_code == 0, result.stderr
+    temp_home = result.stderr.split("state in ")[1].split()[0]
+    assert not Path(temp_home).exists()
+    assert not isolated_env.exists()  # nor in the user's own AIGW_HOME
+
+
+def doctor(cli: Cli, *args: str) -> tuple[int, dict[str, dict]]:
+    result = cli("doctor", *args, "--json")
+    report = json.loads(result.stdout)
+    assert report["ok"] == (result.exit_code == 0)
+    return result.exit_code, {check["name"]: check for check in report["checks"]}
+
+
+def test_doctor_passes_against_a_working_gateway(cli: Cli, gateway_env) -> None:
+    code, checks = doctor(cli)
+    assert code == 0
+    assert checks["variables"]["status"] == "ok"
+    assert "…abcd" in checks["variables"]["detail"]
+    assert "sk-test" not in json.dumps(checks)
+    assert checks["upstream"]["status"] == "ok"
+    assert checks["route"]["detail"].startswith("gateway → " + gateway_env.url)
+    assert checks["breaker"]["status"] == "ok"
+    assert checks["remote store"]["status"] == "skip"
+
+
+def test_doctor_smoke_runs_the_critical_endpoints_and_cleans_up(
+    cli: Cli, fresh_sandbox: Sandbox, monkeypatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    code, checks = doctor(cli, "--smoke")
+    assert code == 0, checks
+    smoke = [name for name in checks if name.startswith("smoke:")]
+    assert smoke == [
+        "smoke: assistant",
+        "smoke: thread",
+        "smoke: message",
+        "smoke: run",
+        "smoke: cleanup thread",
+        "smoke: cleanup assistant",
+    ]
+    assert all(checks[name]["status"] == "ok" for name in smoke)
+    assert "completed" in checks["smoke: run"]["detail"]
+    assert fresh_sandbox.state.assistants.values() == []
+    assert fresh_sandbox.state.threads.values() == []
+
+
+@pytest.fixture
+def keyed_sandbox():
+    server = Sandbox(SandboxOptions(gateway_keys=["gk-right"])).start()
+    yield server
+    server.stop()
+
+
+def test_doctor_names_the_fix_for_a_bad_gateway_key(cli: Cli, keyed_sandbox, monkeypatch) -> None:
+    point_at(monkeypatch, keyed_sandbox, gateway_key="gk-wrong")
+    code, checks = doctor(cli)
+    assert code == 1
+    assert checks["upstream"]["status"] == "fail"
+    assert checks["upstream"]["detail"].startswith("401")
+    assert "GATEWAY_API_KEY" in checks["upstream"]["fix"]
+    human = cli("doctor")
+    assert "✗ upstream" in human.stdout and "fix: check GATEWAY_API_KEY" in human.stdout
+
+
+def test_doctor_without_variables_fails_and_skips_the_upstream(cli: Cli) -> None:
+    code, checks = doctor(cli)
+    assert code == 1
+    assert checks["variables"]["status"] == "fail"
+    assert "OPENAI_API_KEY" in checks["variables"]["fix"]
+    assert checks["upstream"]["status"] == "skip"
+
+
+def test_doctor_sees_an_unmigrated_then_a_migrated_database(
+    cli: Cli, gateway_env, fresh_db: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("SUPABASE_DB_URL", fresh_db)
+    code, checks = doctor(cli)
+    assert code == 1
+    assert checks["schema"]["status"] == "fail" and checks["schema"]["fix"] == "aigw migrate"
+    assert "pending" in checks["schema"]["detail"]
+
+    assert cli("migrate").exit_code == 0
+    code, checks = doctor(cli)
+    assert checks["schema"]["status"] == "ok", checks["schema"]
+    assert checks["remote store"]["status"] == "ok"
+    assert code == 0, checks
+
+
+def test_doctor_reports_an_unreachable_database(cli: Cli, gateway_env, monkeypatch) -> None:
+    monkeypatch.setenv("SUPABASE_DB_URL", "postgresql://postgres@127.0.0.1:9/none")
+    code, checks = doctor(cli)
+    assert code == 1
+    assert checks["remote store"]["status"] == "fail"
+    assert checks["schema"]["status"] == "fail"
+
+
+def test_doctor_sees_installed_completions(cli: Cli, gateway_env, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli("completions", "install", "bash").exit_code == 0
+    _, checks = doctor(cli)
+    assert checks["completions"] == {
+        "name": "completions",
+        "status": "ok",
+        "detail": "installed for bash",
+        "fix": None,
+    }
