@@ -4,7 +4,7 @@ _aigw() {
     local cmdpath="aigw" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$cmdpath ${COMP_WORDS[i]}" in
-            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw sandbox" | "aigw sandbox serve") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
+            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw breaker" | "aigw breaker reset" | "aigw breaker status" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw demo" | "aigw doctor" | "aigw logs" | "aigw logs list" | "aigw logs prune" | "aigw logs show" | "aigw logs sync" | "aigw logs tail" | "aigw messages" | "aigw messages create" | "aigw messages get" | "aigw messages list" | "aigw metrics" | "aigw migrate" | "aigw migrate status" | "aigw runs" | "aigw runs cancel" | "aigw runs create" | "aigw runs get" | "aigw runs list" | "aigw runs steps" | "aigw runs submit-tool-outputs" | "aigw sandbox" | "aigw sandbox serve" | "aigw threads" | "aigw threads create" | "aigw threads delete" | "aigw threads get" | "aigw threads update") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
         esac
     done
     local words=""
@@ -12,20 +12,50 @@ _aigw() {
     esac
     if [ -z "$words" ]; then
         case "$cmdpath" in
-            "aigw") words="assistants completions config sandbox --direct --gateway --gateway-url --home --version --help" ;;
+            "aigw") words="assistants breaker completions config demo doctor logs messages metrics migrate runs sandbox threads --direct --gateway --gateway-url --home --version --force --no-wait --help" ;;
             "aigw assistants") words="create delete get list update --help" ;;
             "aigw assistants create") words="--model --name --description --instructions --instructions-file --tool --metadata -m --temperature --top-p --json --help" ;;
             "aigw assistants delete") words="--yes -y --json --help" ;;
-            "aigw assistants get") words="--json --help" ;;
-            "aigw assistants list") words="--limit --order --after --before --all --json --help" ;;
+            "aigw assistants get") words="--json --no-cache --max-age --verbose -v --help" ;;
+            "aigw assistants list") words="--limit --order --after --before --all --json --no-cache --max-age --verbose -v --help" ;;
             "aigw assistants update") words="--model --name --description --instructions --instructions-file --tool --metadata -m --temperature --top-p --json --help" ;;
+            "aigw breaker") words="reset status --help" ;;
+            "aigw breaker reset") words="--host --all --json --help" ;;
+            "aigw breaker status") words="--json --help" ;;
             "aigw completions") words="install show --help" ;;
             "aigw completions install") words="--path --help" ;;
             "aigw completions show") words="--help" ;;
             "aigw config") words="show --help" ;;
             "aigw config show") words="--json --help" ;;
+            "aigw demo") words="--keep --run-ms --help" ;;
+            "aigw doctor") words="--smoke --json --help" ;;
+            "aigw logs") words="list prune show sync tail --help" ;;
+            "aigw logs list") words="--since --until --endpoint --status --method --agent --limit --local --json --help" ;;
+            "aigw logs prune") words="--older-than --dry-run --yes -y --local --json --help" ;;
+            "aigw logs show") words="--local --json --help" ;;
+            "aigw logs sync") words="--batch-size --json --help" ;;
+            "aigw logs tail") words="--follow -f --lines -n --endpoint --status --method --agent --interval --local --json --help" ;;
+            "aigw messages") words="create get list --help" ;;
+            "aigw messages create") words="--content --content-file --role --metadata -m --json --help" ;;
+            "aigw messages get") words="--json --help" ;;
+            "aigw messages list") words="--limit --order --after --before --run --all --json --help" ;;
+            "aigw metrics") words="--since --until --by --endpoint --agent --local --max-error-rate --max-p95 --json --help" ;;
+            "aigw migrate") words="status --db-url --dry-run --status --json --help" ;;
+            "aigw migrate status") words="--db-url --json --help" ;;
+            "aigw runs") words="cancel create get list steps submit-tool-outputs --help" ;;
+            "aigw runs cancel") words="--wait --timeout --json --help" ;;
+            "aigw runs create") words="--assistant --instructions --additional-instructions --model --metadata -m --wait --timeout --json --help" ;;
+            "aigw runs get") words="--json --help" ;;
+            "aigw runs list") words="--limit --order --after --before --all --json --help" ;;
+            "aigw runs steps") words="--limit --order --after --before --all --json --help" ;;
+            "aigw runs submit-tool-outputs") words="--output --outputs-file --wait --timeout --json --help" ;;
             "aigw sandbox") words="serve --help" ;;
-            "aigw sandbox serve") words="--host --port --gateway-key --gateway-key-header --run-ms --help" ;;
+            "aigw sandbox serve") words="--host --port --gateway-key --gateway-key-header --run-ms --requires-action-expiry --poll-after-ms --fault --help" ;;
+            "aigw threads") words="create delete get update --help" ;;
+            "aigw threads create") words="--message --metadata -m --agent --user --json --help" ;;
+            "aigw threads delete") words="--yes -y --json --help" ;;
+            "aigw threads get") words="--json --no-cache --max-age --verbose -v --help" ;;
+            "aigw threads update") words="--metadata -m --json --help" ;;
         esac
     fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
