@@ -90,7 +90,7 @@ WHERE source IS DISTINCT FROM 'aigw' AND endpoint <> public.aigw_endpoint_templa
 -- template, agent, model or UTC hour) with dimension 'by', per UTC hour for the trend with
 -- dimension 'hour', and the whole window with dimension 'total'. Per group: calls and attempts
 -- counted apart (the attempts of one call share call_id; rows without one, e.g. the seed app's,
--- are one call each), successes, the error split, latency average and percentile_cont
+-- are one call each), successful calls (those with a 2xx attempt), the error split, latency average and percentile_cont
 -- percentiles, cache lookups and token sums. `attempts`, `successful_attempts` and
 -- `avg_latency_ms` are exactly the seed's example query's total_calls, successful_calls and
 -- avg_latency over the same rows.
@@ -132,8 +132,9 @@ LANGUAGE sql STABLE AS $$
     CASE WHEN GROUPING(w.by_key, w.by_hour) = 0 THEN min(w.group_label) END,
     count(DISTINCT w.call_id) + count(*) FILTER (WHERE w.call_id IS NULL),
     count(*),
-    count(DISTINCT w.call_id) FILTER (WHERE w.status_code BETWEEN 200 AND 299)
-      + count(*) FILTER (WHERE w.call_id IS NULL AND w.status_code BETWEEN 200 AND 299),
+    -- a call succeeds at most once (retries stop at the first 2xx), so its successful attempt
+    -- counts it: no second DISTINCT sort, and never more successes than calls
+    count(*) FILTER (WHERE w.status_code BETWEEN 200 AND 299),
     count(*) FILTER (WHERE w.status_code BETWEEN 200 AND 299),
     count(*) FILTER (WHERE w.status_code BETWEEN 400 AND 499 AND w.status_code <> 429),
     count(*) FILTER (WHERE w.status_code = 429),
@@ -271,25 +272,16 @@ LANGUAGE sql STABLE AS $$
   ORDER BY 1, 3
 $$;
 
--- Retention for `aigw logs prune`: how many rows are older than the cutoff (the dry run), and
--- the delete itself. Deleting is for the service role (and the owner) only.
+-- Retention for `aigw logs prune --dry-run`: how many rows are older than the cutoff.
 CREATE FUNCTION public.aigw_logs_count_before(p_before timestamptz) RETURNS bigint
 LANGUAGE sql STABLE AS $$
   SELECT count(*) FROM public.ai_gateway_logs WHERE created_at < p_before
 $$;
 
-CREATE FUNCTION public.aigw_logs_prune(p_before timestamptz) RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-  WITH gone AS (DELETE FROM public.ai_gateway_logs WHERE created_at < p_before RETURNING 1)
-  SELECT count(*) FROM gone
-$$;
-
 -- Who may call them: never anon; authenticated users see their own rows through RLS.
 REVOKE ALL ON FUNCTION public.aigw_metrics(timestamptz, timestamptz, text, text, text),
   public.aigw_metrics_usage(timestamptz, timestamptz, text, text),
-  public.aigw_logs_count_before(timestamptz),
-  public.aigw_logs_prune(timestamptz) FROM PUBLIC, anon;
+  public.aigw_logs_count_before(timestamptz) FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION public.aigw_metrics(timestamptz, timestamptz, text, text, text),
   public.aigw_metrics_usage(timestamptz, timestamptz, text, text),
   public.aigw_logs_count_before(timestamptz) TO authenticated, service_role;
-GRANT EXECUTE ON FUNCTION public.aigw_logs_prune(timestamptz) TO service_role;

@@ -74,7 +74,7 @@ def test_list_prints_a_table_with_status_latency_and_cache(
     cli: Cli, local_rows: list[LogRecord]
 ) -> None:
     out = cli("logs", "list", "--since", "1h").stdout
-    header = out.splitlines()[0]
+    header = next(line for line in out.splitlines() if line.strip())
     for column in ("time (UTC)", "method", "endpoint", "status", "latency", "cache"):
         assert column in header
     assert "network" in out and "503" in out and "250ms" in out and "hit" in out

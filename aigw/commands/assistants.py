@@ -123,7 +123,7 @@ def list_(
     from aigw.services.assistants import list_assistants
     from aigw.services.requests import ListQuery
 
-    query = ListQuery(limit=limit, order=order, after=after, before=before)  # type: ignore[arg-type]
+    query = ListQuery(limit=limit, order=order, after=after, before=before)
     app_ctx = app_context(ctx)
     set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
     items = list_assistants(app_ctx, query, all_pages=all_pages)

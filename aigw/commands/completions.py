@@ -23,8 +23,9 @@ def command_tree(command: Any, name: str = "aigw") -> Any:
         if getattr(param, "hidden", False) or param.param_type_name != "option":
             continue
         descriptor = getattr(param, "type_descriptor", None)
-        is_choice = descriptor is not None and descriptor.is_choice
-        choices = tuple(descriptor.choices or ()) if is_choice else ()
+        choices: tuple[Any, ...] = ()
+        if descriptor is not None and descriptor.is_choice:
+            choices = tuple(descriptor.choices or ())
         options.append(
             OptionSpec(
                 flags=tuple(param.opts) + tuple(param.secondary_opts),

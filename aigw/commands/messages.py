@@ -58,7 +58,7 @@ def create(
     from aigw.services.requests import MessageCreate
 
     request = MessageCreate(
-        role=role,  # type: ignore[arg-type]
+        role=role,
         content=message_content(content, content_file, source),
         metadata=parse_pairs(metadata),
     )
@@ -83,7 +83,7 @@ def list_(
     from aigw.services.messages import list_messages
     from aigw.services.requests import MessageListQuery
 
-    query = MessageListQuery(limit=limit, order=order, after=after, before=before, run_id=run)  # type: ignore[arg-type]
+    query = MessageListQuery(limit=limit, order=order, after=after, before=before, run_id=run)
     items = list_messages(app_context(ctx), thread_id, query, all_pages=all_pages)
     Output(json).rows(items, MESSAGE_COLUMNS)
 

@@ -43,7 +43,6 @@ def metrics(
     Reads the remote store (Supabase/Postgres) when configured, else the local one. With
     --max-error-rate/--max-p95 it exits 1 naming the threshold that broke (for cron or CI).
     """
-    from aigw.render.metrics_views import render_metrics
     from aigw.services.metrics import MetricsOptions, alert_summary, metrics_report
 
     options = MetricsOptions(
@@ -61,6 +60,8 @@ def metrics(
     if json:
         out.json(report)
     else:
+        from aigw.render.metrics_views import render_metrics
+
         p95_limit = next((a.limit for a in report.alerts if a.threshold == "--max-p95"), None)
         render_metrics(out, report, p95_limit)
     if report.alerts:

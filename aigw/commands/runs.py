@@ -41,7 +41,7 @@ TimeoutOption = typer.Option(
 def _list_query(limit: int | None, order: str | None, after: str | None, before: str | None) -> Any:
     from aigw.services.requests import ListQuery
 
-    return ListQuery(limit=limit, order=order, after=after, before=before)  # type: ignore[arg-type]
+    return ListQuery(limit=limit, order=order, after=after, before=before)
 
 
 def tool_outputs(pairs: list[str] | None, outputs_file: Path | None, *, check: bool) -> Any:
@@ -80,7 +80,7 @@ def tool_outputs(pairs: list[str] | None, outputs_file: Path | None, *, check: b
         outputs.append({"tool_call_id": call_id, "output": output})
     if not outputs:
         raise UsageError("--outputs-file: no tool outputs in the file")
-    return ToolOutputs(tool_outputs=outputs)  # type: ignore[arg-type]
+    return ToolOutputs(tool_outputs=outputs)
 
 
 def show_outcome(out: Output, thread_id: str, outcome: Any, *, goal: str = "completed") -> None:

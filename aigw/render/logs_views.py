@@ -40,9 +40,7 @@ def latency_text(ms: float | None) -> Text:
 
 
 def logs_table(records: list[LogRecord]) -> Table:
-    table = Table(
-        header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("time (UTC)", style="dim", no_wrap=True)
     table.add_column("method", no_wrap=True)
     table.add_column("endpoint", overflow="fold", min_width=20)

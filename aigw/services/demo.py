@@ -40,8 +40,8 @@ def demo_stage(*, keep: Path | None, run_ms: int) -> Iterator[DemoStage]:
         home=home,
         use_ai_gateway=True,
         ai_gateway_url=sandbox.url,
-        gateway_api_key=DEMO_GATEWAY_KEY,  # type: ignore[arg-type]
-        openai_api_key=DEMO_OPENAI_KEY,  # type: ignore[arg-type]
+        gateway_api_key=DEMO_GATEWAY_KEY,
+        openai_api_key=DEMO_OPENAI_KEY,
         # The embedded defaults: whatever the shell points at, the demo stays local.
         supabase_url=None,
         supabase_service_role_key=None,

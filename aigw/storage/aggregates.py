@@ -126,9 +126,11 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
 
     try:
         # JIT compilation costs up to a second and these queries never run long enough to
-        # repay it; SET LOCAL keeps the change inside this transaction (safe with the pooler).
+        # repay it; the window's sorts fit in memory with a little more work_mem. SET LOCAL
+        # keeps both inside this transaction (safe with the pooler).
         with conn.transaction():
             conn.execute("SET LOCAL jit = off")
+            conn.execute("SET LOCAL work_mem = '32MB'")
             return list(conn.execute(sql, args).fetchall())
     except psycopg.errors.UndefinedFunction:
         raise AigwError(

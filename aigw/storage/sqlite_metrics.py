@@ -69,9 +69,8 @@ agg AS (
   SELECT dim, k,
     count(DISTINCT call_id) + count(*) FILTER (WHERE call_id IS NULL) AS calls,
     count(*) AS attempts,
-    count(DISTINCT CASE WHEN status_code BETWEEN 200 AND 299 THEN call_id END)
-      + count(*) FILTER (WHERE call_id IS NULL AND status_code BETWEEN 200 AND 299)
-      AS successful_calls,
+    -- a call succeeds at most once (retries stop at the first 2xx), as in Postgres
+    count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS successful_calls,
     count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS successful_attempts,
     count(*) FILTER (WHERE status_code BETWEEN 400 AND 499 AND status_code <> 429)
       AS client_errors,
