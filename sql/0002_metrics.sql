@@ -8,8 +8,7 @@
 -- clause, so Postgres inlines them into the calling query: the planner sees the actual window
 -- and uses ai_gateway_logs_created_at_idx, and EXPLAIN on the call shows the real plan. That is
 -- also why they name every table with its schema instead of setting search_path. They run as
--- SECURITY INVOKER: row-level security applies, so an authenticated user's metrics cover only
--- their own rows and the service role sees everyone's.
+-- SECURITY INVOKER, with the caller's rights and row-level security.
 
 -- Raw paths as endpoint templates, so rows from other writers (the seed app logs raw paths such
 -- as /v1/threads/thread_abc/runs) group with aigw's own. The same rules as
@@ -278,10 +277,12 @@ LANGUAGE sql STABLE AS $$
   SELECT count(*) FROM public.ai_gateway_logs WHERE created_at < p_before
 $$;
 
--- Who may call them: never anon; authenticated users see their own rows through RLS.
+-- Who may call them: the service role (and the owner, i.e. a direct connection) — metrics are
+-- the operator's team-wide view. anon and authenticated may not: they cannot read `agents`,
+-- which the functions join for agent names.
 REVOKE ALL ON FUNCTION public.aigw_metrics(timestamptz, timestamptz, text, text, text),
   public.aigw_metrics_usage(timestamptz, timestamptz, text, text),
   public.aigw_logs_count_before(timestamptz) FROM PUBLIC, anon;
 GRANT EXECUTE ON FUNCTION public.aigw_metrics(timestamptz, timestamptz, text, text, text),
   public.aigw_metrics_usage(timestamptz, timestamptz, text, text),
-  public.aigw_logs_count_before(timestamptz) TO authenticated, service_role;
+  public.aigw_logs_count_before(timestamptz) TO service_role;

@@ -140,3 +140,18 @@ def test_the_metrics_functions_read_a_small_window_through_the_created_at_index(
         for node_type, index in scans:
             assert node_type in ("Index Scan", "Bitmap Heap Scan", "Index Only Scan")
             assert index == "ai_gateway_logs_created_at_idx"
+
+
+def test_only_the_service_role_may_call_the_metrics_functions(metrics_db: str) -> None:
+    call = "SELECT count(*) FROM public.aigw_metrics(now() - interval '1 hour', now())"
+    allowed = {}
+    with psycopg.connect(metrics_db, autocommit=True) as conn:
+        for role in ("service_role", "authenticated", "anon"):
+            try:
+                with conn.transaction():
+                    conn.execute(f"SET LOCAL ROLE {role}")
+                    conn.execute(call)
+                allowed[role] = True
+            except psycopg.errors.InsufficientPrivilege:
+                allowed[role] = False
+    assert allowed == {"service_role": True, "authenticated": False, "anon": False}

@@ -21,6 +21,7 @@ any surprise becomes a minimal row instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -37,6 +38,10 @@ CALL_ID = "aigw.call_id"
 ATTEMPT = "aigw.attempt"
 CACHE_STATUS = "aigw.cache_status"
 MAX_PARSED_BYTES = 1 << 20  # larger bodies are not parsed for IDs, model or usage
+
+# A process calls the same few paths again and again: template each one once. Endpoint is
+# frozen and only read here, so sharing one between rows is safe.
+_endpoint = functools.lru_cache(maxsize=1024)(parse)
 
 
 def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
@@ -109,7 +114,7 @@ class LoggingTransport(Layer):
             record = self._record(request, response, body, created_at, latency, error)
         except Exception as exc:  # never let logging fail the call: keep what is certain
             record = LogRecord(
-                endpoint=parse(request.url.path).template,
+                endpoint=_endpoint(request.url.path).template,
                 method=request.method,
                 created_at=created_at,
                 status_code=response.status_code if response is not None else None,
@@ -129,7 +134,7 @@ class LoggingTransport(Layer):
         latency: float,
         error: BaseException | None,
     ) -> LogRecord:
-        endpoint = parse(request.url.path)
+        endpoint = _endpoint(request.url.path)
         method = request.method
         sent = _json(_request_body(request)) if method != "GET" else None
         skip_body = _is_listing(method, endpoint.template) and not self.log_payloads
@@ -138,13 +143,16 @@ class LoggingTransport(Layer):
         got_obj = got if isinstance(got, dict) else {}
         kind = got_obj.get("object")
 
+        record_id = new_id()
         record = LogRecord(
             endpoint=endpoint.template,
             method=method,
+            id=record_id,
             created_at=created_at,
             latency_ms=latency,
             path=endpoint.path,
-            call_id=str(request.extensions.get(CALL_ID) or new_id()),
+            # Untagged (no retry layer): a call of one attempt, named by that attempt's id.
+            call_id=str(request.extensions.get(CALL_ID) or record_id),
             attempt=int(request.extensions.get(ATTEMPT) or 1),
             route=self.route,
             user_id=self.user_id,
