@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from aigw.settings import Settings
     from aigw.storage import RemoteRepository
     from aigw.storage.base import Mirror
+    from aigw.storage.outbox import Outbox
     from aigw.storage.sqlite import SQLiteRepository
+    from aigw.storage.state import StateStore
 
 
 class AppContext:
@@ -76,17 +78,41 @@ class AppContext:
             self.gateway.outbox.remember_agent(assistant_id, agent_id)
 
     @cached_property
-    def gateway(self) -> Gateway:
-        from aigw.gateway.client import Gateway
+    def outbox(self) -> Outbox:
+        """Where the gateway's log rows go; the store opens on the first record."""
         from aigw.storage import spill_path
         from aigw.storage.outbox import Outbox
 
-        # The store opens on the first record, so building the client stays cheap.
-        outbox = Outbox(lambda: self.repository, spill_path(self.settings))
-        return Gateway(self.settings, outbox=outbox, options=self.command_options)
+        return Outbox(lambda: self.repository, spill_path(self.settings))
+
+    @cached_property
+    def state(self) -> StateStore:
+        """Cache, breaker, rate-limit and key state shared with other processes."""
+        from aigw.storage.state import StateStore
+
+        return StateStore(self.settings.state_db_path)
+
+    @cached_property
+    def gateway(self) -> Gateway:
+        from aigw.gateway.client import Gateway
+
+        return Gateway(
+            self.settings, outbox=self.outbox, options=self.command_options, state=self.state
+        )
 
     @property
     def openai(self) -> openai.OpenAI:
+        if "gateway" not in self.__dict__:
+            # Before the Gateway (httpx2) and the SDK are imported: an open circuit refuses
+            # the invocation for the price of a SQLite read.
+            from aigw.gateway.preflight import preflight
+
+            preflight(
+                self.settings,
+                self.state,
+                record=self.outbox,
+                force=bool(self.command_options.get("force")),
+            )
         return self.gateway.client
 
     def close(self) -> None:
@@ -98,9 +124,15 @@ class AppContext:
         from aigw.render import Output
 
         if "gateway" in self.__dict__:
-            outbox = self.gateway.outbox
-            self.gateway.close()
-            if outbox is not None and outbox.spilled:
+            self.gateway.close()  # closes the state store and the outbox too
+        else:  # refused by the preflight, or no call made: close what it opened
+            if "state" in self.__dict__:
+                self.state.close()
+            if "outbox" in self.__dict__:
+                self.outbox.close()
+        if "outbox" in self.__dict__:
+            outbox = self.outbox
+            if outbox.spilled:
                 Output().warn(
                     f"{outbox.spilled} log rows could not be written to the local store "
                     f"({outbox.problem}); kept in {outbox.spill_path} for the next command"

@@ -84,7 +84,8 @@ def list_(
     from aigw.services.requests import MessageListQuery
 
     query = MessageListQuery(limit=limit, order=order, after=after, before=before, run_id=run)
-    items = list_messages(app_context(ctx), thread_id, query, all_pages=all_pages)
+    with Output(json).busy("fetching every page…", when=all_pages):
+        items = list_messages(app_context(ctx), thread_id, query, all_pages=all_pages)
     Output(json).rows(items, MESSAGE_COLUMNS)
 
 

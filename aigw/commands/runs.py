@@ -187,7 +187,8 @@ def list_(
     from aigw.services.runs import list_runs
 
     query = _list_query(limit, order, after, before)
-    runs = list_runs(app_context(ctx), thread_id, query, all_pages=all_pages)
+    with Output(json).busy("fetching every page…", when=all_pages):
+        runs = list_runs(app_context(ctx), thread_id, query, all_pages=all_pages)
     Output(json).rows(runs, RUN_COLUMNS)
 
 
@@ -274,5 +275,6 @@ def steps(
     from aigw.services.runs import list_steps
 
     query = _list_query(limit, order, after, before)
-    items = list_steps(app_context(ctx), thread_id, run_id, query, all_pages=all_pages)
+    with Output(json).busy("fetching every page…", when=all_pages):
+        items = list_steps(app_context(ctx), thread_id, run_id, query, all_pages=all_pages)
     Output(json).rows(items, STEP_COLUMNS)

@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aigw.errors import ConfigError
+from aigw.gateway.circuit import breaker_for
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, HTTPTransport
 from aigw.gateway.transports.logging import LoggingTransport
@@ -17,7 +18,6 @@ from aigw.settings import Settings
 if TYPE_CHECKING:
     import openai
 
-    from aigw.gateway.transports.breaker import CircuitBreaker
     from aigw.gateway.transports.keys import LabelledKey
     from aigw.storage.base import LogRecord
     from aigw.storage.outbox import Outbox
@@ -133,20 +133,6 @@ def _keys(settings: Settings) -> list[LabelledKey]:
     )
 
 
-def breaker_for(
-    settings: Settings, state: StateStore, clock: Clock | None = None
-) -> CircuitBreaker:
-    from aigw.gateway.transports.breaker import CircuitBreaker
-
-    return CircuitBreaker(
-        state,
-        failures_to_open=settings.breaker_failures,
-        cooldown=settings.breaker_cooldown,
-        probe_timeout=settings.timeout + 5,
-        clock=clock,
-    )
-
-
 class LazyNetwork(BaseTransport):
     """The real HTTP transport, built on the first request: building it loads the TLS trust
     store (~0.1 s), which a call refused by the open breaker must not pay for."""
@@ -219,25 +205,20 @@ class Gateway:
         return {self.settings.gateway_key_header: keys[0]}
 
     def preflight(self) -> None:
-        """Refuse at once, from the local store only, while the upstream's circuit is open.
+        """Refuse at once while the upstream's circuit is open (gateway/preflight.py).
 
-        Called before the SDK is imported, so a refused invocation costs neither the network
-        nor the SDK's import time; BreakerTransport checks again per attempt (in process).
+        The command line runs the same check before building a Gateway at all (AppContext);
+        this one covers a Gateway used directly, before its SDK client is built.
         """
-        if self.options.get("force"):
-            return
-        from aigw.gateway.transports.breaker import host_of
+        from aigw.gateway.preflight import preflight
 
-        breaker = breaker_for(self.settings, self.state, self.clock)
-        error = breaker.refusal(host_of(self.settings.base_url), claim=False)
-        if error is not None:
-            from aigw.storage.base import LogRecord
-
-            # Still one row per decision; which endpoint is unknown before the SDK builds it.
-            self._record(
-                LogRecord(endpoint="*", method="*", error_message=error.message, route=self.route)
-            )
-            raise error
+        preflight(
+            self.settings,
+            self.state,
+            record=self._record,
+            force=bool(self.options.get("force")),
+            clock=self.clock,
+        )
 
     @cached_property
     def client(self) -> openai.OpenAI:

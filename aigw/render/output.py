@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +77,12 @@ class Output:
     def interactive(self) -> bool:
         """Spinners and live status only when stderr is a terminal and JSON is not asked."""
         return self.stderr.is_terminal and not self.json_mode
+
+    def busy(self, message: str, when: bool = True) -> AbstractContextManager[Any]:
+        """A spinner on stderr while slow work runs (e.g. `--all` pages); nothing when piped."""
+        if when and self.interactive:
+            return self.stderr.status(escape(message))
+        return nullcontext()
 
     # -- data ------------------------------------------------------------------------------
     def json(self, value: Any) -> None:

@@ -26,7 +26,9 @@ Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
 
 
 class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Each command uses one or two of these: build a validator on first use, not at import
+    # (building them all cost ~16 ms of every invocation, e.g. a refused one).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def params(self) -> dict[str, Any]:
         """Only what was given: None means "leave as is" on updates."""

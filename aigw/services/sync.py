@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from aigw.errors import AigwError, ConfigError, ExitCode
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.settings import Settings
-    from aigw.storage.base import Repository
+    from aigw.storage.base import LogRecord, Repository
 
 BATCH_SIZE = 1000
 
@@ -42,22 +43,38 @@ def sync_logs(
     progress: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> SyncReport:
-    """Send pending rows until none is left, the deadline passes or the remote fails."""
+    """Send pending rows until none is left, the deadline passes or the remote fails.
+
+    Pipelined: while one batch is being written remotely (on a worker thread, where most of
+    the time is the server's), the previous one is marked synced and the next one read
+    locally. A batch is still marked only after its own remote write succeeded. Rows another
+    process logs meanwhile with an older timestamp than the batch being read are not seen by
+    this pass (the read goes forward from the last batch) and stay pending for the next.
+    """
     started = clock()
     report = SyncReport()
-    while deadline is None or clock() < deadline:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-sync-write") as remote_side:
         batch = local.pending(batch_size)
-        if not batch:
-            break
-        try:
-            remote.write(batch)
-        except Exception as exc:
-            report.error = str(exc)
-            break
-        local.mark_synced([record.id for record in batch])
-        report.synced += len(batch)
-        if progress is not None:
-            progress(len(batch))
+        written: list[LogRecord] = []  # confirmed remotely, not yet marked locally
+        while True:
+            sending = None
+            if batch and (deadline is None or clock() < deadline):
+                sending = remote_side.submit(remote.write, batch)
+            if written:
+                local.mark_synced([record.id for record in written])
+                report.synced += len(written)
+                if progress is not None:
+                    progress(len(written))
+                written = []
+            if sending is None:
+                break
+            upcoming = local.pending(batch_size, after=batch[-1])
+            try:
+                sending.result()
+            except Exception as exc:
+                report.error = str(exc)
+                break
+            written, batch = batch, upcoming
     report.pending = local.pending_count()
     report.seconds = clock() - started
     return report

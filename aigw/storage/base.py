@@ -141,8 +141,9 @@ class Repository(Protocol):
 
     def get(self, record_id: str) -> LogRecord | None: ...
 
-    def pending(self, limit: int) -> list[LogRecord]:
-        """Oldest rows not yet copied to the remote store (always empty on a remote store)."""
+    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
+        """Oldest rows not yet copied to the remote store (always empty on a remote store),
+        in (created_at, id) order; with `after`, only the rows that come after that one."""
 
     def pending_count(self) -> int: ...
 

@@ -191,7 +191,7 @@ class PostgresRepository:
         row = self.conn.execute(sql, (record_id,)).fetchone()
         return record_from(row) if row else None
 
-    def pending(self, limit: int) -> list[LogRecord]:
+    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
         return []  # the remote store is the destination: nothing waits here
 
     def pending_count(self) -> int:

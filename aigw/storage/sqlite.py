@@ -201,10 +201,17 @@ class SQLiteRepository:
             row = self.conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
         return from_row(row) if row else None
 
-    def pending(self, limit: int) -> list[LogRecord]:
-        sql = f"{_SELECT} WHERE synced_at IS NULL ORDER BY created_at LIMIT ?"
+    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
+        sql = f"{_SELECT} WHERE synced_at IS NULL"
+        params: list[Any] = []
+        if after is not None:  # keyset: the next batch while `after`'s is still unmarked
+            at = after.created_at.timestamp()
+            sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
+            params += [at, at, after.id]
+        sql += " ORDER BY created_at, id LIMIT ?"
+        params.append(limit)
         with self._lock:
-            return [from_row(row) for row in self.conn.execute(sql, (limit,))]
+            return [from_row(row) for row in self.conn.execute(sql, params)]
 
     def pending_count(self) -> int:
         sql = "SELECT count(*) FROM ai_gateway_logs WHERE synced_at IS NULL"

@@ -163,7 +163,7 @@ class SupabaseRepository:
         rows = self._run(query.execute).data
         return record_from(rows[0]) if rows else None
 
-    def pending(self, limit: int) -> list[LogRecord]:
+    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
         return []  # the remote store is the destination: nothing waits here
 
     def pending_count(self) -> int:

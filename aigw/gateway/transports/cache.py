@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aigw.gateway.clock import Clock
-from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.http import BaseTransport, ByteStream, Request, Response
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
 from aigw.storage.state import CacheEntry, StateStore
@@ -175,7 +175,11 @@ class CacheTransport(Layer):
         if self.options.get("verbose"):
             self.notify(f"cache hit: GET {entry.url} ({_age_text(age)} old)")
         headers = [*entry.headers, ("age", str(int(age))), ("x-aigw-cache", HIT)]
-        response = Response(entry.status, headers=headers, content=entry.body, request=request)
+        # A ready stream and length: `content=` makes httpx2 re-derive both (~10 µs a hit).
+        headers.append(("content-length", str(len(entry.body))))
+        response = Response(
+            entry.status, headers=headers, stream=ByteStream(entry.body), request=request
+        )
         response.extensions[CACHE_STATUS] = HIT
         return response
 
