@@ -37,7 +37,7 @@ COLUMNS = [
     Column("name", lambda a: a.name),
     Column("model", lambda a: a.model),
     Column("tools", lambda a: ", ".join(tool_label(t) for t in a.tools)),
-    Column("created", lambda a: fmt_time(a.created_at), style="dim"),
+    Column("created", lambda a: fmt_time(a.created_at), style="dim", no_wrap=True),
 ]
 
 

@@ -62,7 +62,7 @@ MESSAGE_COLUMNS = [
     Column("role", lambda m: m.role),
     Column("text", lambda m: literal(message_text(m))),
     Column("run", lambda m: m.run_id, style="dim"),
-    Column("created", lambda m: fmt_time(m.created_at), style="dim"),
+    Column("created", lambda m: fmt_time(m.created_at), style="dim", no_wrap=True),
 ]
 
 
@@ -88,7 +88,7 @@ RUN_COLUMNS = [
     Column("assistant", lambda r: r.assistant_id),
     Column("model", lambda r: r.model),
     Column("tokens", lambda r: r.usage.total_tokens if r.usage else None, justify="right"),
-    Column("created", lambda r: fmt_time(r.created_at), style="dim"),
+    Column("created", lambda r: fmt_time(r.created_at), style="dim", no_wrap=True),
 ]
 
 
@@ -133,7 +133,7 @@ STEP_COLUMNS = [
     Column("status", lambda s: s.status),
     Column("details", lambda s: literal(step_details(s))),
     Column("tokens", lambda s: s.usage.total_tokens if s.usage else None, justify="right"),
-    Column("created", lambda s: fmt_time(s.created_at), style="dim"),
+    Column("created", lambda s: fmt_time(s.created_at), style="dim", no_wrap=True),
 ]
 
 

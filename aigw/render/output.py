@@ -6,6 +6,7 @@ Rich decides colour itself: none when piped or when NO_COLOR is set.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -70,7 +71,9 @@ class Output:
         stderr: Console | None = None,
     ):
         self.json_mode = json_mode
-        self.stdout = stdout or Console(soft_wrap=False, highlight=False)
+        # Piped output is read by grep and scripts: give tables room instead of wrapping at 80.
+        piped_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+        self.stdout = stdout or Console(soft_wrap=False, highlight=False, width=piped_width)
         self.stderr = stderr or Console(stderr=True, highlight=False, soft_wrap=True)
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,31 +52,51 @@ def sync_logs(
     """
     started = clock()
     report = SyncReport()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aigw-sync-write") as remote_side:
-        batch = local.pending(batch_size)
-        written: list[LogRecord] = []  # confirmed remotely, not yet marked locally
-        while True:
-            sending = None
-            if batch and (deadline is None or clock() < deadline):
-                sending = remote_side.submit(remote.write, batch)
-            if written:
-                local.mark_synced([record.id for record in written])
-                report.synced += len(written)
-                if progress is not None:
-                    progress(len(written))
-                written = []
-            if sending is None:
-                break
-            upcoming = local.pending(batch_size, after=batch[-1])
-            try:
-                sending.result()
-            except Exception as exc:
-                report.error = str(exc)
-                break
-            written, batch = batch, upcoming
+    batch = local.pending(batch_size)
+    written: list[LogRecord] = []  # confirmed remotely, not yet marked locally
+    while True:
+        sending = None
+        if batch and (deadline is None or clock() < deadline):
+            sending = _RemoteWrite(remote, batch)
+        if written:
+            local.mark_synced([record.id for record in written])
+            report.synced += len(written)
+            if progress is not None:
+                progress(len(written))
+            written = []
+        if sending is None:
+            break
+        upcoming = local.pending(batch_size, after=batch[-1])
+        error = sending.wait()
+        if error is not None:
+            report.error = str(error)
+            break
+        written, batch = batch, upcoming
     report.pending = local.pending_count()
     report.seconds = clock() - started
     return report
+
+
+class _RemoteWrite:
+    """One batch written remotely on its own daemon thread (an executor's worker would be
+    joined at interpreter exit: a hung remote must never hold the process up)."""
+
+    def __init__(self, remote: Repository, batch: list[LogRecord]):
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(remote, batch), name="aigw-sync-write", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, remote: Repository, batch: list[LogRecord]) -> None:
+        try:
+            remote.write(batch)
+        except BaseException as exc:  # handed to the waiting thread, which decides
+            self.error = exc
+
+    def wait(self) -> BaseException | None:
+        self._thread.join()
+        return self.error
 
 
 def sync_command(
