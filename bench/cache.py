@@ -159,6 +159,7 @@ def refused_ratio(home: Path) -> tuple[float, float, int]:
 
 
 def main() -> None:
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         timings = cache_ratio(Path(tmp) / "cache")
         for how, label in HOW.items():
@@ -174,6 +175,7 @@ def main() -> None:
             f"{refused * 1000:.0f} ms; `python -c 'import openai'`: {sdk * 1000:.0f} ms"
         )
         print(f"  ratio: {refused / sdk:.2f} (target ≤ 0.5)")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

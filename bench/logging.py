@@ -6,7 +6,10 @@
    and batched (target ≥ 20,000 records/s);
 3. sync rate from the outbox into the real Postgres (target ≥ 20,000 rows/s).
 
-Run: /work/venv/bin/python bench/logging.py [--calls 1000] [--rows 100000]
+Run from the repository root: python -m bench.logging [--calls 1000] [--rows 100000]
+(run as a script, this file's folder would come first on sys.path and this file would shadow
+the standard library's `logging`; the lines below guard against that too). The load average
+is printed first and last: on a shared machine, repeat and compare medians.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -153,11 +157,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         per_call_overhead(args.calls, home)
         local_write_rate(home, 20_000)
         sync_rate(home, args.rows)
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

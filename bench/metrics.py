@@ -9,7 +9,8 @@
 Both sides are subprocesses (interpreter start, imports, connect, query, JSON out), timed
 alternately; medians. The database is a throw-away one, dropped at the end.
 
-Run: python bench/metrics.py [runs]     (AIGW_BENCH_PG_URL: admin URL, default local `test`)
+Run: python -m bench.metrics [runs]   (from the repository root; AIGW_BENCH_PG_URL: admin URL,
+default local `test`)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Start-up cost: `aigw --help` against `python -c "import openai"`, medians side by side.
 
-Run: python bench/startup.py [runs]   (target ratio ≤ 0.35)
+Run: python -m bench.startup [runs]   (from the repository root; target ratio ≤ 0.35)
 """
 
 from __future__ import annotations

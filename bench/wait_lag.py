@@ -16,7 +16,7 @@ moment the sandbox completes the run and the moment the waiter returns.
   the sandbox's default header (50 ms), and a header of 1000 ms (what the SDK falls back to
   when a server sends none).
 
-Run: python bench/wait_lag.py [RUNS]   (default 7 runs per variant)
+Run: python -m bench.wait_lag [RUNS]   (from the repository root; default 7 runs per variant)
 """
 
 from __future__ import annotations

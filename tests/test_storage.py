@@ -124,6 +124,21 @@ def test_local_rows_stay_pending_until_marked_synced(tmp_path: Path) -> None:
     assert [r.id for r in store.pending(10)] == [r.id for r in batch[3:]]
 
 
+def test_pending_after_a_row_reads_on_past_it_in_write_order_even_on_equal_times(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    same_time = records(3, start=T0)
+    for record in same_time:
+        record.created_at = T0
+    batch = [*same_time, *records(2, start=T0 + timedelta(seconds=1))]
+    store.write(batch)
+    first = store.pending(2)
+    assert [r.id for r in first] == [r.id for r in batch[:2]]
+    assert [r.id for r in store.pending(10, after=first[-1])] == [r.id for r in batch[2:]]
+    store.close()
+
+
 def test_a_remote_store_has_nothing_pending(remote_db: str) -> None:  # noqa: F811
     store = PostgresRepository(remote_db)
     store.write(records(3))

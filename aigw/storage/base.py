@@ -143,7 +143,7 @@ class Repository(Protocol):
 
     def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
         """Oldest rows not yet copied to the remote store (always empty on a remote store),
-        in (created_at, id) order; with `after`, only the rows that come after that one."""
+        oldest first; with `after` (a row of the previous batch), only those after it."""
 
     def pending_count(self) -> int: ...
 

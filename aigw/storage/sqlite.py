@@ -202,13 +202,18 @@ class SQLiteRepository:
         return from_row(row) if row else None
 
     def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
+        # (created_at, rowid) is the pending index's own order: no sort, and ties keep the
+        # order they were written in.
         sql = f"{_SELECT} WHERE synced_at IS NULL"
         params: list[Any] = []
         if after is not None:  # keyset: the next batch while `after`'s is still unmarked
             at = after.created_at.timestamp()
-            sql += " AND created_at >= ? AND (created_at > ? OR id > ?)"
+            sql += (
+                " AND created_at >= ? AND (created_at > ? OR"
+                " rowid > (SELECT rowid FROM ai_gateway_logs WHERE id = ?))"
+            )
             params += [at, at, after.id]
-        sql += " ORDER BY created_at, id LIMIT ?"
+        sql += " ORDER BY created_at, rowid LIMIT ?"
         params.append(limit)
         with self._lock:
             return [from_row(row) for row in self.conn.execute(sql, params)]
