@@ -153,7 +153,8 @@ def test_help_and_local_commands_do_not_import_the_sdks() -> None:
     probe = (
         "import sys\n"
         "from aigw.cli import app\n"
-        "for args in (['--help'], ['config', 'show'], ['assistants', '--help'], ['sandbox', '--help']):\n"
+        "for args in (['--help'], ['config', 'show'], ['assistants', '--help'],\n"
+        "             ['sandbox', '--help'], ['completions', 'show', 'bash']):\n"
         "    try:\n"
         "        app(args)\n"
         "    except SystemExit as exc:\n"
