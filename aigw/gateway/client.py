@@ -133,23 +133,6 @@ def _keys(settings: Settings) -> list[LabelledKey]:
     )
 
 
-class LazyNetwork(BaseTransport):
-    """The real HTTP transport, built on the first request: building it loads the TLS trust
-    store (~0.1 s), which a call refused by the open breaker must not pay for."""
-
-    def __init__(self) -> None:
-        self._transport: HTTPTransport | None = None
-
-    def handle_request(self, request: Any) -> Any:
-        if self._transport is None:
-            self._transport = HTTPTransport()
-        return self._transport.handle_request(request)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-
 class Gateway:
     """The configured route (gateway or direct) with its SDK client and transport stack."""
 
@@ -175,7 +158,9 @@ class Gateway:
         self.state = state if state is not None else StateStore(settings.state_db_path)
         self.transport = build_stack(
             settings,
-            network=network or LazyNetwork(),
+            # Built here, not on the first request, so that no logged latency includes loading the
+            # TLS trust store; a call refused by the open breaker never gets this far.
+            network=network or HTTPTransport(),
             sink=self._record,
             agent_for=outbox.agent_for if outbox is not None else None,
             state=self.state,
