@@ -126,9 +126,9 @@ def list_(
     query = ListQuery(limit=limit, order=order, after=after, before=before)
     app_ctx = app_context(ctx)
     set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
-    with Output(json).busy("fetching every page…", when=all_pages):
-        items = list_assistants(app_ctx, query, all_pages=all_pages)
-    Output(json).rows(items, COLUMNS)
+    Output(json).fetched_rows(
+        lambda: list_assistants(app_ctx, query, all_pages=all_pages), COLUMNS, all_pages=all_pages
+    )
 
 
 @app.command("create")

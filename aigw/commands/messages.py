@@ -84,9 +84,11 @@ def list_(
     from aigw.services.requests import MessageListQuery
 
     query = MessageListQuery(limit=limit, order=order, after=after, before=before, run_id=run)
-    with Output(json).busy("fetching every page…", when=all_pages):
-        items = list_messages(app_context(ctx), thread_id, query, all_pages=all_pages)
-    Output(json).rows(items, MESSAGE_COLUMNS)
+    Output(json).fetched_rows(
+        lambda: list_messages(app_context(ctx), thread_id, query, all_pages=all_pages),
+        MESSAGE_COLUMNS,
+        all_pages=all_pages,
+    )
 
 
 @app.command("get")

@@ -187,9 +187,11 @@ def list_(
     from aigw.services.runs import list_runs
 
     query = _list_query(limit, order, after, before)
-    with Output(json).busy("fetching every page…", when=all_pages):
-        runs = list_runs(app_context(ctx), thread_id, query, all_pages=all_pages)
-    Output(json).rows(runs, RUN_COLUMNS)
+    Output(json).fetched_rows(
+        lambda: list_runs(app_context(ctx), thread_id, query, all_pages=all_pages),
+        RUN_COLUMNS,
+        all_pages=all_pages,
+    )
 
 
 @app.command("cancel")
@@ -275,6 +277,8 @@ def steps(
     from aigw.services.runs import list_steps
 
     query = _list_query(limit, order, after, before)
-    with Output(json).busy("fetching every page…", when=all_pages):
-        items = list_steps(app_context(ctx), thread_id, run_id, query, all_pages=all_pages)
-    Output(json).rows(items, STEP_COLUMNS)
+    Output(json).fetched_rows(
+        lambda: list_steps(app_context(ctx), thread_id, run_id, query, all_pages=all_pages),
+        STEP_COLUMNS,
+        all_pages=all_pages,
+    )

@@ -87,6 +87,14 @@ class Output:
             return self.stderr.status(escape(message))
         return nullcontext()
 
+    def fetched_rows(
+        self, fetch: Callable[[], Sequence[Any]], columns: Iterable[Column], *, all_pages: bool
+    ) -> None:
+        """A listing: fetch it (a spinner while `--all` follows pages), then print it."""
+        with self.busy("fetching every page…", when=all_pages):
+            items = fetch()
+        self.rows(items, columns)
+
     # -- data ------------------------------------------------------------------------------
     def json(self, value: Any) -> None:
         sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
