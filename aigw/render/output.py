@@ -1,6 +1,8 @@
 """Render data as JSON (for scripts) or Rich tables (for people); status lines go to stderr.
 
-Rich decides colour itself: none when piped or when NO_COLOR is set.
+Rich decides colour itself: none when piped or when NO_COLOR is set. Rich is imported only
+when something is drawn with it: a piped one-line error (cron, scripts, the breaker's fast
+refusal) is written plainly, without paying for the import.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, JustifyMethod, RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console, JustifyMethod, RenderableType
+    from rich.text import Text
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -43,8 +50,9 @@ def fmt_time(epoch: int | float | None) -> str:
 
 
 def fmt_cell(value: Any) -> str | Text:
-    if isinstance(value, Text):  # literal text (e.g. a message): never read as Rich markup
-        return value
+    rich_text = sys.modules.get("rich.text")
+    if rich_text is not None and isinstance(value, rich_text.Text):
+        return value  # literal text (e.g. a message): never read as Rich markup
     if value is None:
         return ""
     if isinstance(value, dict | list):
@@ -71,10 +79,34 @@ class Output:
         stderr: Console | None = None,
     ):
         self.json_mode = json_mode
-        # Piped output is read by grep and scripts: give tables room instead of wrapping at 80.
-        piped_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-        self.stdout = stdout or Console(soft_wrap=False, highlight=False, width=piped_width)
-        self.stderr = stderr or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._stdout = stdout
+        self._stderr = stderr
+
+    @property
+    def stdout(self) -> Console:
+        if self._stdout is None:
+            from rich.console import Console
+
+            # Piped output is read by grep and scripts: give tables room, do not wrap at 80.
+            piped_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+            self._stdout = Console(soft_wrap=False, highlight=False, width=piped_width)
+        return self._stdout
+
+    @property
+    def stderr(self) -> Console:
+        if self._stderr is None:
+            from rich.console import Console
+
+            self._stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._stderr
+
+    def _plain_stderr(self) -> bool:
+        """No terminal and no injected console: Rich would add nothing to a status line."""
+        return self._stderr is None and not sys.stderr.isatty()
+
+    def _line(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
     @property
     def interactive(self) -> bool:
@@ -108,6 +140,8 @@ class Output:
             self.json(list(items))
             return
         columns = list(columns)
+        from rich.table import Table
+
         table = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
         for col in columns:
             table.add_column(
@@ -137,6 +171,8 @@ class Output:
         if fields is None:
             data = to_jsonable(item)
             fields = data.items() if isinstance(data, dict) else [("value", data)]
+        from rich.table import Table
+
         table = Table(title=title, show_header=False, show_edge=False, pad_edge=False, box=None)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column(overflow="fold")
@@ -153,16 +189,29 @@ class Output:
 
     # -- status (stderr) -------------------------------------------------------------------
     def note(self, message: str) -> None:
-        self.stderr.print(message, style="dim", markup=False)
+        if self._plain_stderr():
+            self._line(message)
+        else:
+            self.stderr.print(message, style="dim", markup=False)
 
     def success(self, message: str) -> None:
-        if not self.json_mode:
+        if self.json_mode:
+            return
+        if self._plain_stderr():
+            self._line(f"✓ {message}")
+        else:
             self.stderr.print(f"[green]✓[/green] {escape(message)}", highlight=False)
 
     def warn(self, message: str) -> None:
-        self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+        if self._plain_stderr():
+            self._line(f"warning: {message}")
+        else:
+            self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def error(self, message: str, hint: str | None = None) -> None:
+        if self._plain_stderr():
+            self._line(f"error: {message}" + (f"\nhint: {hint}" if hint else ""))
+            return
         self.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
         if hint:
             self.stderr.print(f"[dim]hint: {escape(hint)}[/dim]", highlight=False)
