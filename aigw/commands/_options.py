@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,28 @@ def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verb
         max_age=parse_duration(max_age, "--max-age") if max_age is not None else None,
         verbose=verbose,
     )
+
+
+def delete_confirmed(
+    ctx: typer.Context,
+    kind: str,
+    object_id: str,
+    delete: Callable[[Any, str], Any],
+    *,
+    yes: bool,
+    json: bool,
+) -> None:
+    """The shape of every `delete` command: check the ID, ask (unless --yes), delete, report."""
+    from aigw.context import app_context
+    from aigw.render import Output
+    from aigw.services.requests import check_id
+
+    app_ctx = app_context(ctx)
+    check_id(object_id, f"{kind}_id", enabled=app_ctx.settings.check_id_prefixes)
+    confirm(f"Delete {kind} {object_id}?", yes)
+    result = delete(app_ctx, object_id)
+    out = Output(json)
+    if json:
+        out.json(result)
+    else:
+        out.success(f"deleted {result.id}")

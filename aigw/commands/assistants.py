@@ -19,7 +19,7 @@ from aigw.commands._options import (
     OrderOption,
     VerboseOption,
     YesOption,
-    confirm,
+    delete_confirmed,
     parse_pairs,
     read_json,
     read_text,
@@ -226,14 +226,5 @@ def delete(
 ) -> None:
     """Delete an assistant (asks first unless --yes)."""
     from aigw.services.assistants import delete_assistant
-    from aigw.services.requests import check_id
 
-    app_ctx = app_context(ctx)
-    check_id(assistant_id, "assistant_id", enabled=app_ctx.settings.check_id_prefixes)
-    confirm(f"Delete assistant {assistant_id}?", yes)
-    result = delete_assistant(app_ctx, assistant_id)
-    out = Output(json)
-    if json:
-        out.json(result)
-    else:
-        out.success(f"deleted {result.id}")
+    delete_confirmed(ctx, "assistant", assistant_id, delete_assistant, yes=yes, json=json)

@@ -11,7 +11,7 @@ from aigw.commands._options import (
     NoCacheOption,
     VerboseOption,
     YesOption,
-    confirm,
+    delete_confirmed,
     parse_pairs,
     set_cache_options,
 )
@@ -101,15 +101,6 @@ def delete(
     ctx: typer.Context, thread_id: str, yes: bool = YesOption, json: bool = JsonOption
 ) -> None:
     """Delete a thread and its messages and runs (asks first unless --yes)."""
-    from aigw.services.requests import check_id
     from aigw.services.threads import delete_thread
 
-    app_ctx = app_context(ctx)
-    check_id(thread_id, "thread_id", enabled=app_ctx.settings.check_id_prefixes)
-    confirm(f"Delete thread {thread_id}?", yes)
-    result = delete_thread(app_ctx, thread_id)
-    out = Output(json)
-    if json:
-        out.json(result)
-    else:
-        out.success(f"deleted {result.id}")
+    delete_confirmed(ctx, "thread", thread_id, delete_thread, yes=yes, json=json)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,6 +128,41 @@ class LogFilter:
     method: str | None = None
     agent: str | None = None
     limit: int | None = 100
+
+
+def filter_sql(
+    where: LogFilter, *, mark: str, when: Callable[[datetime], Any], agent_id: str
+) -> tuple[str, list[Any]]:
+    """The WHERE clause for a LogFilter, in each backend's dialect.
+
+    `mark` is the placeholder (`?` or `%s`), `when` converts a time to the stored value,
+    `agent_id` is the column expression compared with the agent's ID as text.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+    if where.since is not None:
+        parts.append(f"created_at >= {mark}")
+        params.append(when(where.since))
+    if where.until is not None:
+        parts.append(f"created_at < {mark}")
+        params.append(when(where.until))
+    if where.endpoint is not None:
+        parts.append(f"endpoint = {mark}")
+        params.append(where.endpoint)
+    if where.method is not None:
+        parts.append(f"method = {mark}")
+        params.append(where.method.upper())
+    if where.status is not None:
+        bounds = status_range(where.status)
+        if bounds is None:
+            parts.append("status_code IS NULL")
+        else:
+            parts.append(f"status_code BETWEEN {mark} AND {mark}")
+            params += list(bounds)
+    if where.agent is not None:
+        parts.append(f"({agent_id} = {mark} OR assistant_id = {mark})")
+        params += [where.agent, where.agent]
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
 class Repository(Protocol):

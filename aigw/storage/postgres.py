@@ -28,8 +28,8 @@ from aigw.storage.base import (
     UUID_SHAPE,
     LogFilter,
     LogRecord,
+    filter_sql,
     is_uuid,
-    status_range,
     without_nul,
 )
 
@@ -121,31 +121,7 @@ def remote_row(r: LogRecord) -> tuple[Any, ...]:
 
 
 def where_sql(where: LogFilter) -> tuple[str, list[Any]]:
-    parts: list[str] = []
-    params: list[Any] = []
-    if where.since is not None:
-        parts.append("created_at >= %s")
-        params.append(where.since)
-    if where.until is not None:
-        parts.append("created_at < %s")
-        params.append(where.until)
-    if where.endpoint is not None:
-        parts.append("endpoint = %s")
-        params.append(where.endpoint)
-    if where.method is not None:
-        parts.append("method = %s")
-        params.append(where.method.upper())
-    if where.status is not None:
-        bounds = status_range(where.status)
-        if bounds is None:
-            parts.append("status_code IS NULL")
-        else:
-            parts.append("status_code BETWEEN %s AND %s")
-            params += list(bounds)
-    if where.agent is not None:
-        parts.append("(agent_id::text = %s OR assistant_id = %s)")
-        params += [where.agent, where.agent]
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+    return filter_sql(where, mark="%s", when=lambda t: t, agent_id="agent_id::text")
 
 
 def record_from(row: Sequence[Any]) -> LogRecord:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
-from aigw.storage.base import COLUMNS, FIELDS, LogFilter, LogRecord, status_range
+from aigw.storage.base import COLUMNS, FIELDS, LogFilter, LogRecord, filter_sql
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
@@ -138,31 +138,8 @@ def from_row(row: Sequence[Any]) -> LogRecord:
 
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:
-    """The WHERE for a LogFilter (`?` placeholders), shared by reads and counts."""
-    parts: list[str] = []
-    params: list[Any] = []
-    if where.since is not None:
-        parts.append("created_at >= ?")
-        params.append(where.since.timestamp())
-    if where.until is not None:
-        parts.append("created_at < ?")
-        params.append(where.until.timestamp())
-    for column in ("endpoint", "method"):
-        value = getattr(where, column)
-        if value is not None:
-            parts.append(f"{column} = ?")
-            params.append(value.upper() if column == "method" else value)
-    if where.status is not None:
-        bounds = status_range(where.status)
-        if bounds is None:
-            parts.append("status_code IS NULL")
-        else:
-            parts.append("status_code BETWEEN ? AND ?")
-            params += list(bounds)
-    if where.agent is not None:
-        parts.append("(agent_id = ? OR assistant_id = ?)")
-        params += [where.agent, where.agent]
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+    """The WHERE for a LogFilter (`?` placeholders, times as epoch seconds)."""
+    return filter_sql(where, mark="?", when=lambda t: t.timestamp(), agent_id="agent_id")
 
 
 class SQLiteRepository:
