@@ -200,6 +200,20 @@ class Repository(Protocol):
     def close(self) -> None: ...
 
 
+class RemoteDestination:
+    """The outbox part of the Repository for a remote store: rows are synced *to* it, so none
+    ever waits there for sync."""
+
+    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
+        return []
+
+    def pending_count(self) -> int:
+        return 0
+
+    def mark_synced(self, ids: Sequence[str]) -> None:
+        return None
+
+
 class Mirror(Protocol):
     """The seed's agents/conversations/messages tables, written by the full-surface commands."""
 

@@ -28,6 +28,7 @@ from aigw.storage.base import (
     UUID_SHAPE,
     LogFilter,
     LogRecord,
+    RemoteDestination,
     filter_sql,
     is_uuid,
     without_nul,
@@ -134,7 +135,7 @@ def record_from(row: Sequence[Any]) -> LogRecord:
     return LogRecord(**data)
 
 
-class PostgresRepository:
+class PostgresRepository(RemoteDestination):
     """Repository and Mirror over one psycopg connection to the remote database."""
 
     def __init__(self, url: str, *, timeout: float = 5.0):
@@ -166,15 +167,6 @@ class PostgresRepository:
         sql = f"SELECT {_COPY_COLUMNS} FROM ai_gateway_logs WHERE id = %s"
         row = self.conn.execute(sql, (record_id,)).fetchone()
         return record_from(row) if row else None
-
-    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
-        return []  # the remote store is the destination: nothing waits here
-
-    def pending_count(self) -> int:
-        return 0
-
-    def mark_synced(self, ids: Sequence[str]) -> None:
-        return None
 
     def prune(self, older_than: datetime) -> int:
         cur = self.conn.execute("DELETE FROM ai_gateway_logs WHERE created_at < %s", (older_than,))

@@ -23,6 +23,7 @@ from aigw.storage.base import (
     COLUMNS,
     LogFilter,
     LogRecord,
+    RemoteDestination,
     is_uuid,
     status_range,
     without_nul,
@@ -56,7 +57,7 @@ def record_from(row: dict[str, Any]) -> LogRecord:
     return LogRecord(**data)
 
 
-class SupabaseRepository:
+class SupabaseRepository(RemoteDestination):
     """Repository and Mirror over supabase-py's PostgREST client, with the service role key."""
 
     def __init__(self, url: str, key: str, *, timeout: float = 10.0):
@@ -162,15 +163,6 @@ class SupabaseRepository:
         query = self._table("ai_gateway_logs").select(", ".join(COLUMNS)).eq("id", record_id)
         rows = self._run(query.execute).data
         return record_from(rows[0]) if rows else None
-
-    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
-        return []  # the remote store is the destination: nothing waits here
-
-    def pending_count(self) -> int:
-        return 0
-
-    def mark_synced(self, ids: Sequence[str]) -> None:
-        return None
 
     def prune(self, older_than: datetime) -> int:
         from postgrest.types import CountMethod, ReturnMethod
