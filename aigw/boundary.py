@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from aigw.errors import AigwError, ExitCode
+from aigw.errors import AigwError, ExitCode, Terminated
 from aigw.render import Output
 
 
@@ -32,6 +32,9 @@ class ErrorBoundaryGroup(TyperGroup):
         except KeyboardInterrupt:
             Output().error("interrupted")
             raise Exit(ExitCode.INTERRUPTED) from None
+        except Terminated:
+            Output().error("terminated")
+            raise Exit(ExitCode.TERMINATED) from None
         except Exception as exc:
             if debug:
                 raise

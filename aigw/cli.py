@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -25,6 +26,7 @@ from aigw.commands import (
 )
 from aigw.commands._options import ForceOption, NoWaitOption, set_invocation_options
 from aigw.context import AppContext
+from aigw.errors import Terminated
 
 app = typer.Typer(
     name="aigw",
@@ -89,5 +91,11 @@ def root(
     set_invocation_options(ctx.obj, force=force, no_wait=no_wait)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the command closes: its log rows are committed first.
+    signal.signal(signal.SIGTERM, _terminate)
     app()

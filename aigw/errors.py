@@ -18,6 +18,11 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 7  # over the client-side rate limit with --no-wait, or Retry-After beyond budget
     DATABASE = 8  # the Postgres/Supabase store failed (migrate, sync)
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM: the command stopped, after saving its log rows
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so the command unwinds and closes like Ctrl-C."""
 
 
 class AigwError(Exception):

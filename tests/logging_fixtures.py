@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from aigw.settings import Settings
-from aigw.storage.base import LogRecord
+from aigw.storage.base import LogRecord, new_id
 
 
 @pytest.fixture
@@ -68,6 +68,8 @@ def records(count: int, *, start: datetime | None = None, **fields: Any) -> list
         LogRecord(
             endpoint=fields.get("endpoint", "/v1/threads/{thread_id}/runs"),
             method=fields.get("method", "POST"),
+            # Like the logging layer's rows: a UUIDv7 of the row's own time.
+            id=new_id(int((start + timedelta(milliseconds=i)).timestamp() * 1000)),
             created_at=start + timedelta(milliseconds=i),
             status_code=fields.get("status_code", 200),
             latency_ms=fields.get("latency_ms", 12.5 + i % 7),

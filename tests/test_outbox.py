@@ -1,20 +1,26 @@
-"""The local SQLite outbox: concurrent processes, its migration list, durability of each row."""
+"""The local SQLite outbox: concurrent processes, its migrations, durability of each row."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from aigw.errors import ExitCode
 from aigw.sandbox import Sandbox
-from aigw.storage.sqlite import SQLiteRepository, connect, migrate
+from aigw.storage.base import COLUMNS, LogFilter
+from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
+from tests.conftest import Cli
 from tests.logging_fixtures import local_rows, records
+from tests.runs_fixtures import make_assistant, make_thread, ok_json
 
 CALLS = textwrap.dedent(
     """
@@ -60,6 +66,7 @@ def test_a_blank_file_migrates_to_the_call_log_schema(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     columns = [row[1] for row in conn.execute("PRAGMA table_info(ai_gateway_logs)")]
     assert columns == [
+        "seq",  # commit order: the sync cursor's unit
         "id",
         "created_at",
         "endpoint",
@@ -85,7 +92,6 @@ def test_a_blank_file_migrates_to_the_call_log_schema(tmp_path: Path) -> None:
         "completion_tokens",
         "total_tokens",
         "source",
-        "synced_at",
     ]
     indexes = {
         row[0]
@@ -94,10 +100,8 @@ def test_a_blank_file_migrates_to_the_call_log_schema(tmp_path: Path) -> None:
             " AND sql IS NOT NULL"
         )
     }
-    assert indexes == {
-        "ai_gateway_logs_created_at",  # every window read; each index costs every write
-        "ai_gateway_logs_pending",
-    }
+    # Every window read needs it; each index costs every write (no index on id: UUIDv7).
+    assert indexes == {"ai_gateway_logs_created_at"}
     store.close()
 
 
@@ -117,6 +121,29 @@ def test_an_older_file_is_upgraded_on_open_and_keeps_its_rows(tmp_path: Path) ->
     store.close()
 
 
+def test_the_cursor_upgrade_keeps_pending_what_version_2_had_not_synced(tmp_path: Path) -> None:
+    # Version 2 marked rows one by one (synced_at); version 3 keeps one cursor. Rows 0-3 were
+    # synced, 4 was not, 5 was: everything from row 4 on must still go (5 again is a no-op
+    # upsert remotely), and nothing before it.
+    path = tmp_path / "v2.sqlite3"
+    conn = connect(path)
+    migrate(conn, MIGRATIONS[:2])
+    rows = records(6)
+    columns = ", ".join(COLUMNS)
+    marks = ", ".join("?" for _ in COLUMNS)
+    for i, record in enumerate(rows):
+        conn.execute(
+            f"INSERT INTO ai_gateway_logs ({columns}, synced_at) VALUES ({marks}, ?)",
+            (*to_row(record), None if i == 4 else 1.0),
+        )
+    conn.close()
+
+    store = SQLiteRepository(path)
+    assert [r.id for r in store.pending(10).records] == [r.id for r in rows[4:]]
+    assert [r.id for r in store.records(LogFilter(limit=None))] == [r.id for r in rows[::-1]]
+    store.close()
+
+
 def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path: Path) -> None:
     conn = connect(tmp_path / "x.sqlite3")
     migrate(conn)
@@ -127,7 +154,7 @@ def test_a_failing_migration_leaves_the_file_at_its_previous_version(tmp_path: P
     assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'fine'").fetchone()[0] == 0
 
 
-def test_each_record_is_committed_before_the_call_returns(
+def test_each_record_is_committed_promptly_without_any_flush_or_close(
     sandbox: Sandbox, isolated_env: Path
 ) -> None:
     env = {
@@ -137,9 +164,41 @@ def test_each_record_is_committed_before_the_call_returns(
         "OPENAI_API_KEY": "sk-test-0000000000000000abcd",
         "AIGW_CACHE_TTL": "0",
     }
-    # The process dies by os._exit after three calls: no close(), no flush, nothing at exit.
+    # The process dies by os._exit 50 ms after its third call: no close(), no flush, nothing
+    # at exit. The writer thread has committed each row on its own by then (not LiteLLM's
+    # queue that waits 10 s for a flush).
     script = CALLS.replace("for _ in range(50):", "for _ in range(3):").replace(
-        "app.close()", "import os; os._exit(0)"
+        "app.close()", "import os, time; time.sleep(0.05); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
     assert len(local_rows(isolated_env)) == 3
+
+
+AIGW = (sys.executable, "-m", "aigw")
+SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
+
+
+def test_sigterm_ends_a_command_with_143_after_saving_its_rows(
+    cli: Cli, gateway_env: Sandbox, isolated_env: Path, tmp_path: Path
+) -> None:
+    assistant = make_assistant(cli, tmp_path)
+    thread_id = make_thread(cli, "slow")
+    before = len(local_rows(isolated_env))
+    waiting = subprocess.Popen(
+        [*AIGW, "runs", "create", thread_id, "--assistant", assistant, *SLOW, "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not ok_json(cli, "runs", "list", thread_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # into the wait for the stream's next event
+    waiting.send_signal(signal.SIGTERM)
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == ExitCode.TERMINATED, err
+    assert "terminated" in err and "Traceback" not in err
+    rows = local_rows(isolated_env)[before:]
+    assert ("POST", "/v1/threads/{thread_id}/runs", 200) in {
+        (r["method"], r["endpoint"], r["status_code"]) for r in rows
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from aigw.storage.base import LogFilter, LogRecord, Repository
+from aigw.storage.base import LogFilter, LogRecord, Repository, id_time, new_id
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.logging_fixtures import auth_user, records, remote_db  # noqa: F401
@@ -63,12 +63,16 @@ def test_a_written_record_reads_back_with_every_column(repo: Repository) -> None
     assert repo.records(LogFilter()) == [record]
 
 
-def test_writing_the_same_record_twice_keeps_one_row(repo: Repository) -> None:
+def test_writing_the_same_record_twice_keeps_one_row_remotely(remote_db: str) -> None:  # noqa: F811
+    # What sync relies on. The local store takes each record once (its writers never repeat
+    # one), so it skips the check and the index it would need.
+    repo = PostgresRepository(remote_db)
     batch = records(5)
     repo.write(batch)
     repo.write(batch)
     repo.write(batch[:2])
     assert len(repo.records(LogFilter(limit=None))) == 5
+    repo.close()
 
 
 def test_an_unknown_id_reads_as_none(repo: Repository) -> None:
@@ -118,31 +122,77 @@ def test_local_rows_stay_pending_until_marked_synced(tmp_path: Path) -> None:
     store = SQLiteRepository(tmp_path / "store.sqlite3")
     batch = records(5)
     store.write(batch)
-    assert [r.id for r in store.pending(3)] == [r.id for r in batch[:3]]
-    store.mark_synced([r.id for r in batch[:3]])
+    first = store.pending(3)
+    assert [r.id for r in first.records] == [r.id for r in batch[:3]]
+    store.mark_synced(first.last)
     assert store.pending_count() == 2
-    assert [r.id for r in store.pending(10)] == [r.id for r in batch[3:]]
-
-
-def test_pending_after_a_row_reads_on_past_it_in_write_order_even_on_equal_times(
-    tmp_path: Path,
-) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    same_time = records(3, start=T0)
-    for record in same_time:
-        record.created_at = T0
-    batch = [*same_time, *records(2, start=T0 + timedelta(seconds=1))]
-    store.write(batch)
-    first = store.pending(2)
-    assert [r.id for r in first] == [r.id for r in batch[:2]]
-    assert [r.id for r in store.pending(10, after=first[-1])] == [r.id for r in batch[2:]]
+    assert [r.id for r in store.pending(10).records] == [r.id for r in batch[3:]]
+    store.mark_synced(first.last - 1)  # a slower sync finishing late never moves it back
+    assert store.pending_count() == 2
     store.close()
+
+
+def test_pending_follows_write_order_not_timestamps(tmp_path: Path) -> None:
+    # A long call started earlier is committed later: it must not be skipped by a cursor
+    # that has moved past rows with later timestamps.
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    late, early = records(1, start=T0 + timedelta(seconds=5)), records(1, start=T0)
+    store.write(late)
+    store.mark_synced(store.pending(10).last)
+    store.write(early)
+    assert [r.id for r in store.pending(10).records] == [early[0].id]
+    first = store.pending(1)
+    store.write(records(2, start=T0 + timedelta(seconds=9)))
+    assert len(store.pending(10, after=first.last).records) == 2
+    store.close()
+
+
+def test_pruning_the_newest_rows_never_hides_later_ones_from_sync(tmp_path: Path) -> None:
+    # A new row's seq is the largest + 1; prune must not leave the cursor above it.
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    store.write(records(3, start=T0))
+    store.mark_synced(store.pending(10).last)
+    assert store.prune(T0 + timedelta(days=1)) == 3
+    fresh = records(2, start=T0 + timedelta(days=2))
+    store.write(fresh)
+    assert [r.id for r in store.pending(10).records] == [r.id for r in fresh]
+    store.close()
+
+
+def test_a_row_is_found_by_its_uuid7_without_an_id_index(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    batch = records(50, start=T0)
+    odd = LogRecord(endpoint="/v1/assistants", method="GET", id=str(uuid.uuid4()))
+    store.write([*batch, odd])
+    assert id_time(batch[7].id) == pytest.approx(batch[7].created_at.timestamp(), abs=0.001)
+    assert store.get(batch[7].id) == batch[7]
+    assert store.get(odd.id) == odd  # an id of another kind: found the slow way
+    plan = " ".join(
+        str(row[-1])
+        for row in store.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM ai_gateway_logs "
+            "WHERE created_at BETWEEN ? AND ? AND id = ?",
+            (0, 1, batch[7].id),
+        )
+    )
+    assert "ai_gateway_logs_created_at" in plan
+    store.close()
+
+
+def test_new_ids_are_uuid7_in_time_order() -> None:
+    ids = [new_id(1_700_000_000_000 + i) for i in range(100)]
+    assert ids == sorted(ids)
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert all(uuid.UUID(i).variant == uuid.RFC_4122 for i in ids)
+    assert id_time(ids[0]) == 1_700_000_000.0
+    assert id_time(str(uuid.uuid4())) is None and id_time("nope") is None
+    assert len(set(new_id(5) for _ in range(1000))) == 1000  # same millisecond, still unique
 
 
 def test_a_remote_store_has_nothing_pending(remote_db: str) -> None:  # noqa: F811
     store = PostgresRepository(remote_db)
     store.write(records(3))
-    assert store.pending(10) == [] and store.pending_count() == 0
+    assert store.pending(10).records == [] and store.pending_count() == 0
     store.close()
 
 

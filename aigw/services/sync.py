@@ -1,9 +1,10 @@
 """Sync: copy pending log rows from the local outbox to the remote store, batch by batch.
 
 Each batch is written remotely (an idempotent upsert on `id`) and only then marked synced
-locally, so a sync interrupted anywhere — killed, timed out, remote gone — leaves rows pending
-that the next sync sends again, and the upsert turns the repeats into no-ops: no duplicate, no
-gap. Two processes syncing at once are safe for the same reason.
+locally (the outbox's cursor moves past it), so a sync interrupted anywhere — killed, timed
+out, remote gone — leaves rows pending that the next sync sends again, and the upsert turns
+the repeats into no-ops: no duplicate, no gap. Two processes syncing at once are safe for the
+same reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aigw.errors import AigwError, ConfigError, ExitCode
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.settings import Settings
-    from aigw.storage.base import LogRecord, Repository
+    from aigw.storage.base import LogRecord, PendingBatch, Repository
 
 BATCH_SIZE = 1000
 
@@ -46,27 +47,27 @@ def sync_logs(
 
     Pipelined: while one batch is being written remotely (on a worker thread, where most of
     the time is the server's), the previous one is marked synced and the next one read
-    locally. A batch is still marked only after its own remote write succeeded. Rows another
-    process logs meanwhile with an older timestamp than the batch being read are not seen by
-    this pass (the read goes forward from the last batch) and stay pending for the next.
+    locally. A batch is still marked only after its own remote write succeeded, and batches
+    follow the outbox's commit order, so the cursor they move never skips a row: one another
+    process commits meanwhile comes after every row already read.
     """
     started = clock()
     report = SyncReport()
     batch = local.pending(batch_size)
-    written: list[LogRecord] = []  # confirmed remotely, not yet marked locally
+    written: PendingBatch | None = None  # confirmed remotely, not yet marked locally
     while True:
         sending = None
-        if batch and (deadline is None or clock() < deadline):
-            sending = _RemoteWrite(remote, batch)
-        if written:
-            local.mark_synced([record.id for record in written])
-            report.synced += len(written)
+        if batch.records and (deadline is None or clock() < deadline):
+            sending = _RemoteWrite(remote, batch.records)
+        if written is not None:
+            local.mark_synced(written.last)
+            report.synced += len(written.records)
             if progress is not None:
-                progress(len(written))
-            written = []
+                progress(len(written.records))
+            written = None
         if sending is None:
             break
-        upcoming = local.pending(batch_size, after=batch[-1])
+        upcoming = local.pending(batch_size, after=batch.last)
         error = sending.wait()
         if error is not None:
             report.error = str(error)

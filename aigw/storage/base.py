@@ -6,12 +6,14 @@ outbox, a direct Postgres connection, Supabase over REST) is decided in `aigw.st
 A Repository keeps call log rows. The local store is also an outbox: every row is written there
 first and stays *pending* until a sync has copied it to the remote store. A remote Repository is
 its own destination, so nothing is ever pending there (`pending()` is empty, `mark_synced` a
-no-op), and `write` is an idempotent upsert on `id` — the property sync relies on.
+no-op), and its `write` is an idempotent upsert on `id` — the property sync relies on.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -55,8 +57,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
+def new_id(unix_ms: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 74 random bits behind the Unix time in milliseconds.
+
+    Ids sort by creation time (the remote primary key grows at its right edge), and an id
+    says when its row was made: the local store finds a row by id through its `created_at`
+    index (`id_time`), so it keeps no index on `id` and each logged call writes one less.
+    """
+    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
+
+
+def id_time(record_id: str) -> float | None:
+    """The Unix time (seconds) a UUIDv7 from `new_id` carries; None for any other id."""
+    if not is_uuid(record_id) or record_id[14] != "7":
+        return None
+    return int(record_id[:8] + record_id[9:13], 16) / 1000
 
 
 @dataclass(slots=True)
@@ -165,24 +184,34 @@ def filter_sql(
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """Rows waiting for the remote store, and the outbox position of the last of them."""
+
+    records: list[LogRecord]
+    last: int  # what mark_synced takes once these rows are in the remote store
+
+
 class Repository(Protocol):
     """Where call log rows live. Small on purpose; every backend passes tests/test_storage.py."""
 
     def write(self, records: Sequence[LogRecord]) -> None:
-        """Store the records in one short transaction; a known `id` is left as it is."""
+        """Store the records in one short transaction. Remote stores leave a known `id` as it
+        is (sync re-sends after an interruption); the local one is handed each record once."""
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         """Rows matching `where`, newest first."""
 
     def get(self, record_id: str) -> LogRecord | None: ...
 
-    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
-        """Oldest rows not yet copied to the remote store (always empty on a remote store),
-        oldest first; with `after` (a row of the previous batch), only those after it."""
+    def pending(self, limit: int, after: int | None = None) -> PendingBatch:
+        """The next rows not yet copied to the remote store, in the order they were written
+        (always empty on a remote store); `after`: the previous batch's `last`."""
 
     def pending_count(self) -> int: ...
 
-    def mark_synced(self, ids: Sequence[str]) -> None: ...
+    def mark_synced(self, through: int) -> None:
+        """Every row up to a batch's `last` is in the remote store now."""
 
     def prune(self, older_than: datetime) -> int:
         """Delete rows created before `older_than`; returns how many went."""
@@ -204,13 +233,13 @@ class RemoteDestination:
     """The outbox part of the Repository for a remote store: rows are synced *to* it, so none
     ever waits there for sync."""
 
-    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
-        return []
+    def pending(self, limit: int, after: int | None = None) -> PendingBatch:
+        return PendingBatch([], after or 0)
 
     def pending_count(self) -> int:
         return 0
 
-    def mark_synced(self, ids: Sequence[str]) -> None:
+    def mark_synced(self, through: int) -> None:
         return None
 
 

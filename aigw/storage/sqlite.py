@@ -3,8 +3,10 @@
 It is the embedded default store and the outbox in front of the remote one. Concurrency rules,
 so that many processes at once never fail with "database is locked":
   * WAL journal: readers never block the writer, and a commit is one append to the WAL;
-  * every write is one short `BEGIN IMMEDIATE` transaction: the write lock is taken up front,
-    so SQLite's busy handler (busy_timeout) waits for it instead of failing half-way;
+  * every write is one short transaction holding the write lock from its start, so SQLite's
+    busy handler (busy_timeout) waits for it instead of failing half-way: `BEGIN IMMEDIATE`
+    around several statements, or a single statement in autocommit mode (one INSERT takes
+    the lock before it reads anything, which is all BEGIN IMMEDIATE is for);
   * synchronous=NORMAL: a committed row survives the process being killed (the WAL is in the
     OS's hands); only a power cut can drop the last commits, in exchange for no fsync per call.
     The fsyncs happen at checkpoints instead; WAL_AUTOCHECKPOINT pages between them (SQLite's
@@ -27,7 +29,15 @@ from typing import Any
 
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
-from aigw.storage.base import COLUMNS, FIELDS, LogFilter, LogRecord, filter_sql
+from aigw.storage.base import (
+    COLUMNS,
+    FIELDS,
+    LogFilter,
+    LogRecord,
+    PendingBatch,
+    filter_sql,
+    id_time,
+)
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
@@ -35,12 +45,14 @@ BUSY_TIMEOUT_S = 30.0
 # about a third of each commit, mostly its fsyncs; 4,000 pages (a WAL of up to ~16 MB) cuts
 # that to a few percent, and a larger value measured no better.
 WAL_AUTOCHECKPOINT = 4000
+# No OR IGNORE: nothing checks `id` locally (no index, see migration 3); ids are UUIDv7, and a
+# record reaches this store once (the outbox's writer, or a spill file claimed by one rename).
 _INSERT = (
-    f"INSERT OR IGNORE INTO ai_gateway_logs ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+    f"INSERT INTO ai_gateway_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 _SELECT = f"SELECT {', '.join(FIELDS)} FROM ai_gateway_logs"  # rows come back as LogRecord(*row)
 _READ_CREATED = FIELDS.index("created_at")
+ID_TIME_SLACK_S = 1.0  # a record's id and created_at are taken together; allow for clock steps
 _READ_PAYLOADS = [FIELDS.index(name) for name in ("request_payload", "response_payload")]
 
 
@@ -157,8 +169,8 @@ class SQLiteRepository:
             return
         if len(records) == 1:  # the logging layer's case: one record per call
             row = to_row(records[0])
-            with self._lock, immediate(self.conn) as conn:
-                conn.execute(_INSERT, row)
+            with self._lock:  # one statement in autocommit: its own short write transaction
+                self.conn.execute(_INSERT, row)
             return
         rows = [to_row(record) for record in records]
         with self._lock, immediate(self.conn) as conn:
@@ -174,47 +186,56 @@ class SQLiteRepository:
             return [from_row(row) for row in self.conn.execute(sql, params)]
 
     def get(self, record_id: str) -> LogRecord | None:
+        at = id_time(record_id)
         with self._lock:
-            row = self.conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
+            row = None
+            if at is not None:  # a UUIDv7 is made with its row: look around that time
+                sql = f"{_SELECT} WHERE created_at BETWEEN ? AND ? AND id = ?"
+                around = (at - ID_TIME_SLACK_S, at + ID_TIME_SLACK_S, record_id)
+                row = self.conn.execute(sql, around).fetchone()
+            if row is None:  # an older id, or a clock that jumped: read the whole table
+                row = self.conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
         return from_row(row) if row else None
 
-    def pending(self, limit: int, after: LogRecord | None = None) -> list[LogRecord]:
-        # (created_at, rowid) is the pending index's own order: no sort, and ties keep the
-        # order they were written in.
-        sql = f"{_SELECT} WHERE synced_at IS NULL"
-        params: list[Any] = []
-        if after is not None:  # keyset: the next batch while `after`'s is still unmarked
-            at = after.created_at.timestamp()
-            sql += (
-                " AND created_at >= ? AND (created_at > ? OR"
-                " rowid > (SELECT rowid FROM ai_gateway_logs WHERE id = ?))"
-            )
-            params += [at, at, after.id]
-        sql += " ORDER BY created_at, rowid LIMIT ?"
-        params.append(limit)
+    def pending(self, limit: int, after: int | None = None) -> PendingBatch:
         with self._lock:
-            return [from_row(row) for row in self.conn.execute(sql, params)]
+            if after is None:
+                after = self._cursor()
+            rows = self.conn.execute(
+                f"SELECT seq, {', '.join(FIELDS)} FROM ai_gateway_logs WHERE seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return PendingBatch([from_row(row[1:]) for row in rows], rows[-1][0] if rows else after)
 
     def pending_count(self) -> int:
-        sql = "SELECT count(*) FROM ai_gateway_logs WHERE synced_at IS NULL"
         with self._lock:
-            return int(self.conn.execute(sql).fetchone()[0])
+            sql = "SELECT count(*) FROM ai_gateway_logs WHERE seq > ?"
+            return int(self.conn.execute(sql, (self._cursor(),)).fetchone()[0])
 
-    def mark_synced(self, ids: Sequence[str]) -> None:
-        now = time.time()
-        with self._lock, immediate(self.conn) as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ", ".join("?" for _ in chunk)
-                conn.execute(
-                    f"UPDATE ai_gateway_logs SET synced_at = ? WHERE id IN ({marks})",
-                    [now, *chunk],
-                )
+    def mark_synced(self, through: int) -> None:
+        # max(): a slower sync that ends later never moves the cursor back; min(): rows a
+        # prune removed meanwhile must not leave the cursor above the seq of the next row.
+        with self._lock:
+            self.conn.execute(
+                "UPDATE sync_cursor SET seq = max(seq, min(?, "
+                "(SELECT coalesce(max(seq), 0) FROM ai_gateway_logs)))",
+                (through,),
+            )
+
+    def _cursor(self) -> int:
+        return int(self.conn.execute("SELECT seq FROM sync_cursor").fetchone()[0])
 
     def prune(self, older_than: datetime) -> int:
         with self._lock, immediate(self.conn) as conn:
             cursor = conn.execute(
                 "DELETE FROM ai_gateway_logs WHERE created_at < ?", (older_than.timestamp(),)
+            )
+            # A new row's seq is the largest left + 1: had the newest rows gone, new rows would
+            # reuse their numbers, at or below the cursor, and never be sent. Pull it back.
+            conn.execute(
+                "UPDATE sync_cursor SET seq = "
+                "min(seq, (SELECT coalesce(max(seq), 0) FROM ai_gateway_logs))"
             )
             return cursor.rowcount
 

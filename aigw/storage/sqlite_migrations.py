@@ -78,6 +78,66 @@ MIGRATIONS: list[str] = [
       announced INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: a cheaper write per logged call (bench/logging.py: 72 → 27 µs a record). Rows get
+    # `seq`, their commit order (SQLite writes one transaction at a time, and a new rowid is
+    # the largest + 1), and sync keeps one cursor in it instead of a per-row `synced_at` with
+    # its partial index. `id` loses its unique index: ids are UUIDv7, so `get` finds a row
+    # through `created_at`. Rows not yet synced stay pending (the cursor stops before the
+    # first of them; re-sending synced rows after it is a no-op upsert remotely).
+    """
+    CREATE TABLE ai_gateway_logs_v3 (
+      seq INTEGER PRIMARY KEY,           -- commit order: where the sync cursor points
+      id TEXT NOT NULL,                  -- client UUID (v7 since this version)
+      created_at REAL NOT NULL,          -- Unix seconds, UTC
+      endpoint TEXT NOT NULL,
+      method TEXT NOT NULL,
+      status_code INTEGER,
+      latency_ms REAL,
+      request_payload TEXT,              -- JSON text, redacted
+      response_payload TEXT,
+      error_message TEXT,
+      user_id TEXT,
+      agent_id TEXT,
+      path TEXT,
+      request_id TEXT,
+      call_id TEXT,
+      attempt INTEGER,
+      route TEXT,
+      cache_status TEXT,
+      thread_id TEXT,
+      run_id TEXT,
+      assistant_id TEXT,
+      model TEXT,
+      prompt_tokens INTEGER,
+      completion_tokens INTEGER,
+      total_tokens INTEGER,
+      source TEXT
+    );
+    INSERT INTO ai_gateway_logs_v3 (
+      id, created_at, endpoint, method, status_code, latency_ms, request_payload,
+      response_payload, error_message, user_id, agent_id, path, request_id, call_id,
+      attempt, route, cache_status, thread_id, run_id, assistant_id, model,
+      prompt_tokens, completion_tokens, total_tokens, source
+    )
+    SELECT
+      id, created_at, endpoint, method, status_code, latency_ms, request_payload,
+      response_payload, error_message, user_id, agent_id, path, request_id, call_id,
+      attempt, route, cache_status, thread_id, run_id, assistant_id, model,
+      prompt_tokens, completion_tokens, total_tokens, source
+    FROM ai_gateway_logs ORDER BY created_at, rowid;
+    CREATE TABLE sync_cursor (
+      only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+      seq INTEGER NOT NULL               -- every row up to here is in the remote store
+    );
+    INSERT INTO sync_cursor (only_row, seq) SELECT 1, coalesce(
+      (SELECT min(n.seq) - 1 FROM ai_gateway_logs_v3 n JOIN ai_gateway_logs o ON o.id = n.id
+        WHERE o.synced_at IS NULL),
+      (SELECT max(seq) FROM ai_gateway_logs_v3),
+      0);
+    DROP TABLE ai_gateway_logs;
+    ALTER TABLE ai_gateway_logs_v3 RENAME TO ai_gateway_logs;
+    CREATE INDEX ai_gateway_logs_created_at ON ai_gateway_logs (created_at);
+    """,
 ]
 
 

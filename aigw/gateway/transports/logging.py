@@ -87,7 +87,11 @@ class LoggingTransport(Layer):
         self.clock = clock
 
     def handle_request(self, request: Request) -> Response:
-        created_at = datetime.now(UTC)
+        # The row's id is a UUIDv7 of the same instant as created_at (how the local store
+        # finds a row by id, see storage/sqlite.py).
+        now_ns = time.time_ns()
+        created_at = datetime.fromtimestamp(now_ns / 1e9, UTC)
+        record_id = new_id(now_ns // 1_000_000)
         started = self.clock()
         try:
             response = self.inner.handle_request(request)
@@ -95,10 +99,10 @@ class LoggingTransport(Layer):
             body = None if streaming else response.read()
         except Exception as exc:
             latency = (self.clock() - started) * 1000
-            self._emit(request, None, None, created_at, latency, exc)
+            self._emit(request, None, None, record_id, created_at, latency, exc)
             raise
         latency = (self.clock() - started) * 1000
-        self._emit(request, response, body, created_at, latency, None)
+        self._emit(request, response, body, record_id, created_at, latency, None)
         return response
 
     def _emit(
@@ -106,16 +110,18 @@ class LoggingTransport(Layer):
         request: Request,
         response: Response | None,
         body: bytes | None,
+        record_id: str,
         created_at: datetime,
         latency: float,
         error: BaseException | None,
     ) -> None:
         try:
-            record = self._record(request, response, body, created_at, latency, error)
+            record = self._record(request, response, body, record_id, created_at, latency, error)
         except Exception as exc:  # never let logging fail the call: keep what is certain
             record = LogRecord(
                 endpoint=_endpoint(request.url.path).template,
                 method=request.method,
+                id=record_id,
                 created_at=created_at,
                 status_code=response.status_code if response is not None else None,
                 latency_ms=latency,
@@ -130,6 +136,7 @@ class LoggingTransport(Layer):
         request: Request,
         response: Response | None,
         body: bytes | None,
+        record_id: str,
         created_at: datetime,
         latency: float,
         error: BaseException | None,
@@ -143,7 +150,6 @@ class LoggingTransport(Layer):
         got_obj = got if isinstance(got, dict) else {}
         kind = got_obj.get("object")
 
-        record_id = new_id()
         record = LogRecord(
             endpoint=endpoint.template,
             method=method,
