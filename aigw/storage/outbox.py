@@ -1,26 +1,18 @@
-"""The logging layer's sink: every record committed to the local store, off the call's path.
+"""The logging layer's sink: every record committed to the local store the moment it is made.
 
-A call hands its record to the outbox and goes on; one writer thread commits it to the local
-store in its own short WAL transaction (a backlog that built up meanwhile goes in one), most
-often while the caller waits for its next response. That keeps the ~30 µs commit out of every
-call's latency (bench/logging.py). Nothing is dropped on the way: `flush()` waits until what
-was handed over is committed, `close()` (every command's end, and interpreter exit) drains
-the queue, and the command line turns SIGTERM into a normal exit that closes. Only a SIGKILL
-or a power cut in the instant between a call's end and its commit can lose that call's row.
-
-If the local store cannot be opened or written (disk full, permissions), records wait in
-memory and are tried again at close; what still fails is appended to a JSON-lines spill file
-next to the database, which the next open of the store imports. A record is never a reason
-for a call to fail.
+One short WAL transaction per record (tens of microseconds, see bench/logging.py), so a crash
+or a kill loses nothing already returned to the caller. (A writer thread that took the commit
+off the call's path was tried and measured slower: on two cores its wake-ups and the GIL
+hand-offs cost more than the commit itself.) If the local store cannot be opened or
+written (disk full, permissions), records wait in memory and are tried again at close; what
+still fails is appended to a JSON-lines spill file next to the database, which the next open
+of the store imports. A record is never a reason for a call to fail.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -34,41 +26,23 @@ if TYPE_CHECKING:
 
 
 class Outbox:
-    def __init__(
-        self,
-        open_store: Callable[[], SQLiteRepository],
-        spill_path: Path,
-        *,
-        background: bool = True,
-    ):
+    def __init__(self, open_store: Callable[[], SQLiteRepository], spill_path: Path):
         self._open_store = open_store
         self.spill_path = spill_path
-        self.background = background  # False: commit on the caller's thread, before returning
         self.unwritten: list[LogRecord] = []
         self.problem: str | None = None  # the last reason a write failed
         self.written = 0
         self.spilled = 0  # records that went to the spill file at close
         self._agents: dict[str, str] | None = None
-        # Records and flush marks (Events), in the order they were handed over.
-        self._queue: queue.SimpleQueue[LogRecord | threading.Event] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._lock = threading.Lock()  # starting the writer; `unwritten` across threads
 
     def __call__(self, record: LogRecord) -> None:
-        if not self.background:
-            self._write([record])
-            return
-        if self._writer is None:
-            self._start_writer()
-        self._queue.put(record)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every record handed over so far is committed (or kept as unwritten)."""
-        if self._writer is None:
-            return True
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
+        try:
+            self._open_store().write([record])
+        except Exception as exc:
+            self.unwritten.append(record)
+            self.problem = f"{type(exc).__name__}: {exc}"
+        else:
+            self.written += 1
 
     def agent_for(self, assistant_id: str) -> str | None:
         """The agents.id the mirror recorded for this assistant (read once per process)."""
@@ -84,60 +58,19 @@ class Outbox:
             self._agents[assistant_id] = agent_id
 
     def close(self) -> int:
-        """Wait for the writer, retry what failed, spill what still fails; returns how many
-        went to the spill file. Safe to call again (the writer stays, idle, for later calls)."""
-        self.flush()
-        with self._lock:
-            failed, self.unwritten = self.unwritten, []
-        if not failed:
+        """Retry what failed, spill what still fails; returns how many went to the spill file."""
+        if not self.unwritten:
             return 0
         try:
-            self._open_store().write(failed)
+            self._open_store().write(self.unwritten)
+            self.unwritten = []
             return 0
         except Exception as exc:
             self.problem = f"{type(exc).__name__}: {exc}"
-        spill(self.spill_path, failed)
-        self.spilled += len(failed)
+        spill(self.spill_path, self.unwritten)
+        self.spilled += len(self.unwritten)
+        self.unwritten = []
         return self.spilled
-
-    # -- the writer thread -----------------------------------------------------------------
-    def _start_writer(self) -> None:
-        with self._lock:
-            if self._writer is not None:
-                return
-            self._writer = threading.Thread(target=self._run, name="aigw-log-writer", daemon=True)
-            self._writer.start()
-        # A daemon thread is stopped dead at interpreter exit; close() drains it first.
-        atexit.register(self.close)
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch: list[LogRecord] = []
-            marks: list[threading.Event] = []
-            while True:  # take the backlog too: one transaction for what piled up
-                if isinstance(item, threading.Event):
-                    marks.append(item)
-                else:
-                    batch.append(item)
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._write(batch)
-            for mark in marks:
-                mark.set()
-
-    def _write(self, records: list[LogRecord]) -> None:
-        try:
-            self._open_store().write(records)
-        except Exception as exc:
-            with self._lock:
-                self.unwritten.extend(records)
-            self.problem = f"{type(exc).__name__}: {exc}"
-        else:
-            self.written += len(records)
 
 
 def spill(path: Path, records: list[LogRecord]) -> None:
