@@ -52,6 +52,12 @@ class AppContext:
 
         return open_repository(self.settings)
 
+    def local_logs(self) -> SQLiteRepository:
+        """The local store, with this process's own journalled rows in it: for reading."""
+        if "outbox" in self.__dict__:
+            self.outbox.commit()
+        return self.repository
+
     @cached_property
     def remote(self) -> RemoteRepository | None:
         """The remote store (Postgres or Supabase REST), None when none is configured."""
@@ -80,10 +86,10 @@ class AppContext:
     @cached_property
     def outbox(self) -> Outbox:
         """Where the gateway's log rows go; the store opens on the first record."""
-        from aigw.storage import spill_path
+        from aigw.storage import journal_path
         from aigw.storage.outbox import Outbox
 
-        return Outbox(lambda: self.repository, spill_path(self.settings))
+        return Outbox(lambda: self.repository, journal_path(self.settings))
 
     @cached_property
     def state(self) -> StateStore:
@@ -132,10 +138,14 @@ class AppContext:
                 self.outbox.close()
         if "outbox" in self.__dict__:
             outbox = self.outbox
-            if outbox.spilled:
+            if outbox.left_in_journal:
                 Output().warn(
-                    f"{outbox.spilled} log rows could not be written to the local store "
-                    f"({outbox.problem}); kept in {outbox.spill_path} for the next command"
+                    f"{outbox.left_in_journal} log rows could not be moved into the local store "
+                    f"({outbox.problem}); kept in {outbox.journal_dir} for the next command"
+                )
+            if outbox.unwritten:
+                Output().warn(
+                    f"{len(outbox.unwritten)} log rows could not be saved ({outbox.problem})"
                 )
         if "remote" in self.__dict__ and self.remote is not None:
             self.remote.close()

@@ -106,7 +106,7 @@ def cache_ratio(home: Path) -> dict[tuple[str, str], float]:
         runs += (("sdk", time_sdk_calls, True),)
         for label, options in (("hit", {}), ("upstream", {"no_cache": True})):
             for how, timer, logged in runs:
-                outbox = Outbox(lambda: store, home / "spill.jsonl") if logged else None
+                outbox = Outbox(lambda: store, home / "journal") if logged else None
                 gateway = Gateway(settings, options=options, outbox=outbox)
                 try:
                     timings[label, how] = timer(gateway, CALLS)

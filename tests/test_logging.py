@@ -168,18 +168,18 @@ def test_a_store_that_cannot_be_written_never_fails_the_call_and_loses_nothing(
 
     from aigw.gateway.client import Gateway
 
-    outbox = Outbox(broken, isolated_env / "outbox-spill.jsonl")
+    outbox = Outbox(broken, isolated_env / "journal")
     gateway = Gateway(settings, outbox=outbox)
     assert len(gateway.client.beta.assistants.list().data) >= 0
     gateway.client.beta.assistants.list(extra_query={"limit": 2})
     gateway.close()
-    assert outbox.spilled == 2 and "disk full" in (outbox.problem or "")
+    assert outbox.left_in_journal == 2 and "disk full" in (outbox.problem or "")
 
-    app = app_for(isolated_env)  # the next command takes the spilled rows back in
+    app = app_for(isolated_env)  # the next command takes the journalled rows in
     app.repository.close()
     rows = local_rows(isolated_env)
     assert [r["endpoint"] for r in rows] == ["/v1/assistants", "/v1/assistants"]
-    assert not (isolated_env / "outbox-spill.jsonl").exists()
+    assert list((isolated_env / "journal").iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ import pytest
 
 from aigw.errors import ExitCode
 from aigw.sandbox import Sandbox
+from aigw.settings import Settings
+from aigw.storage import open_repository
 from aigw.storage.base import COLUMNS, LogFilter
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
@@ -165,11 +167,17 @@ def test_each_record_is_committed_before_the_call_returns(
         "AIGW_CACHE_TTL": "0",
     }
     # The process dies by os._exit after three calls: no close(), no flush, nothing at exit.
+    # Its rows are in its journal; the next aigw to open the store takes them in, once.
     script = CALLS.replace("for _ in range(50):", "for _ in range(3):").replace(
         "app.close()", "import os; os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    [journal] = (isolated_env / "journal").iterdir()
+    assert journal.read_bytes().count(b"\n") == 3
+    for _ in range(2):
+        open_repository(Settings(home=isolated_env)).close()
     assert len(local_rows(isolated_env)) == 3
+    assert list((isolated_env / "journal").iterdir()) == []
 
 
 AIGW = (sys.executable, "-m", "aigw")

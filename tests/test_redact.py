@@ -19,7 +19,7 @@ from aigw.gateway.client import Gateway
 from aigw.redact import MARK, Redactor
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage import open_repository, spill_path
+from aigw.storage import journal_path, open_repository
 from aigw.storage.base import LogFilter
 from aigw.storage.outbox import Outbox
 from tests.conftest import Cli
@@ -248,15 +248,19 @@ def test_planted_secrets_never_reach_the_local_store_or_its_outbox(
             max_retries=0,
         )
         store = open_repository(settings_)
-        gateway = Gateway(settings_, outbox=Outbox(lambda: store, spill_path(settings_)))
+        gateway = Gateway(settings_, outbox=Outbox(lambda: store, journal_path(settings_)))
         # The sandbox may refuse random metadata: the row is logged all the same.
         with contextlib.suppress(Exception):
             gateway.client.post("/assistants", body=body, cast_to=object)
+        # The row's first stop on disk is the journal, which close() removes: read it now.
+        journalled = b"".join(p.read_bytes() for p in journal_path(settings_).iterdir())
+        assert journalled
         gateway.close()
         [row] = store.records(LogFilter())
         assert row.request_payload is not None
         store.close()
         on_disk = b"".join(p.read_bytes() for p in Path(home).iterdir() if p.is_file())
+        on_disk += journalled
     for needle in needles(kind, secret):
         assert needle.encode() not in on_disk
 

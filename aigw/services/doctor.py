@@ -133,7 +133,7 @@ def check_schema(app: AppContext) -> Check:
 def check_outbox(app: AppContext) -> Check:
     from aigw.storage import remote_kind
 
-    pending = app.repository.pending_count()
+    pending = app.local_logs().pending_count()
     if remote_kind(app.settings) is None:
         return Check("outbox", "ok", f"{pending} row(s) kept locally (no remote store to sync)")
     if pending:

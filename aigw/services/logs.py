@@ -126,7 +126,7 @@ def prune_logs(
     from aigw.storage import remote_kind
 
     cutoff = prune_cutoff(older_than, now)
-    local = ctx.repository
+    local = ctx.local_logs()
     local_count = local.count_before(cutoff) if dry_run else local.prune(cutoff)
     kind = None if local_only else remote_kind(ctx.settings)
     remote_count = None

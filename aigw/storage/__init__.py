@@ -21,18 +21,20 @@ if TYPE_CHECKING:
     RemoteRepository = PostgresRepository | SupabaseRepository
 
 
-def spill_path(settings: Settings) -> Path:
-    """Where records go when even the local store cannot take them (see storage/outbox.py)."""
-    return settings.state_db_path.with_name("outbox-spill.jsonl")
+def journal_path(settings: Settings) -> Path:
+    """Where each process journals its log rows before the store takes them (journal.py)."""
+    from aigw.storage.journal import journal_dir
+
+    return journal_dir(settings.state_db_path)
 
 
 def open_repository(settings: Settings) -> SQLiteRepository:
-    """The local store under AIGW_HOME, migrated, with any spilled records taken back in."""
-    from aigw.storage.outbox import import_spill
+    """The local store under AIGW_HOME, migrated, with the journals of ended processes in."""
+    from aigw.storage.journal import import_orphans
     from aigw.storage.sqlite import SQLiteRepository
 
     store = SQLiteRepository(settings.state_db_path)
-    import_spill(spill_path(settings), store)
+    import_orphans(store, journal_path(settings))
     return store
 
 

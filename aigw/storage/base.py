@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -68,7 +67,8 @@ def new_id(unix_ms: int | None = None) -> str:
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
     value |= 0b10 << 62 | rand & (1 << 62) - 1
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, for a third of the time
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def id_time(record_id: str) -> float | None:

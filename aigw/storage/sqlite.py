@@ -46,8 +46,8 @@ BUSY_TIMEOUT_S = 30.0
 # that to a few percent, and a larger value measured no better.
 WAL_AUTOCHECKPOINT = 4000
 # No OR IGNORE: nothing checks `id` locally (no index, see migration 3); ids are UUIDv7, and a
-# record reaches this store once (the outbox's writer, or a spill file claimed by one rename).
-_INSERT = (
+# record reaches this store once (journal imports keep a mark of how far they read).
+INSERT_ROW = (
     f"INSERT INTO ai_gateway_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
 _SELECT = f"SELECT {', '.join(FIELDS)} FROM ai_gateway_logs"  # rows come back as LogRecord(*row)
@@ -108,7 +108,7 @@ def _json_text(value: Any) -> str | None:
 
 
 def to_row(r: LogRecord) -> tuple[Any, ...]:
-    """A LogRecord as _INSERT's parameters (COLUMNS order). Written out by hand: it runs once
+    """A LogRecord as INSERT_ROW's parameters (COLUMNS order). Written out by hand: it runs once
     per call logged, and the generic getattr loop was a tenth of the local write."""
     return (
         r.id,
@@ -170,11 +170,17 @@ class SQLiteRepository:
         if len(records) == 1:  # the logging layer's case: one record per call
             row = to_row(records[0])
             with self._lock:  # one statement in autocommit: its own short write transaction
-                self.conn.execute(_INSERT, row)
+                self.conn.execute(INSERT_ROW, row)
             return
         rows = [to_row(record) for record in records]
         with self._lock, immediate(self.conn) as conn:
-            conn.executemany(_INSERT, rows)
+            conn.executemany(INSERT_ROW, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this store's connection (for journal imports)."""
+        with self._lock, immediate(self.conn) as conn:
+            yield conn
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         clause, params = where_clause(where)

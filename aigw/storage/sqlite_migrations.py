@@ -138,6 +138,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE ai_gateway_logs_v3 RENAME TO ai_gateway_logs;
     CREATE INDEX ai_gateway_logs_created_at ON ai_gateway_logs (created_at);
     """,
+    # 4: how far each per-process journal has been imported (aigw/storage/journal.py).
+    """
+    CREATE TABLE journal_marks (
+      name TEXT PRIMARY KEY,             -- a file under AIGW_HOME/journal
+      offset INTEGER NOT NULL            -- its bytes already in ai_gateway_logs
+    );
+    """,
 ]
 
 

@@ -1,0 +1,129 @@
+"""Per-process journals: each row imported exactly once, whatever stops where."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from aigw.storage.base import LogFilter
+from aigw.storage.journal import Journal, import_journal, import_orphans, retire, set_aside
+from aigw.storage.outbox import Outbox
+from aigw.storage.sqlite import SQLiteRepository
+from tests.logging_fixtures import records
+
+
+def ids(store: SQLiteRepository) -> list[str]:
+    return [r.id for r in reversed(store.records(LogFilter(limit=None)))]
+
+
+def test_an_import_repeated_after_a_crash_moves_each_row_once(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    journal = Journal(tmp_path / "journal")
+    batch = records(5)
+    for record in batch[:3]:
+        journal.append(record)
+    assert import_journal(store, journal.path) == 3
+    assert import_journal(store, journal.path) == 0  # as after a crash before the next step
+    for record in batch[3:]:
+        journal.append(record)
+    journal.close()
+    assert retire(store, journal.path) == 2
+    assert retire(store, journal.path) == 0  # the file is gone; nothing twice
+    assert ids(store) == [r.id for r in batch]
+    assert store.conn.execute("SELECT count(*) FROM journal_marks").fetchone()[0] == 0
+    store.close()
+
+
+def test_a_line_without_its_newline_waits_and_a_torn_one_is_skipped(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    journal = Journal(tmp_path / "journal")
+    first, second = records(2)
+    journal.append(first)
+    whole = journal.path.read_bytes()
+    journal.append(second)
+    line = journal.path.read_bytes()[len(whole) :]
+    journal.path.write_bytes(whole + b'["torn\n' + line[:10])  # a torn line, a half one
+    assert import_journal(store, journal.path) == 1
+    with journal.path.open("ab") as file:
+        file.write(line[10:])  # the half line completed
+    assert import_journal(store, journal.path) == 1
+    assert ids(store) == [first.id, second.id]
+    store.close()
+
+
+def test_the_outbox_imports_while_running_and_when_its_process_reads(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    now = [0.0]
+    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=1.0, clock=lambda: now[0])
+    batch = records(4)
+    outbox(batch[0])
+    assert ids(store) == []  # on disk in the journal, not yet in the store
+    now[0] = 1.5
+    outbox(batch[1])  # a second has passed: this call moves both
+    assert ids(store) == [r.id for r in batch[:2]]
+    outbox(batch[2])
+    outbox.commit()  # what AppContext.local_logs() does before a read
+    assert ids(store) == [r.id for r in batch[:3]]
+    outbox(batch[3])
+    assert outbox.close() == 0
+    assert ids(store) == [r.id for r in batch]
+    assert list((tmp_path / "journal").iterdir()) == []
+    store.close()
+
+
+IMPORTER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from aigw.storage.journal import import_orphans
+    from aigw.storage.sqlite import SQLiteRepository
+
+    store = SQLiteRepository(Path(sys.argv[1]))
+    print(import_orphans(store, Path(sys.argv[2])))
+    store.close()
+    """
+)
+
+
+def test_processes_importing_the_same_journals_at_once_move_each_row_once(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "journal"
+    written = []
+    for _ in range(6):
+        journal = Journal(directory)
+        batch = records(200)
+        for record in batch:
+            journal.append(record)
+        journal.close()
+        set_aside(journal.path)  # closed: any process may import it
+        written += [r.id for r in batch]
+    db = tmp_path / "store.sqlite3"
+    SQLiteRepository(db).close()
+    importers = [
+        subprocess.Popen(
+            [sys.executable, "-c", IMPORTER, str(db), str(directory)],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        )
+        for _ in range(4)
+    ]
+    moved = sum(int(p.communicate(timeout=60)[0]) for p in importers)
+    assert moved == len(written)
+    store = SQLiteRepository(db)
+    assert sorted(ids(store)) == sorted(written)
+    assert import_orphans(store, directory) == 0 and list(directory.iterdir()) == []
+    store.close()
+
+
+def test_a_live_process_journal_is_left_to_its_owner(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    journal = Journal(tmp_path / "journal")  # this process: alive
+    journal.append(records(1)[0])
+    assert import_orphans(store, tmp_path / "journal") == 0
+    assert journal.path.exists()
+    journal.close()
+    store.close()
