@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -28,29 +30,23 @@ from aigw.commands._options import ForceOption, NoWaitOption, set_invocation_opt
 from aigw.context import AppContext
 from aigw.errors import Terminated
 
-app = typer.Typer(
-    name="aigw",
-    cls=ErrorBoundaryGroup,
-    help="The operator's console for OpenAI Assistants traffic through an AI gateway.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,  # static scripts instead: `aigw completions`
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(config.app, name="config")
-app.add_typer(assistants.app, name="assistants")
-app.add_typer(threads.app, name="threads")
-app.add_typer(messages.app, name="messages")
-app.add_typer(runs.app, name="runs")
-app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(completions.app, name="completions")
-app.add_typer(migrate.app, name="migrate")
-app.add_typer(breaker.app, name="breaker")
-app.add_typer(logs.app, name="logs")
-app.command("metrics")(metrics.metrics)
-app.add_typer(doctor.app, name="doctor")
-app.add_typer(demo.app, name="demo")
+# The sub-apps in help order. "metrics" is a single command, the rest are groups.
+COMMANDS: dict[str, Any] = {
+    "config": config.app,
+    "assistants": assistants.app,
+    "threads": threads.app,
+    "messages": messages.app,
+    "runs": runs.app,
+    "sandbox": sandbox.app,
+    "completions": completions.app,
+    "migrate": migrate.app,
+    "breaker": breaker.app,
+    "logs": logs.app,
+    "metrics": metrics.metrics,
+    "doctor": doctor.app,
+    "demo": demo.app,
+}
+ROOT_OPTIONS_WITH_A_VALUE = {"--gateway-url", "--home"}
 
 
 def _version(value: bool) -> None:
@@ -59,7 +55,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     direct: bool | None = typer.Option(
@@ -91,6 +86,47 @@ def root(
     set_invocation_options(ctx.obj, force=force, no_wait=no_wait)
 
 
+
+
+def build_app(names: list[str] | None = None) -> typer.Typer:
+    """The root app with the named sub-apps (all of them by default), in help order."""
+    built = typer.Typer(
+        name="aigw",
+        cls=ErrorBoundaryGroup,
+        help="The operator's console for OpenAI Assistants traffic through an AI gateway.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=False,  # static scripts instead: `aigw completions`
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(root)
+    for name, sub in COMMANDS.items():
+        if names is not None and name not in names:
+            continue
+        if isinstance(sub, typer.Typer):
+            built.add_typer(sub, name=name)
+        else:
+            built.command(name)(sub)
+    return built
+
+
+app = build_app()
+
+
+def command_named(args: list[str]) -> str | None:
+    """The sub-app an argument list invokes (None: root help, --version, or a typo)."""
+    takes_value = False
+    for arg in args:
+        if takes_value:
+            takes_value = False
+        elif arg in ROOT_OPTIONS_WITH_A_VALUE:
+            takes_value = True
+        elif not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
@@ -98,4 +134,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     # SIGTERM unwinds like Ctrl-C, so the command closes: its log rows are committed first.
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    # Typer turns every registered sub-app into click commands on each run (~20 ms for all
+    # of them): build only the one invoked. Root help, typos and --version get the full app.
+    name = command_named(sys.argv[1:])
+    (app if name is None else build_app([name]))()
