@@ -86,8 +86,6 @@ def root(
     set_invocation_options(ctx.obj, force=force, no_wait=no_wait)
 
 
-
-
 def build_app(names: list[str] | None = None) -> typer.Typer:
     """The root app with the named sub-apps (all of them by default), in help order."""
     built = typer.Typer(

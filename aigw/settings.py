@@ -3,16 +3,17 @@
 The seed's variables keep their own names (OPENAI_API_KEY, AI_GATEWAY_URL, …) so an app's
 existing `.env` works unchanged; aigw's own settings live under the AIGW_ prefix.
 Precedence, highest first: command-line flag, environment, `.env` in the working folder, default.
+Variable names are case-insensitive; list and dict values are JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aigw.errors import ConfigError
 
@@ -22,9 +23,34 @@ Route = Literal["gateway", "direct"]
 Source = Literal["flag", "env", ".env", "default"]
 
 
-def _env(name: str) -> Any:
-    """A field read from exactly this variable name, whatever the prefix."""
-    return AliasChoices(name)
+class SecretStr:
+    """A secret value: shown as stars by str/repr, read only through get_secret_value()."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')" if self._value else "SecretStr('')"
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SettingError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
 
 
 def default_home() -> Path:
@@ -33,63 +59,225 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("aigw", appauthor=False))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="AIGW_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        populate_by_name=True,
-        case_sensitive=False,
+# -- converters: text (env, .env) or a Python value (flags, tests) → the field's type ------
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("Input should be a valid string")
+    return value
+
+
+def _secret(value: Any) -> SecretStr:
+    return value if isinstance(value, SecretStr) else SecretStr(_text(value))
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return text.rstrip("/")
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("Input should be a valid boolean, unable to interpret input")
+
+
+def _number(
+    kind: type, *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"Input should be a valid {kind.__name__}")
+        try:
+            number = kind(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            name = "integer" if kind is int else "number"
+            raise ValueError(f"Input should be a valid {name}") from None
+        if kind is int and isinstance(value, float) and value != number:
+            raise ValueError("Input should be a valid integer")
+        if gt is not None and not number > gt:
+            raise ValueError(f"Input should be greater than {gt:g}")
+        if ge is not None and not number >= ge:
+            raise ValueError(f"Input should be greater than or equal to {ge:g}")
+        if le is not None and not number <= le:
+            raise ValueError(f"Input should be less than or equal to {le:g}")
+        return number
+
+    return convert
+
+
+def _path(value: Any) -> Path:
+    return value if isinstance(value, Path) else Path(_text(value)).expanduser()
+
+
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ValueError("Input should be valid JSON") from None
+
+
+def _patterns(value: Any) -> list[str]:
+    found = _json(value)
+    if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+        raise ValueError("Input should be a JSON list of strings")
+    return list(found)
+
+
+def _prices(value: Any) -> dict[str, tuple[float, float]]:
+    found = _json(value)
+    if not isinstance(found, dict):
+        raise ValueError("Input should be a JSON object of model: [input, output] USD per 1M")
+    prices = {}
+    for model, pair in found.items():
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(p, int | float) and not isinstance(p, bool) for p in pair)
+        ):
+            raise ValueError(f"{model}: expected [input, output] USD per 1M tokens")
+        prices[str(model)] = (float(pair[0]), float(pair[1]))
+    return prices
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One setting: the variables it is read from, how text becomes its value, its default."""
+
+    convert: Callable[[Any], Any]
+    default: Any = None
+    default_factory: Callable[[], Any] | None = None
+    variable: str | None = None  # the seed's own name; None: AIGW_<NAME>
+    optional: bool = True  # None is a valid value (not given)
+
+
+def _seed(convert: Callable[[Any], Any], default: Any, variable: str) -> FieldSpec:
+    return FieldSpec(convert, default, variable=variable, optional=default is None)
+
+
+def _own(convert: Callable[[Any], Any], default: Any = None, **kw: Any) -> FieldSpec:
+    return FieldSpec(
+        convert, default, optional=default is None and "default_factory" not in kw, **kw
     )
 
-    # -- the seed's variables ------------------------------------------------------------
-    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
-    openai_base_url: str = Field(OPENAI_PUBLIC_URL, validation_alias=_env("OPENAI_BASE_URL"))
-    ai_gateway_url: str = Field(SEED_GATEWAY_URL, validation_alias=_env("AI_GATEWAY_URL"))
-    gateway_api_key: SecretStr | None = Field(None, validation_alias=_env("GATEWAY_API_KEY"))
-    gateway_api_key_next: SecretStr | None = Field(
-        None, validation_alias=_env("GATEWAY_API_KEY_NEXT")
-    )
-    gateway_api_keys: SecretStr | None = Field(None, validation_alias=_env("GATEWAY_API_KEYS"))
+
+# The fields, in the order `config show` lists them. The seed's variables keep their names.
+FIELDS: dict[str, FieldSpec] = {
+    "openai_api_key": _seed(_secret, None, "OPENAI_API_KEY"),
+    "openai_base_url": _seed(_url, OPENAI_PUBLIC_URL, "OPENAI_BASE_URL"),
+    "ai_gateway_url": _seed(_url, SEED_GATEWAY_URL, "AI_GATEWAY_URL"),
+    "gateway_api_key": _seed(_secret, None, "GATEWAY_API_KEY"),
+    "gateway_api_key_next": _seed(_secret, None, "GATEWAY_API_KEY_NEXT"),
+    "gateway_api_keys": _seed(_secret, None, "GATEWAY_API_KEYS"),
     # The seed's rollback switch. Default on: aigw is the console for gateway setups.
-    use_ai_gateway: bool = Field(True, validation_alias=_env("USE_AI_GATEWAY"))
-    supabase_url: str | None = Field(None, validation_alias=_env("SUPABASE_URL"))
-    supabase_service_role_key: SecretStr | None = Field(
-        None, validation_alias=_env("SUPABASE_SERVICE_ROLE_KEY")
-    )
-    supabase_db_url: SecretStr | None = Field(None, validation_alias=_env("SUPABASE_DB_URL"))
-    database_url: SecretStr | None = Field(None, validation_alias=_env("DATABASE_URL"))
-
-    # -- aigw's own (AIGW_*) ---------------------------------------------------------------
-    home: Path = Field(default_factory=default_home)
-    sql_dir: Path | None = None  # AIGW_SQL_DIR: migrations folder; default: sql/ of the checkout
-    gateway_key_header: str = "x-vercel-ai-gateway-key"
-    debug: bool = False
-    user_id: str | None = None
-    timeout: float = Field(60.0, gt=0, description="HTTP timeout per attempt, seconds")
-    check_id_prefixes: bool = True
+    "use_ai_gateway": _seed(_bool, True, "USE_AI_GATEWAY"),
+    "supabase_url": _seed(_text, None, "SUPABASE_URL"),
+    "supabase_service_role_key": _seed(_secret, None, "SUPABASE_SERVICE_ROLE_KEY"),
+    "supabase_db_url": _seed(_secret, None, "SUPABASE_DB_URL"),
+    "database_url": _seed(_secret, None, "DATABASE_URL"),
+    # aigw's own (AIGW_*)
+    "home": _own(_path, default_factory=default_home),
+    "sql_dir": _own(_path),  # migrations folder; default: sql/ of the checkout
+    "gateway_key_header": _own(_text, "x-vercel-ai-gateway-key"),
+    "debug": _own(_bool, False),
+    "user_id": _own(_text),
+    "timeout": _own(_number(float, gt=0), 60.0),  # HTTP timeout per attempt, seconds
+    "check_id_prefixes": _own(_bool, True),
     # logging (issue "Every call logged")
-    log_payloads: bool = False
-    payload_max_bytes: int = Field(16_384, ge=256)
-    redact_patterns: list[str] = Field(default_factory=list)
-    sync_budget: float = Field(2.0, ge=0, description="seconds a command may spend syncing logs")
+    "log_payloads": _own(_bool, False),
+    "payload_max_bytes": _own(_number(int, ge=256), 16_384),
+    "redact_patterns": _own(_patterns, default_factory=list),
+    "sync_budget": _own(_number(float, ge=0), 2.0),  # seconds a command may spend syncing
     # resilience
-    max_retries: int = Field(3, ge=0, le=20)
-    retry_budget: float = Field(30.0, ge=0)
-    rate_limit: str | None = None
-    breaker_failures: int = Field(5, ge=1)
-    breaker_cooldown: float = Field(30.0, gt=0)
-    cache_ttl: float = Field(300.0, ge=0)
+    "max_retries": _own(_number(int, ge=0, le=20), 3),
+    "retry_budget": _own(_number(float, ge=0), 30.0),
+    "rate_limit": _own(_text),
+    "breaker_failures": _own(_number(int, ge=1), 5),
+    "breaker_cooldown": _own(_number(float, gt=0), 30.0),
+    "cache_ttl": _own(_number(float, ge=0), 300.0),
     # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
-    prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    "prices": _own(_prices, default_factory=dict),
+}
 
-    @field_validator("ai_gateway_url", "openai_base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
+
+class Settings:
+    """The configuration, read once: flags (keyword arguments), environment, `.env`, default.
+
+    Hand-written on purpose: pydantic-settings did the same in ~80 ms of imports and model
+    building on every invocation, a quarter of a whole `aigw metrics` (bench/metrics.py);
+    this is a flat list of variables and converters.
+    """
+
+    openai_api_key: SecretStr | None
+    openai_base_url: str
+    ai_gateway_url: str
+    gateway_api_key: SecretStr | None
+    gateway_api_key_next: SecretStr | None
+    gateway_api_keys: SecretStr | None
+    use_ai_gateway: bool
+    supabase_url: str | None
+    supabase_service_role_key: SecretStr | None
+    supabase_db_url: SecretStr | None
+    database_url: SecretStr | None
+    home: Path
+    sql_dir: Path | None
+    gateway_key_header: str
+    debug: bool
+    user_id: str | None
+    timeout: float
+    check_id_prefixes: bool
+    log_payloads: bool
+    payload_max_bytes: int
+    redact_patterns: list[str]
+    sync_budget: float
+    max_retries: int
+    retry_budget: float
+    rate_limit: str | None
+    breaker_failures: int
+    breaker_cooldown: float
+    cache_ttl: float
+    prices: dict[str, tuple[float, float]]
+
+    def __init__(self, **given: Any):
+        unknown = set(given) - set(FIELDS)
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        environ = {k.upper(): v for k, v in os.environ.items()}
+        dotenv = read_dotenv()
+        for name, spec in FIELDS.items():
+            if name in given:
+                value = given[name]
+            else:
+                value = _lookup(env_names(name), environ, dotenv)
+                if value is None:
+                    value = spec.default_factory() if spec.default_factory else spec.default
+                    object.__setattr__(self, name, value)
+                    continue
+            if value is None:
+                if not spec.optional:
+                    raise SettingError(name, "Input should not be None")
+            else:
+                try:
+                    value = spec.convert(value)
+                except ValueError as exc:
+                    raise SettingError(name, str(exc)) from None
+            object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in FIELDS)
+        return f"Settings({shown})"
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -124,11 +312,25 @@ class Settings(BaseSettings):
 
 def env_names(name: str) -> list[str]:
     """The variable names a field is read from."""
-    field = Settings.model_fields[name]
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    return [f"AIGW_{name.upper()}"]
+    variable = FIELDS[name].variable
+    return [variable] if variable else [f"AIGW_{name.upper()}"]
+
+
+def read_dotenv(path: Path = Path(".env")) -> dict[str, str]:
+    """`.env` in the working folder, names upper-cased (names are case-insensitive)."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k.upper(): v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _lookup(names: list[str], *sources: dict[str, str]) -> str | None:
+    for source in sources:
+        for name in names:
+            if name in source:
+                return source[name]
+    return None
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -136,26 +338,20 @@ def load_settings(**flags: Any) -> Settings:
     given = {k: v for k, v in flags.items() if v is not None}
     try:
         return Settings(**given)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "settings"
-        names = env_names(field) if field in Settings.model_fields else [field]
+    except SettingError as exc:
         raise ConfigError(
-            f"invalid configuration {names[0]}: {first['msg']}",
+            f"invalid configuration {env_names(exc.field)[0]}: {exc}",
             hint="check the environment and the .env file in the working folder",
         ) from None
 
 
 def value_sources(settings: Settings, flags: dict[str, Any]) -> dict[str, Source]:
-    """Where each value came from, following the same precedence as pydantic-settings."""
-    from dotenv import dotenv_values
-
-    env_file = Path(".env")
-    dotenv = {k.upper() for k in dotenv_values(env_file)} if env_file.is_file() else set()
+    """Where each value came from, following the same precedence as Settings."""
+    dotenv = set(read_dotenv())
     environ = {k.upper() for k in os.environ}
     sources: dict[str, Source] = {}
-    for name in Settings.model_fields:
-        names = [n.upper() for n in env_names(name)]
+    for name in FIELDS:
+        names = env_names(name)
         if flags.get(name) is not None:
             sources[name] = "flag"
         elif any(n in environ for n in names):

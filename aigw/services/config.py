@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import SecretStr
-
-from aigw.settings import Settings, env_names, mask, value_sources
+from aigw.settings import FIELDS, SecretStr, Settings, env_names, mask, value_sources
 
 
 def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
     sources = value_sources(settings, flags)
     rows = []
-    for name in Settings.model_fields:
+    for name in FIELDS:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             shown: Any = mask(value)
