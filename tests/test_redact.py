@@ -171,7 +171,14 @@ def secrets(draw: st.DrawFn) -> tuple[str, str]:
         spaced = draw(st.booleans())
         return kind, " ".join(number[i : i + 4] for i in range(0, 16, 4)) if spaced else number
     if kind == "cpf":
-        d = cpf_digits(nums(9))
+        # One digit eleven times passes the check digits but is no CPF (the redactor agrees).
+        d = cpf_digits(
+            draw(
+                st.text(alphabet=string.digits, min_size=9, max_size=9).filter(
+                    lambda body: len(set(body)) > 1
+                )
+            )
+        )
         formatted = f"{d[:3]}.{d[3:6]}.{d[6:9]}-{d[9:]}"
         return kind, formatted if draw(st.booleans()) else d
     d = cnpj_digits(nums(12))

@@ -16,11 +16,12 @@ died is imported by the next aigw that opens the store (`import_orphans`).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import orjson
 
 from aigw.storage.base import LogRecord
 from aigw.storage.sqlite import INSERT_ROW, to_row
@@ -28,7 +29,6 @@ from aigw.storage.sqlite import INSERT_ROW, to_row
 if TYPE_CHECKING:
     from aigw.storage.sqlite import SQLiteRepository
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once: a call's µs
 SUFFIX = ".jsonl"  # a journal its process may still append to
 CLOSED = ".closed"  # one its process closed without importing it all: anyone may import it
 
@@ -48,7 +48,7 @@ class Journal:
     def append(self, record: LogRecord) -> None:
         # One write of one whole line: a reader never sees half of it after a crash, only
         # maybe a line without its newline, which import leaves for later.
-        os.write(self._fd, (_ENCODER.encode(to_row(record)) + "\n").encode())
+        os.write(self._fd, orjson.dumps(to_row(record)) + b"\n")
 
     def close(self) -> None:
         os.close(self._fd)
@@ -76,7 +76,7 @@ def import_journal(store: SQLiteRepository, path: Path) -> int:
         rows = []
         for line in data[:end].splitlines():
             try:
-                rows.append(tuple(json.loads(line)))
+                rows.append(tuple(orjson.loads(line)))
             except ValueError:  # a torn line from a full disk: skip it, keep the rest
                 continue
         conn.executemany(INSERT_ROW, rows)

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from aigw.gateway.endpoints import COLLECTIONS, parse
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.transports.base import Layer
@@ -53,6 +55,10 @@ def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
 def _json(body: bytes | None) -> Any:
     if not body or len(body) > MAX_PARSED_BYTES:
         return None
+    try:
+        return orjson.loads(body)
+    except ValueError:  # orjson refuses integers past 64 bits and lone surrogates
+        pass
     try:
         return json.loads(body)
     except ValueError:
