@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from aigw.storage.base import LogFilter
@@ -71,6 +72,21 @@ def test_the_outbox_imports_while_running_and_when_its_process_reads(tmp_path: P
     assert outbox.close() == 0
     assert ids(store) == [r.id for r in batch]
     assert list((tmp_path / "journal").iterdir()) == []
+    store.close()
+
+
+def test_a_row_reaches_the_store_within_a_second_even_if_no_call_follows(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=0.05)
+    [record] = records(1)
+    outbox(record)  # e.g. a run's stream opened by `runs create --wait`, then minutes of waiting
+    deadline = time.monotonic() + 10
+    while not ids(store) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ids(store) == [record.id]
+    outbox.close()
     store.close()
 
 

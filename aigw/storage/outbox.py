@@ -1,11 +1,12 @@
 """The logging layer's sink: every record on disk before the call returns, nothing lost.
 
 A record is appended to this process's journal (storage/journal.py: one `os.write`, a few
-microseconds) and from there moved into the local SQLite store in short transactions: about
-once a second while the process runs, whenever the process reads its own logs
-(`commit()`), and at `close()`. A SQLite commit per record was measured first: ~50 µs inside
-a call, a tenth of a loopback call on its own; a writer thread measured slower still (on two
-cores its wake-ups and GIL hand-offs cost more than the commit).
+microseconds) and from there moved into the local SQLite store in short transactions: at most
+a second later while the process runs (by the next call, or a timer when none comes),
+whenever the process reads its own logs (`commit()`), and at `close()`. A SQLite commit per
+record was measured first: ~50 µs inside a call, a twentieth of a loopback call on its own; a
+writer thread measured slower still (on two cores its wake-ups and GIL hand-offs cost more
+than the commit).
 
 If the journal cannot be written (disk full, permissions), the record goes straight into the
 store; if the store cannot take it either, it waits in memory and is tried again at close. A
@@ -52,6 +53,7 @@ class Outbox:
         self._clock = clock
         self._next_import = clock() + import_every
         self._lock = threading.Lock()  # calls may log from several threads (run --wait)
+        self._timer: threading.Timer | None = None
 
     def __call__(self, record: LogRecord) -> None:
         with self._lock:
@@ -66,6 +68,10 @@ class Outbox:
             self.written += 1
             if self._clock() >= self._next_import:
                 self._import()
+            elif self._timer is None:  # no later call may come soon (a long --wait): a timer
+                self._timer = threading.Timer(self._import_every, self.commit)
+                self._timer.daemon = True
+                self._timer.start()
 
     def commit(self) -> None:
         """Move the journal's rows into the store now: before this process reads its logs."""
@@ -92,6 +98,9 @@ class Outbox:
             if self.unwritten:
                 failed, self.unwritten = self.unwritten, []
                 self._write_now(failed)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             if self.journal is None:
                 return self.left_in_journal
             journal, self.journal = self.journal, None
@@ -108,6 +117,9 @@ class Outbox:
     # -- parts -----------------------------------------------------------------------------
     def _import(self) -> None:
         self._next_import = self._clock() + self._import_every
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.journal is None:
             return
         try:
