@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from aigw.storage.sqlite import connect, migrate
 
 
@@ -83,7 +85,7 @@ class StateStore:
             return None
         k, tag, url, stored_at, status, headers, body = row
         return CacheEntry(
-            k, tag, url, stored_at, status, [(n, v) for n, v in json.loads(headers)], body
+            k, tag, url, stored_at, status, [(n, v) for n, v in orjson.loads(headers)], body
         )
 
     def cache_put(self, entry: CacheEntry, *, keep_for: float = 86_400.0) -> None:
