@@ -1,10 +1,12 @@
-"""`aigw metrics` numbers, on the real Postgres (sql/0002_metrics.sql) and on a real SQLite file
-with the same generated rows: equal to the seed's example query and to `percentile_cont`, equal
-to each other, and right at the edges (empty window, one row, all failures, ties)."""
+"""`aigw metrics` numbers, on the real Postgres (sql/0002_metrics.sql, as 0003 redefines it) and on
+a real SQLite file with the same generated rows: equal to the seed's example query and to
+`percentile_cont`, equal to each other, and right at the edges (empty window, one row, all
+failures, ties); and 0003's faster functions return exactly what 0002's did."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 
 from aigw.storage.aggregates import GroupStats, MetricsQuery
 from aigw.storage.base import LogRecord
+from aigw.storage.migrations import apply_all, shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.metrics_fixtures import (
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.postgres
 # Rows sit on whole seconds; half-second edges keep `>` (the seed) and `>=` (aigw) equal.
 SINCE = NOW - timedelta(hours=24, milliseconds=500)
 UNTIL = NOW - timedelta(milliseconds=500)
+AGENT = "0b7a5f0e-8c1e-4d1c-9a55-00000000a6e7"
 
 
 def both(
@@ -196,3 +200,57 @@ def test_token_usage_per_agent_and_model_is_the_same_on_both_stores(
     query = MetricsQuery(SINCE, UNTIL)
     assert remote.usage(query) == local.usage(query)
     assert sum(u.prompt_tokens or 0 for u in remote.usage(query)) > 0
+
+
+def test_the_faster_functions_of_0003_return_exactly_what_0002_returned(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    # The database as it was after 0002, with rows, agents and odd cache statuses; every
+    # grouping, filter and window read before and after 0003 redefines the two functions.
+    upto_0002 = tmp_path / "sql"
+    upto_0002.mkdir()
+    for name in ("0001_core.sql", "0002_metrics.sql"):
+        shutil.copy(shipped_sql_dir() / name, upto_0002)
+    apply_all(fresh_db, upto_0002)
+    rows = generated_rows(700, seed=13)
+    rows += [
+        dataclasses.replace(r, cache_status=status, agent_id=agent)
+        for r, status, agent in zip(
+            generated_rows(60, seed=17),
+            ["HIT", "Miss", "bypass", "Expired", "stale", ""] * 10,
+            [None, AGENT] * 30,
+            strict=True,
+        )
+    ]
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO agents (id, name, openai_assistant_id, model) VALUES"
+            " (%s, 'Support', 'asst_a1', 'gpt-4o'), (gen_random_uuid(), 'Sales', NULL, NULL)",
+            (AGENT,),
+        )
+    load_postgres(fresh_db, rows)
+    queries = [
+        MetricsQuery(since, until, by, endpoint=endpoint, agent=agent)
+        for since, until in [(SINCE, UNTIL), (NOW - timedelta(hours=3), UNTIL), (None, None)]
+        for by in ("endpoint", "agent", "model", "hour")
+        for endpoint, agent in [
+            (None, None),
+            ("/v1/threads/{thread_id}/runs", None),
+            (None, "asst_b2"),
+            (None, "Support"),
+            (None, AGENT),
+        ]
+    ] + [MetricsQuery(NOW + timedelta(days=1), NOW + timedelta(days=2))]
+
+    def read() -> list[tuple[list[GroupStats], list[Any]]]:
+        store = PostgresRepository(fresh_db)
+        try:
+            return [(sorted(store.metrics(q), key=repr), store.usage(q)) for q in queries]
+        finally:
+            store.close()
+
+    before = read()
+    assert apply_all(fresh_db) == ["0003_metrics_faster"]
+    after = read()
+    assert any(u for _, u in before) and any(len(m) > 1 for m, _ in before)
+    assert after == before  # floats too: exactly, not approximately
