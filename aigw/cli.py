@@ -120,6 +120,8 @@ def command_named(args: list[str]) -> str | None:
             takes_value = False
         elif arg in ROOT_OPTIONS_WITH_A_VALUE:
             takes_value = True
+        elif arg in ("-h", "--help"):  # root help, whatever follows: it lists every command
+            return None
         elif not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None

@@ -34,6 +34,9 @@ class SecretStr:
     def get_secret_value(self) -> str:
         return self._value
 
+    def __len__(self) -> int:  # an empty secret is falsy: `SUPABASE_DB_URL or DATABASE_URL`
+        return len(self._value)
+
     def __repr__(self) -> str:
         return "SecretStr('**********')" if self._value else "SecretStr('')"
 

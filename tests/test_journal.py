@@ -143,3 +143,72 @@ def test_a_live_process_journal_is_left_to_its_owner(tmp_path: Path) -> None:
     assert journal.path.exists()
     journal.close()
     store.close()
+
+
+def test_a_row_sqlite_refuses_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    journal = Journal(tmp_path / "journal")
+    good, bad, later = records(3)
+    journal.append(good)
+    bad.total_tokens = 2**63  # past SQLite's integers (the logging layer never makes one)
+    journal.append(bad)
+    journal.append(later)
+    journal.close()
+    assert retire(store, journal.path) == 2
+    assert ids(store) == [good.id, later.id]
+    store.close()
+
+
+def test_after_a_failed_append_rows_go_straight_to_the_store(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    outbox = Outbox(lambda: store, tmp_path / "journal")
+    batch = records(3)
+    outbox(batch[0])
+    assert outbox.journal is not None
+
+    def full_disk(record: object) -> None:
+        with outbox.journal.path.open("ab") as file:  # type: ignore[union-attr]
+            file.write(b'["half a line')  # what a short write leaves
+        raise OSError(28, "No space left on device")
+
+    outbox.journal.append = full_disk  # type: ignore[method-assign]
+    outbox(batch[1])
+    outbox(batch[2])  # not glued to the fragment: the journal is no longer used
+    assert outbox.written == 3 and "No space" in (outbox.problem or "")
+    outbox.close()
+    assert sorted(ids(store)) == sorted(r.id for r in batch)
+    store.close()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from aigw.storage.journal import Journal
+    from tests.logging_fixtures import records
+
+    journal = Journal(Path(sys.argv[1]))
+    journal.append(records(1)[0])
+    print(journal.path, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_journal_is_imported_only_once_its_owner_has_let_go(tmp_path: Path) -> None:
+    # Liveness is the owner's flock, not its PID (PIDs are reused, and differ across PID
+    # namespaces, e.g. between containers sharing AIGW_HOME).
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "journal")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert owner.stdout is not None
+    path = Path(owner.stdout.readline().strip())
+    assert import_orphans(store, tmp_path / "journal") == 0 and path.exists()
+    owner.kill()
+    owner.wait()
+    assert import_orphans(store, tmp_path / "journal") == 1 and not path.exists()
+    store.close()

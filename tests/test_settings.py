@@ -78,3 +78,10 @@ def test_a_bad_value_is_a_config_error_naming_its_variable(
     assert caught.value.code == ExitCode.CONFIG
     assert caught.value.message.startswith(f"invalid configuration {variable}: ")
     assert message in caught.value.message
+
+
+def test_an_empty_variable_gives_way_to_the_next_one(workdir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SUPABASE_DB_URL", "")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db/x")
+    assert Settings().db_url == "postgresql://u:pw@db/x"
+    assert not SecretStr("") and SecretStr("x")

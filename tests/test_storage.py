@@ -284,3 +284,15 @@ def test_the_mirror_keeps_one_conversation_per_thread_and_upserts_messages(
         rows = conn.execute("SELECT conversation_id::text, content FROM messages").fetchall()
     assert rows == [(conversation, "edited")]
     mirror.close()
+
+
+def test_a_prune_during_a_sync_never_hides_the_rows_written_after_it(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    store.write(records(5, start=T0))
+    batch = store.pending(10)  # a sync reads, and is writing remotely…
+    assert store.prune(T0 + timedelta(days=1)) == 5  # …while a prune empties the table
+    fresh = records(2, start=T0 + timedelta(days=2))
+    store.write(fresh)
+    store.mark_synced(batch.last)  # the sync ends
+    assert [r.id for r in store.pending(10).records] == [r.id for r in fresh]
+    store.close()

@@ -16,8 +16,11 @@ died is imported by the next aigw that opens the store (`import_orphans`).
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,17 +41,27 @@ def journal_dir(state_db_path: Path) -> Path:
 
 
 class Journal:
-    """This process's append-only file of log rows (named PID-RANDOM.jsonl)."""
+    """This process's append-only file of log rows (named PID-RANDOM.jsonl).
+
+    The process holds an exclusive flock on it while it lives: that, not the PID, tells other
+    processes the owner is alive (PIDs are reused, and differ across PID namespaces).
+    """
 
     def __init__(self, directory: Path):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path = directory / f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        self.path = directory / f"{os.getpid()}-{secrets.token_hex(8)}{SUFFIX}"
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def append(self, record: LogRecord) -> None:
-        # One write of one whole line: a reader never sees half of it after a crash, only
-        # maybe a line without its newline, which import leaves for later.
-        os.write(self._fd, orjson.dumps(to_row(record)) + b"\n")
+        """One whole line, or OSError. After an OSError the file may end in a fragment: the
+        caller must not append again (the next line would be glued to it)."""
+        line = memoryview(orjson.dumps(to_row(record)) + b"\n")
+        while line:
+            written = os.write(self._fd, line)
+            if written <= 0:
+                raise OSError(errno.ENOSPC, "short write to the journal")
+            line = line[written:]
 
     def close(self) -> None:
         os.close(self._fd)
@@ -79,13 +92,29 @@ def import_journal(store: SQLiteRepository, path: Path) -> int:
                 rows.append(tuple(orjson.loads(line)))
             except ValueError:  # a torn line from a full disk: skip it, keep the rest
                 continue
-        conn.executemany(INSERT_ROW, rows)
+        conn.execute("SAVEPOINT batch")
+        try:
+            conn.executemany(INSERT_ROW, rows)
+        except (sqlite3.Error, OverflowError, ValueError):
+            # One row SQLite refuses must not hold back the others, or every later open:
+            # undo the rows before it, then take them one by one.
+            conn.execute("ROLLBACK TO batch")
+            rows = [row for row in rows if _insert_one(conn, row)]
+        conn.execute("RELEASE batch")
         conn.execute(
             "INSERT INTO journal_marks (name, offset) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET offset = excluded.offset",
             (_mark_name(path), offset + end),
         )
     return len(rows)
+
+
+def _insert_one(conn: sqlite3.Connection, row: tuple[object, ...]) -> bool:
+    try:
+        conn.execute(INSERT_ROW, row)
+    except (sqlite3.Error, OverflowError, ValueError):
+        return False
+    return True
 
 
 def retire(store: SQLiteRepository, path: Path) -> int:
@@ -103,12 +132,21 @@ def import_orphans(store: SQLiteRepository, directory: Path) -> int:
         return 0
     moved = 0
     for path in directory.glob(f"*{SUFFIX}"):
-        pid_text = path.name.split("-", 1)[0]
         # A live owner (this process included) imports its own file: its last line may be
-        # half-written, and it keeps appending to the file it has open.
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        # half-written, and it keeps appending to the file it has open. It holds the lock.
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
             continue
-        moved += retire(store, path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            moved += retire(store, path)
+        finally:
+            os.close(fd)
     for path in directory.glob(f"*{CLOSED}"):
         moved += retire(store, path)
     return moved
@@ -119,15 +157,3 @@ def set_aside(path: Path) -> Path:
     closed = path.with_name(_mark_name(path) + CLOSED)
     path.rename(closed)
     return closed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True

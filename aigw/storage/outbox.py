@@ -54,24 +54,28 @@ class Outbox:
         self._next_import = clock() + import_every
         self._lock = threading.Lock()  # calls may log from several threads (run --wait)
         self._timer: threading.Timer | None = None
+        self._journal_failed = False  # after a failed append the file may end mid-line
 
     def __call__(self, record: LogRecord) -> None:
         with self._lock:
-            try:
-                if self.journal is None:
-                    self.journal = Journal(self.journal_dir)
-                self.journal.append(record)
-            except OSError as exc:
-                self.problem = f"{type(exc).__name__}: {exc}"
-                self._write_now([record])
-                return
-            self.written += 1
-            if self._clock() >= self._next_import:
-                self._import()
-            elif self._timer is None:  # no later call may come soon (a long --wait): a timer
-                self._timer = threading.Timer(self._import_every, self.commit)
-                self._timer.daemon = True
-                self._timer.start()
+            if not self._journal_failed:
+                try:
+                    if self.journal is None:
+                        self.journal = Journal(self.journal_dir)
+                    self.journal.append(record)
+                except Exception as exc:  # the file may end mid-line: never append again
+                    self._journal_failed = True
+                    self.problem = f"{type(exc).__name__}: {exc}"
+                else:
+                    self.written += 1
+                    if self._clock() >= self._next_import:
+                        self._import()
+                    elif self._timer is None:  # no call may come soon (a long --wait)
+                        self._timer = threading.Timer(self._import_every, self.commit)
+                        self._timer.daemon = True
+                        self._timer.start()
+                    return
+            self._write_now([record])  # straight into the store: never lost
 
     def commit(self) -> None:
         """Move the journal's rows into the store now: before this process reads its logs."""

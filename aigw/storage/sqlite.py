@@ -220,14 +220,10 @@ class SQLiteRepository:
             return int(self.conn.execute(sql, (self._cursor(),)).fetchone()[0])
 
     def mark_synced(self, through: int) -> None:
-        # max(): a slower sync that ends later never moves the cursor back; min(): rows a
-        # prune removed meanwhile must not leave the cursor above the seq of the next row.
+        # max(): a slower sync that ends later never moves the cursor back. (seq numbers are
+        # never reused, AUTOINCREMENT: a prune cannot put new rows behind the cursor.)
         with self._lock:
-            self.conn.execute(
-                "UPDATE sync_cursor SET seq = max(seq, min(?, "
-                "(SELECT coalesce(max(seq), 0) FROM ai_gateway_logs)))",
-                (through,),
-            )
+            self.conn.execute("UPDATE sync_cursor SET seq = max(seq, ?)", (through,))
 
     def _cursor(self) -> int:
         return int(self.conn.execute("SELECT seq FROM sync_cursor").fetchone()[0])
@@ -236,12 +232,6 @@ class SQLiteRepository:
         with self._lock, immediate(self.conn) as conn:
             cursor = conn.execute(
                 "DELETE FROM ai_gateway_logs WHERE created_at < ?", (older_than.timestamp(),)
-            )
-            # A new row's seq is the largest left + 1: had the newest rows gone, new rows would
-            # reuse their numbers, at or below the cursor, and never be sent. Pull it back.
-            conn.execute(
-                "UPDATE sync_cursor SET seq = "
-                "min(seq, (SELECT coalesce(max(seq), 0) FROM ai_gateway_logs))"
             )
             return cursor.rowcount
 

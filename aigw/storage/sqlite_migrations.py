@@ -79,14 +79,15 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 3: a cheaper write per logged call (bench/logging.py: 72 → 27 µs a record). Rows get
-    # `seq`, their commit order (SQLite writes one transaction at a time, and a new rowid is
-    # the largest + 1), and sync keeps one cursor in it instead of a per-row `synced_at` with
-    # its partial index. `id` loses its unique index: ids are UUIDv7, so `get` finds a row
-    # through `created_at`. Rows not yet synced stay pending (the cursor stops before the
-    # first of them; re-sending synced rows after it is a no-op upsert remotely).
+    # `seq`, their commit order (SQLite writes one transaction at a time, and AUTOINCREMENT
+    # hands out ever larger numbers, even after a prune). Sync keeps one cursor in it instead
+    # of a per-row `synced_at` with its partial index. `id` loses its unique index: ids are
+    # UUIDv7, so `get` finds a row through `created_at`. Rows not yet synced stay pending (the
+    # cursor stops before the first of them; re-sending synced rows after it is a no-op upsert
+    # remotely).
     """
     CREATE TABLE ai_gateway_logs_v3 (
-      seq INTEGER PRIMARY KEY,           -- commit order: where the sync cursor points
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, -- commit order, never reused: the sync cursor's unit
       id TEXT NOT NULL,                  -- client UUID (v7 since this version)
       created_at REAL NOT NULL,          -- Unix seconds, UTC
       endpoint TEXT NOT NULL,

@@ -60,9 +60,23 @@ def _json(body: bytes | None) -> Any:
     except ValueError:  # orjson refuses integers past 64 bits and lone surrogates
         pass
     try:
-        return json.loads(body)
+        return _storable(json.loads(body))
     except ValueError:
         return None
+
+
+def _storable(value: Any) -> Any:
+    """What the journal, SQLite and Postgres can all take: lone surrogates become U+FFFD and
+    integers past 64 bits floats (such values only ever reach payloads and ids here)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return float(value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
 
 
 def _is_listing(method: str, template: str) -> bool:
@@ -223,4 +237,6 @@ def _str(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An integer SQLite and Postgres can store (bigint), else None."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    return value if ok else None
