@@ -31,23 +31,16 @@ import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 
+from tests.metrics_fixtures import SEED_LATENCY_24H  # noqa: E402  (the seed's query, verbatim)
+
 ADMIN_URL = os.environ.get("AIGW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-SEED_SCRIPT = """
+# The minimal script the issue compares against: connect with psycopg, run the seed's query.
+SEED_SCRIPT = f"""
 import json, sys
 import psycopg
 conn = psycopg.connect(sys.argv[1])
-rows = conn.execute('''
-SELECT
-  endpoint,
-  AVG(latency_ms) as avg_latency,
-  COUNT(*) as total_calls,
-  COUNT(CASE WHEN status_code >= 200 AND status_code < 300 THEN 1 END) as successful_calls
-FROM ai_gateway_logs
-WHERE created_at > NOW() - INTERVAL '24 hours'
-GROUP BY endpoint
-ORDER BY avg_latency DESC
-''').fetchall()
+rows = conn.execute({SEED_LATENCY_24H!r}).fetchall()
 print(json.dumps([[e, float(a), t, s] for e, a, t, s in rows]))
 """
 
@@ -108,7 +101,7 @@ def medians(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> d
 
 def db_medians(url: str, runs: int) -> dict[str, float]:
     """The database side alone, on one warm connection: aigw's two calls vs the seed query."""
-    seed_sql = SEED_SCRIPT.split("'''")[1]
+    seed_sql = SEED_LATENCY_24H
     aigw_sql = [
         "SELECT * FROM aigw_metrics(now() - interval '24 hours', now(), 'endpoint')",
         "SELECT * FROM aigw_metrics_usage(now() - interval '24 hours', now())",

@@ -20,6 +20,33 @@ from aigw.storage.sqlite import SQLiteRepository
 # A fixed "now", minutes past the hour, so windows never cut a row in two by accident.
 NOW = datetime(2026, 3, 10, 12, 30, 0, tzinfo=UTC)
 
+# The seed's "Dashboard de Monitoramento" queries, verbatim.
+SEED_LATENCY_24H = """
+SELECT
+  endpoint,
+  AVG(latency_ms) as avg_latency,
+  COUNT(*) as total_calls,
+  COUNT(CASE WHEN status_code >= 200 AND status_code < 300 THEN 1 END) as successful_calls
+FROM ai_gateway_logs
+WHERE created_at > NOW() - INTERVAL '24 hours'
+GROUP BY endpoint
+ORDER BY avg_latency DESC;
+"""
+
+SEED_COST = """
+SELECT
+  a.name,
+  COUNT(m.id) as total_messages,
+  SUM(LENGTH(m.content)) / 4 as estimated_tokens -- Aproximação
+FROM agents a
+JOIN conversations c ON c.agent_id = a.id
+JOIN messages m ON m.conversation_id = c.id
+WHERE m.created_at > NOW() - INTERVAL '30 days'
+GROUP BY a.id, a.name
+ORDER BY estimated_tokens DESC;
+"""
+
+# The seed's latency query over a given window (%(since)s, %(until)s).
 SEED_LATENCY = """
 SELECT
   endpoint,

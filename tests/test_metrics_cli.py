@@ -16,19 +16,9 @@ from aigw.storage.base import LogRecord
 from aigw.storage.migrations import apply_all
 from aigw.storage.sqlite import SQLiteRepository
 from tests.conftest import Cli
-from tests.metrics_fixtures import load_postgres, metrics_db
+from tests.metrics_fixtures import SEED_COST, load_postgres, metrics_db
 
 __all__ = ["metrics_db"]
-
-SEED_COST = """
-SELECT a.name, COUNT(m.id) as total_messages, SUM(LENGTH(m.content)) / 4 as estimated_tokens
-FROM agents a
-JOIN conversations c ON c.agent_id = a.id
-JOIN messages m ON m.conversation_id = c.id
-WHERE m.created_at > NOW() - INTERVAL '30 days'
-GROUP BY a.id, a.name
-ORDER BY estimated_tokens DESC
-"""
 
 
 def rows(statuses: list[int | None], *, latency: float = 100.0, **extra: object) -> list[LogRecord]:

@@ -67,34 +67,8 @@ def test_a_blank_file_migrates_to_the_call_log_schema(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     columns = [row[1] for row in conn.execute("PRAGMA table_info(ai_gateway_logs)")]
-    assert columns == [
-        "seq",  # commit order: the sync cursor's unit
-        "id",
-        "created_at",
-        "endpoint",
-        "method",
-        "status_code",
-        "latency_ms",
-        "request_payload",
-        "response_payload",
-        "error_message",
-        "user_id",
-        "agent_id",
-        "path",
-        "request_id",
-        "call_id",
-        "attempt",
-        "route",
-        "cache_status",
-        "thread_id",
-        "run_id",
-        "assistant_id",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "source",
-    ]
+    # seq (the commit order), then exactly the columns the insert writes (storage/base.py).
+    assert columns == ["seq", *COLUMNS]
     indexes = {
         row[0]
         for row in conn.execute(

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from aigw.storage.migrations import apply_all, discover, shipped_sql_dir
+from tests.metrics_fixtures import SEED_COST, SEED_LATENCY_24H
 
 pytestmark = pytest.mark.postgres
 
@@ -195,32 +196,7 @@ def test_a_mirrored_message_upserts_on_its_openai_id(migrated_db: str) -> None:
         assert conn.execute("SELECT content FROM messages").fetchall() == [("edited",)]
 
 
-# -- the seed's "Dashboard de Monitoramento" queries, verbatim -----------------------------
-
-SEED_LATENCY = """
-SELECT
-  endpoint,
-  AVG(latency_ms) as avg_latency,
-  COUNT(*) as total_calls,
-  COUNT(CASE WHEN status_code >= 200 AND status_code < 300 THEN 1 END) as successful_calls
-FROM ai_gateway_logs
-WHERE created_at > NOW() - INTERVAL '24 hours'
-GROUP BY endpoint
-ORDER BY avg_latency DESC;
-"""
-
-SEED_COST = """
-SELECT
-  a.name,
-  COUNT(m.id) as total_messages,
-  SUM(LENGTH(m.content)) / 4 as estimated_tokens -- Aproximação
-FROM agents a
-JOIN conversations c ON c.agent_id = a.id
-JOIN messages m ON m.conversation_id = c.id
-WHERE m.created_at > NOW() - INTERVAL '30 days'
-GROUP BY a.id, a.name
-ORDER BY estimated_tokens DESC;
-"""
+# -- the seed's "Dashboard de Monitoramento" queries, verbatim (tests/metrics_fixtures.py) ---
 
 
 def test_the_seeds_latency_query_counts_the_last_24_hours_per_endpoint(migrated_db: str) -> None:
@@ -240,7 +216,7 @@ def test_the_seeds_latency_query_counts_the_last_24_hours_per_endpoint(migrated_
                 "VALUES (%s, 'GET', %s, %s, now() - %s::interval)",
                 (endpoint, status, latency, age),
             )
-        rows = conn.execute(SEED_LATENCY).fetchall()
+        rows = conn.execute(SEED_LATENCY_24H).fetchall()
     assert [(e, float(avg), total, ok) for e, avg, total, ok in rows] == [
         ("/v1/threads", 200.0, 2, 1),
         ("/v1/assistants", 50.0, 3, 2),

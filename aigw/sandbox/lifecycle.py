@@ -42,7 +42,6 @@ from aigw.sandbox.store import new_id
 if TYPE_CHECKING:
     from aigw.sandbox.store import SandboxState
 
-ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 # After one of these events the real API ends the stream with `event: done`.
 STREAM_END = frozenset(
     f"thread.run.{s}"

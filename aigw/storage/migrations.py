@@ -287,30 +287,12 @@ def apply(
     on_wait: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Bootstrap, then apply the pending migrations (or try them all and roll back: dry run)."""
-    import psycopg
 
     migrations = discover(sql_dir)
     with migration_lock(db_url, on_wait), connect(db_url) as conn:
         if dry_run:
             return _dry_run(conn, migrations, db_url)
-        with conn.transaction():
-            boot = bootstrap(conn)
-            ensure_tracking(conn)
-        found = states(migrations, read_applied(conn))
-        refuse_drift(found)
-        pending = {s.version for s in found if s.state == "pending"}
-        done: list[Applied] = []
-        for m in migrations:
-            if m.version not in pending:
-                continue
-            started = time.perf_counter()
-            try:
-                with conn.transaction():
-                    _execute(conn, m)
-            except psycopg.Error as exc:
-                raise _failure(conn, m, exc, db_url, [a.name for a in done]) from None
-            ms = (time.perf_counter() - started) * 1000
-            done.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
+        boot, done = _run_pending(conn, migrations, db_url, dry_run=False)
         return ApplyResult(done, boot)
 
 
@@ -331,32 +313,43 @@ def _execute(conn: psycopg.Connection[Any], m: Migration) -> None:
 def _dry_run(
     conn: psycopg.Connection[Any], migrations: list[Migration], db_url: str
 ) -> ApplyResult:
-    import psycopg
-
     with conn.transaction(force_rollback=True):
         before = catalog_snapshot(conn, TRACKING_SCHEMA)
-        boot = bootstrap(conn)
-        ensure_tracking(conn)
-        found = states(migrations, read_applied(conn))
-        refuse_drift(found)
-        pending = {s.version for s in found if s.state == "pending"}
-        tried: list[Applied] = []
-        for m in migrations:
-            if m.version not in pending:
-                continue
-            started = time.perf_counter()
-            try:
-                with conn.transaction():  # a savepoint, so the failure can be located after
-                    _execute(conn, m)
-            except psycopg.Error as exc:
-                error = _failure(conn, m, exc, db_url, [])
-                error.message = f"dry run: {error.message}; nothing was changed"
-                raise error from None
-            ms = (time.perf_counter() - started) * 1000
-            tried.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
+        boot, tried = _run_pending(conn, migrations, db_url, dry_run=True)
         after = catalog_snapshot(conn, TRACKING_SCHEMA)
     creates, drops = diff_catalog(before, after)
     return ApplyResult(tried, boot, dry_run=True, creates=creates, drops=drops)
+
+
+def _run_pending(
+    conn: psycopg.Connection[Any], migrations: list[Migration], db_url: str, *, dry_run: bool
+) -> tuple[Bootstrap, list[Applied]]:
+    """Bootstrap, then each pending migration in its own transaction (in a dry run: savepoints
+    of the transaction rolled back, so a failure can still be located)."""
+    import psycopg
+
+    with conn.transaction():
+        boot = bootstrap(conn)
+        ensure_tracking(conn)
+    found = states(migrations, read_applied(conn))
+    refuse_drift(found)
+    pending = {s.version for s in found if s.state == "pending"}
+    done: list[Applied] = []
+    for m in migrations:
+        if m.version not in pending:
+            continue
+        started = time.perf_counter()
+        try:
+            with conn.transaction():
+                _execute(conn, m)
+        except psycopg.Error as exc:
+            error = _failure(conn, m, exc, db_url, [] if dry_run else [a.name for a in done])
+            if dry_run:
+                error.message = f"dry run: {error.message}; nothing was changed"
+            raise error from None
+        ms = (time.perf_counter() - started) * 1000
+        done.append(Applied(m.version, m.label, display_path(m.path), round(ms, 1)))
+    return boot, done
 
 
 # -- failures: file and line ----------------------------------------------------------------

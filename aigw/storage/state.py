@@ -10,7 +10,6 @@ Nothing heavy is imported: a refused call must stay fast (no SDK).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -98,7 +97,7 @@ class StateStore:
                     entry.url,
                     entry.stored_at,
                     entry.status,
-                    json.dumps(entry.headers),
+                    orjson.dumps(entry.headers).decode(),
                     entry.body,
                 ),
             )
@@ -111,10 +110,6 @@ class StateStore:
         with self.immediate() as db:
             marks = ",".join("?" * len(tags))
             return db.execute(f"DELETE FROM cache_entries WHERE tag IN ({marks})", tags).rowcount
-
-    def cache_clear(self) -> int:
-        with self.immediate() as db:
-            return db.execute("DELETE FROM cache_entries").rowcount
 
     # -- circuit breaker -------------------------------------------------------------------
     def breaker_get(self, host: str, db: sqlite3.Connection | None = None) -> BreakerRow | None:
