@@ -55,23 +55,23 @@ def test_a_line_without_its_newline_waits_and_a_torn_one_is_skipped(tmp_path: Pa
     store.close()
 
 
-def test_the_outbox_imports_while_running_and_when_its_process_reads(tmp_path: Path) -> None:
+def test_the_outbox_imports_when_its_process_reads_and_at_close(tmp_path: Path) -> None:
     store = SQLiteRepository(tmp_path / "store.sqlite3")
-    now = [0.0]
-    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=1.0, clock=lambda: now[0])
+    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=3600)
     batch = records(4)
     outbox(batch[0])
+    outbox(batch[1])
     assert ids(store) == []  # on disk in the journal, not yet in the store
-    now[0] = 1.5
-    outbox(batch[1])  # a second has passed: this call moves both
+    outbox.commit()  # what AppContext.local_logs() does before a read
     assert ids(store) == [r.id for r in batch[:2]]
     outbox(batch[2])
-    outbox.commit()  # what AppContext.local_logs() does before a read
-    assert ids(store) == [r.id for r in batch[:3]]
     outbox(batch[3])
     assert outbox.close() == 0
     assert ids(store) == [r.id for r in batch]
     assert list((tmp_path / "journal").iterdir()) == []
+    outbox(records(1)[0])  # a row after close starts a new journal, moved at the next close
+    assert outbox.close() == 0
+    assert len(ids(store)) == 5 and list((tmp_path / "journal").iterdir()) == []
     store.close()
 
 
@@ -82,6 +82,7 @@ def test_a_row_reaches_the_store_within_a_second_even_if_no_call_follows(
     outbox = Outbox(lambda: store, tmp_path / "journal", import_every=0.05)
     [record] = records(1)
     outbox(record)  # e.g. a run's stream opened by `runs create --wait`, then minutes of waiting
+    assert outbox._mover is not None and outbox._mover.name == "aigw-outbox"
     deadline = time.monotonic() + 10
     while not ids(store) and time.monotonic() < deadline:
         time.sleep(0.02)

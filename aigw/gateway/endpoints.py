@@ -36,6 +36,11 @@ class Endpoint:
     path: str  # the raw path, without the query string
     ids: dict[str, str] = field(default_factory=dict)  # {"thread_id": "thread_abc", …}
 
+    @property
+    def listing(self) -> bool:
+        """A collection (GET lists it): such a body has nothing a log row needs."""
+        return self.template.rsplit("/", 1)[-1] in COLLECTIONS
+
 
 def parse(path: str) -> Endpoint:
     """The template and IDs of a request path (or a full URL)."""

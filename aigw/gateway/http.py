@@ -34,6 +34,16 @@ def header(headers: Headers, name: bytes, default: str = "") -> str:
     return ", ".join(found) if found else default  # repeated headers joined, as httpx does
 
 
+def headers_named(headers: Headers, names: tuple[bytes, ...]) -> list[str]:
+    """`header` for several names in one pass: their values in `names` order ("" if absent)."""
+    found: list[list[bytes]] = [[] for _ in names]
+    for key, value in headers.raw:
+        key = key.lower()
+        if key in names:
+            found[names.index(key)].append(value)
+    return [b", ".join(values).decode("latin-1") for values in found]
+
+
 __all__ = [
     "URL",
     "BaseTransport",
@@ -52,5 +62,6 @@ __all__ = [
     "TimeoutException",
     "TransportError",
     "header",
+    "headers_named",
     "httpx2",
 ]

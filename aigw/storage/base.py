@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -56,6 +57,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _RandomPool:
+    """os.urandom bytes fetched 4 KiB at a time: one system call for ~400 ids, not one each
+    (a few µs on every logged call). A forked child starts with an empty pool of its own."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.data, self.used = b"", 0
+
+    def take(self, size: int) -> bytes:
+        with self.lock:  # two threads must never get the same bytes
+            if self.used + size > len(self.data):
+                self.data, self.used = os.urandom(4096), 0
+            start, self.used = self.used, self.used + size
+            return self.data[start : self.used]
+
+
+_POOL = _RandomPool()
+_random_bytes = _POOL.take
+os.register_at_fork(after_in_child=_POOL.reset)
+
+
 def new_id(unix_ms: int | None = None) -> str:
     """A UUIDv7 (RFC 9562): 74 random bits behind the Unix time in milliseconds.
 
@@ -63,11 +88,11 @@ def new_id(unix_ms: int | None = None) -> str:
     says when its row was made: the local store finds a row by id through its `created_at`
     index (`id_time`), so it keeps no index on `id` and each logged call writes one less.
     """
-    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
-    value |= 0b10 << 62 | rand & (1 << 62) - 1
-    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, for a third of the time
+    ms = (time.time_ns() // 1_000_000 if unix_ms is None else unix_ms) & 0xFFFF_FFFF_FFFF
+    value = bytearray(ms.to_bytes(6, "big") + _random_bytes(10))
+    value[6] = 0x70 | value[6] & 0x0F  # version 7
+    value[8] = 0x80 | value[8] & 0x3F  # variant 10
+    digits = value.hex()  # what str(uuid.UUID(bytes=value)) gives, for a third of the time
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 

@@ -56,12 +56,15 @@ class Journal:
     def append(self, record: LogRecord) -> None:
         """One whole line, or OSError. After an OSError the file may end in a fragment: the
         caller must not append again (the next line would be glued to it)."""
-        line = memoryview(orjson.dumps(to_row(record)) + b"\n")
-        while line:
-            written = os.write(self._fd, line)
-            if written <= 0:
-                raise OSError(errno.ENOSPC, "short write to the journal")
-            line = line[written:]
+        line = orjson.dumps(to_row(record), option=orjson.OPT_APPEND_NEWLINE)
+        written = os.write(self._fd, line)
+        if written < len(line):  # rare (a full disk): finish the line, or fail
+            rest = memoryview(line)[written:]
+            while rest:
+                written = os.write(self._fd, rest)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, "short write to the journal")
+                rest = rest[written:]
 
     def close(self) -> None:
         os.close(self._fd)

@@ -1,12 +1,12 @@
 """The logging layer's sink: every record on disk before the call returns, nothing lost.
 
 A record is appended to this process's journal (storage/journal.py: one `os.write`, a few
-microseconds) and from there moved into the local SQLite store in short transactions: at most
-a second later while the process runs (by the next call, or a timer when none comes),
-whenever the process reads its own logs (`commit()`), and at `close()`. A SQLite commit per
-record was measured first: ~50 µs inside a call, a twentieth of a loopback call on its own; a
-writer thread measured slower still (on two cores its wake-ups and GIL hand-offs cost more
-than the commit).
+microseconds) and from there moved into the local SQLite store in short transactions: by a
+background thread about once a second while the process runs, whenever the process reads its
+own logs (`commit()`), and at `close()`. A SQLite commit per record was measured first: ~50 µs
+inside a call, a twentieth of a loopback call on its own. Moving rows inline, in the call that
+found a second had passed, cost ~8 µs per row; on the mover thread most of that overlaps the
+calls' waits for the network (sqlite3 releases the GIL while it works).
 
 If the journal cannot be written (disk full, permissions), the record goes straight into the
 store; if the store cannot take it either, it waits in memory and is tried again at close. A
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +38,6 @@ class Outbox:
         journal_dir: Path,
         *,
         import_every: float = IMPORT_EVERY_S,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self._open_store = open_store
         self.journal_dir = journal_dir
@@ -50,14 +48,15 @@ class Outbox:
         self.left_in_journal = 0  # rows the store could not take at close: imported later
         self._agents: dict[str, str] | None = None
         self._import_every = import_every
-        self._clock = clock
-        self._next_import = clock() + import_every
-        self._lock = threading.Lock()  # calls may log from several threads (run --wait)
-        self._timer: threading.Timer | None = None
+        # Appends and imports never wait for each other: an import takes only complete lines.
+        self._append_lock = threading.Lock()  # calls may log from several threads (run --wait)
+        self._import_lock = threading.Lock()
+        self._mover: threading.Thread | None = None
+        self._closing = threading.Event()
         self._journal_failed = False  # after a failed append the file may end mid-line
 
     def __call__(self, record: LogRecord) -> None:
-        with self._lock:
+        with self._append_lock:
             if not self._journal_failed:
                 try:
                     if self.journal is None:
@@ -68,18 +67,17 @@ class Outbox:
                     self.problem = f"{type(exc).__name__}: {exc}"
                 else:
                     self.written += 1
-                    if self._clock() >= self._next_import:
-                        self._import()
-                    elif self._timer is None:  # no call may come soon (a long --wait)
-                        self._timer = threading.Timer(self._import_every, self.commit)
-                        self._timer.daemon = True
-                        self._timer.start()
+                    if self._mover is None:
+                        self._mover = threading.Thread(
+                            target=self._move_every_second, name="aigw-outbox", daemon=True
+                        )
+                        self._mover.start()
                     return
             self._write_now([record])  # straight into the store: never lost
 
     def commit(self) -> None:
         """Move the journal's rows into the store now: before this process reads its logs."""
-        with self._lock:
+        with self._import_lock:
             self._import()
 
     def agent_for(self, assistant_id: str) -> str | None:
@@ -98,13 +96,14 @@ class Outbox:
     def close(self) -> int:
         """Move everything into the store and remove the journal; returns how many rows are
         left on disk for the next command because the store would not take them."""
-        with self._lock:
+        self._closing.set()
+        if self._mover is not None:
+            self._mover.join()
+            self._mover, self._closing = None, threading.Event()  # a later row starts anew
+        with self._append_lock, self._import_lock:
             if self.unwritten:
                 failed, self.unwritten = self.unwritten, []
                 self._write_now(failed)
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self.journal is None:
                 return self.left_in_journal
             journal, self.journal = self.journal, None
@@ -119,15 +118,16 @@ class Outbox:
             return self.left_in_journal
 
     # -- parts -----------------------------------------------------------------------------
+    def _move_every_second(self) -> None:
+        while not self._closing.wait(self._import_every):
+            self.commit()
+
     def _import(self) -> None:
-        self._next_import = self._clock() + self._import_every
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.journal is None:
+        journal = self.journal
+        if journal is None:
             return
         try:
-            import_journal(self._open_store(), self.journal.path)
+            import_journal(self._open_store(), journal.path)
         except Exception as exc:  # the rows wait in the journal: the next try takes them
             self.problem = f"{type(exc).__name__}: {exc}"
 

@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from aigw.gateway.endpoints import COLLECTIONS, parse
-from aigw.gateway.http import BaseTransport, Request, Response, header
+from aigw.gateway.endpoints import parse
+from aigw.gateway.http import BaseTransport, Request, Response, headers_named
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
 from aigw.storage.base import LogRecord, new_id
@@ -44,6 +44,8 @@ MAX_PARSED_BYTES = 1 << 20  # larger bodies are not parsed for IDs, model or usa
 # A process calls the same few paths again and again: template each one once. Endpoint is
 # frozen and only read here, so sharing one between rows is safe.
 _endpoint = functools.lru_cache(maxsize=1024)(parse)
+_READ_HEADERS = (b"content-type", b"x-request-id")
+_NOTHING: dict[str, Any] = {}  # an absent body: every .get() is None
 
 
 def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
@@ -79,11 +81,6 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def _is_listing(method: str, template: str) -> bool:
-    """A GET of a collection: its body has nothing a row needs (and may be large)."""
-    return method == "GET" and template.rsplit("/", 1)[-1] in COLLECTIONS
-
-
 class LoggingTransport(Layer):
     def __init__(
         self,
@@ -110,19 +107,17 @@ class LoggingTransport(Layer):
         # The row's id is a UUIDv7 of the same instant as created_at (how the local store
         # finds a row by id, see storage/sqlite.py).
         now_ns = time.time_ns()
-        created_at = datetime.fromtimestamp(now_ns / 1e9, UTC)
-        record_id = new_id(now_ns // 1_000_000)
         started = self.clock()
         try:
             response = self.inner.handle_request(request)
-            streaming = header(response.headers, b"content-type").startswith("text/event-stream")
-            body = None if streaming else response.read()
+            content_type, request_id = headers_named(response.headers, _READ_HEADERS)
+            body = None if content_type.startswith("text/event-stream") else response.read()
         except Exception as exc:
             latency = (self.clock() - started) * 1000
-            self._emit(request, None, None, record_id, created_at, latency, exc)
+            self._emit(request, None, None, None, now_ns, latency, exc)
             raise
         latency = (self.clock() - started) * 1000
-        self._emit(request, response, body, record_id, created_at, latency, None)
+        self._emit(request, response, body, request_id or None, now_ns, latency, None)
         return response
 
     def _emit(
@@ -130,13 +125,17 @@ class LoggingTransport(Layer):
         request: Request,
         response: Response | None,
         body: bytes | None,
-        record_id: str,
-        created_at: datetime,
+        request_id: str | None,
+        now_ns: int,
         latency: float,
         error: BaseException | None,
     ) -> None:
+        record_id = new_id(now_ns // 1_000_000)
+        created_at = datetime.fromtimestamp(now_ns / 1e9, UTC)
         try:
-            record = self._record(request, response, body, record_id, created_at, latency, error)
+            record = self._record(
+                request, response, body, request_id, record_id, created_at, latency, error
+            )
         except Exception as exc:  # never let logging fail the call: keep what is certain
             record = LogRecord(
                 endpoint=_endpoint(request.url.path).template,
@@ -156,60 +155,64 @@ class LoggingTransport(Layer):
         request: Request,
         response: Response | None,
         body: bytes | None,
+        request_id: str | None,
         record_id: str,
         created_at: datetime,
         latency: float,
         error: BaseException | None,
     ) -> LogRecord:
         endpoint = _endpoint(request.url.path)
+        ids = endpoint.ids
         method = request.method
         sent = _json(_request_body(request)) if method != "GET" else None
-        skip_body = _is_listing(method, endpoint.template) and not self.log_payloads
+        skip_body = method == "GET" and endpoint.listing and not self.log_payloads
         got = _json(body) if body is not None and not skip_body else None
-        sent_obj = sent if isinstance(sent, dict) else {}
-        got_obj = got if isinstance(got, dict) else {}
+        sent_obj = sent if isinstance(sent, dict) else _NOTHING
+        got_obj = got if isinstance(got, dict) else _NOTHING
         kind = got_obj.get("object")
-
-        record = LogRecord(
+        own_id = _str(got_obj.get("id"))
+        assistant_id = (
+            ids.get("assistant_id")
+            or _str(sent_obj.get("assistant_id"))
+            or _str(got_obj.get("assistant_id"))
+            or (own_id if kind == "assistant" else None)
+        )
+        usage = got_obj.get("usage") if kind == "thread.run" else None
+        if not isinstance(usage, dict):
+            usage = _NOTHING
+        extensions = request.extensions
+        payloads = self.log_payloads
+        return LogRecord(
             endpoint=endpoint.template,
             method=method,
             id=record_id,
             created_at=created_at,
+            status_code=response.status_code if response is not None else None,
             latency_ms=latency,
-            path=endpoint.path,
-            # Untagged (no retry layer): a call of one attempt, named by that attempt's id.
-            call_id=str(request.extensions.get(CALL_ID) or record_id),
-            attempt=int(request.extensions.get(ATTEMPT) or 1),
-            route=self.route,
+            request_payload=self.redactor.payload(sent) if payloads and sent is not None else None,
+            response_payload=self.redactor.payload(got) if payloads and got is not None else None,
+            error_message=self._error_message(error, response, got_obj),
             user_id=self.user_id,
-            thread_id=endpoint.ids.get("thread_id")
+            agent_id=self.agent_for(assistant_id) if assistant_id else None,
+            path=endpoint.path,
+            request_id=request_id,
+            # Untagged (no retry layer): a call of one attempt, named by that attempt's id.
+            call_id=str(extensions.get(CALL_ID) or record_id),
+            attempt=int(extensions.get(ATTEMPT) or 1),
+            route=self.route,
+            cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
+            thread_id=ids.get("thread_id")
             or _str(got_obj.get("thread_id"))
-            or (_str(got_obj.get("id")) if kind == "thread" else None),
-            run_id=endpoint.ids.get("run_id")
+            or (own_id if kind == "thread" else None),
+            run_id=ids.get("run_id")
             or _str(got_obj.get("run_id"))
-            or (_str(got_obj.get("id")) if kind == "thread.run" else None),
-            assistant_id=endpoint.ids.get("assistant_id")
-            or _str(sent_obj.get("assistant_id"))
-            or _str(got_obj.get("assistant_id"))
-            or (_str(got_obj.get("id")) if kind == "assistant" else None),
+            or (own_id if kind == "thread.run" else None),
+            assistant_id=assistant_id,
             model=_str(got_obj.get("model")) or _str(sent_obj.get("model")),
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            total_tokens=_int(usage.get("total_tokens")),
         )
-        if response is not None:
-            record.status_code = response.status_code
-            record.request_id = header(response.headers, b"x-request-id") or None
-            record.cache_status = response.extensions.get(CACHE_STATUS)
-        usage = got_obj.get("usage") if kind == "thread.run" else None
-        if isinstance(usage, dict):
-            record.prompt_tokens = _int(usage.get("prompt_tokens"))
-            record.completion_tokens = _int(usage.get("completion_tokens"))
-            record.total_tokens = _int(usage.get("total_tokens"))
-        if record.assistant_id:
-            record.agent_id = self.agent_for(record.assistant_id)
-        record.error_message = self._error_message(error, response, got_obj)
-        if self.log_payloads:
-            record.request_payload = self.redactor.payload(sent) if sent is not None else None
-            record.response_payload = self.redactor.payload(got) if got is not None else None
-        return record
 
     def _error_message(
         self, error: BaseException | None, response: Response | None, got: dict[str, Any]
