@@ -1,7 +1,8 @@
 """Benchmarks of the call log (issue "Every call logged"); prints figures and ratios.
 
 1. per-call overhead of LoggingTransport: 1,000 `assistants.retrieve` calls through the real
-   SDK to a sandbox (in its own process), with and without the layer (target ratio ≤ 1.05);
+   SDK to a sandbox (in its own process), with and without the layer, three times over
+   (target ratio ≤ 1.05);
 2. local write rate: records through the outbox as the layer writes them (appended to the
    process's journal, then imported into SQLite; both timed), and straight into SQLite one
    transaction per record and batched, for comparison (target ≥ 20,000 records/s);
@@ -72,28 +73,35 @@ def per_call_overhead(calls: int, home: Path) -> None:
         for _ in range(50):
             c.beta.assistants.retrieve(assistant.id)
 
-    rounds = 20  # interleaved, short: drift on a shared machine hits both sides alike
+    # Interleaved short rounds: drift on a shared machine hits both sides alike. Rows move
+    # into SQLite as they do in use, on the outbox's mover thread about once a second (its
+    # work competes with the calls for the GIL and the cores, inside the timings); what is
+    # left at the end is moved by a timed commit counted on the logged side. Three passes of
+    # `calls` calls each, to show the spread.
+    rounds = 20
     per_round = calls // rounds
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for i in range(rounds):  # each pair in turn order: neither side always goes first
-        pair = ((False, plain), (True, logged))
-        for flag, c in pair if i % 2 else pair[::-1]:
-            started = time.perf_counter()
-            for _ in range(per_round):
-                c.beta.assistants.retrieve(assistant.id)
-            if flag:  # the round's rows moved from the journal into SQLite: inside the timing
-                outbox.commit()
-            times[flag].append(time.perf_counter() - started)
-    base, with_log = sum(times[False]), sum(times[True])
-    best_ratio = min(times[True]) / min(times[False])
-    print(f"1. per-call overhead ({per_round * rounds} calls each, sandbox in another process)")
-    print(f"   without logging: {base / (per_round * rounds) * 1e6:8.1f} µs/call")
-    print(f"   with logging:    {with_log / (per_round * rounds) * 1e6:8.1f} µs/call")
-    print(f"   added:           {(with_log - base) / (per_round * rounds) * 1e6:8.1f} µs/call")
-    paired = statistics.median(t / b for t, b in zip(times[True], times[False], strict=True))
-    print(f"   ratio, all calls: {with_log / base:.3f} (target ≤ 1.05)")
-    print(f"   median of the {rounds} paired rounds: {paired:.3f}")
-    print(f"   best round vs best round: {best_ratio:.3f}")
+    ratios = []
+    for attempt in range(3):
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for i in range(rounds):  # each pair in turn order: neither side always goes first
+            pair = ((False, plain), (True, logged))
+            for flag, c in pair if i % 2 else pair[::-1]:
+                started = time.perf_counter()
+                for _ in range(per_round):
+                    c.beta.assistants.retrieve(assistant.id)
+                times[flag].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        outbox.commit()
+        times[True].append(time.perf_counter() - started)
+        base, with_log = sum(times[False]), sum(times[True])
+        ratios.append(with_log / base)
+        n = per_round * rounds
+        print(f"1.{attempt + 1} per-call overhead ({n} calls each, sandbox in another process)")
+        print(f"   without logging: {base / n * 1e6:8.1f} µs/call")
+        print(f"   with logging:    {with_log / n * 1e6:8.1f} µs/call")
+        print(f"   added:           {(with_log - base) / n * 1e6:8.1f} µs/call")
+        print(f"   ratio:           {with_log / base:.3f} (target ≤ 1.05)")
+    print(f"   median of the three ratios: {statistics.median(ratios):.3f} (target ≤ 1.05)")
     assert outbox.written >= calls and not outbox.unwritten
     outbox.close()
     server.stdin.close()  # type: ignore[union-attr]
