@@ -79,9 +79,8 @@ class AppContext:
         return RememberingMirror(self.remote, self._remember_agent)
 
     def _remember_agent(self, assistant_id: str, agent_id: str) -> None:
+        # Rows are made when the journal moves into the store, which reads this mapping then.
         self.repository.remember_agent(assistant_id, agent_id)
-        if "gateway" in self.__dict__ and self.gateway.outbox is not None:
-            self.gateway.outbox.remember_agent(assistant_id, agent_id)
 
     @cached_property
     def outbox(self) -> Outbox:

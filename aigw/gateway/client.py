@@ -37,8 +37,7 @@ def build_stack(
     settings: Settings,
     *,
     network: BaseTransport,
-    sink: Callable[[LogRecord], None],
-    agent_for: Callable[[str], str | None] | None = None,
+    sink: Callable[[tuple[Any, ...]], None],
     state: StateStore | None = None,
     options: dict[str, Any] | None = None,
     clock: Clock | None = None,
@@ -103,7 +102,6 @@ def build_stack(
         user_id=settings.user_id,
         redactor=redactor_for(settings),
         log_payloads=settings.log_payloads,
-        agent_for=agent_for or (lambda assistant_id: None),
     )
     transport = RetryTransport(
         transport, RetryPolicy(settings.max_retries, settings.retry_budget), clock=clock
@@ -149,9 +147,9 @@ class Gateway:
         from aigw.storage.state import StateStore
 
         self.settings = settings
-        # Every attempt's LogRecord: kept here for this process, committed by the outbox.
+        # Every attempt's facts: kept here for this process, committed by the outbox.
         self.outbox = outbox
-        self.records: list[LogRecord] = []
+        self.attempts: list[LogRecord | tuple[Any, ...]] = []
         self.options = options if options is not None else {}
         self.clock = clock or Clock()
         # Cache, breaker, rate limit and key memory live in the local store, shared by processes.
@@ -162,16 +160,26 @@ class Gateway:
             # TLS trust store; a call refused by the open breaker never gets this far.
             network=network or HTTPTransport(),
             sink=self._record,
-            agent_for=outbox.agent_for if outbox is not None else None,
             state=self.state,
             options=self.options,
             clock=self.clock,
         )
 
-    def _record(self, record: LogRecord) -> None:
-        self.records.append(record)
+    def _record(self, attempt: LogRecord | tuple[Any, ...]) -> None:
+        """A row (a refusal before the SDK) or an attempt's facts from the logging layer."""
+        self.attempts.append(attempt)
         if self.outbox is not None:
-            self.outbox(record)
+            self.outbox(attempt)
+
+    @property
+    def records(self) -> list[LogRecord]:
+        """This process's attempts as log rows (ids made now: not those of the store's rows)."""
+        from aigw.storage.attempts import attempt_record, no_agent
+        from aigw.storage.base import LogRecord
+
+        return [
+            a if isinstance(a, LogRecord) else attempt_record(a, no_agent) for a in self.attempts
+        ]
 
     @property
     def route(self) -> str:

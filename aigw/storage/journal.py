@@ -1,6 +1,7 @@
 """Per-process journals: how a logged call's row reaches the disk in one system call.
 
-Each aigw process appends its log rows, one JSON line each, to its own file under
+Each aigw process appends its log rows (most often the facts of an attempt, from which the row
+is made on import: storage/attempts.py), one JSON line each, to its own file under
 AIGW_HOME/journal with a single O_APPEND `os.write`: from that moment a crash or a kill of
 the process loses nothing (the bytes are the kernel's). That costs a few microseconds where a
 SQLite commit costs ~50 in the middle of a call (bench/logging.py), which is what keeps the
@@ -21,11 +22,13 @@ import fcntl
 import os
 import secrets
 import sqlite3
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from aigw.storage.attempts import attempt_row, is_attempt
 from aigw.storage.base import LogRecord
 from aigw.storage.sqlite import INSERT_ROW, to_row
 
@@ -53,10 +56,12 @@ class Journal:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-    def append(self, record: LogRecord) -> None:
-        """One whole line, or OSError. After an OSError the file may end in a fragment: the
-        caller must not append again (the next line would be glued to it)."""
-        line = orjson.dumps(to_row(record), option=orjson.OPT_APPEND_NEWLINE)
+    def append(self, item: LogRecord | tuple[Any, ...]) -> None:
+        """A LogRecord or an attempt's facts as one whole line, or OSError. After an OSError
+        the file may end in a fragment: the caller must not append again (the next line would
+        be glued to it)."""
+        values = to_row(item) if isinstance(item, LogRecord) else item
+        line = orjson.dumps(values, option=orjson.OPT_APPEND_NEWLINE)
         written = os.write(self._fd, line)
         if written < len(line):  # rare (a full disk): finish the line, or fail
             rest = memoryview(line)[written:]
@@ -68,6 +73,10 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+YIELD_EVERY = 128  # lines converted between two offers of the GIL (~0.5 ms of work)
+_AGENTS = "SELECT openai_assistant_id, agent_id FROM agent_ids"
 
 
 def _mark_name(path: Path) -> str:
@@ -90,11 +99,24 @@ def import_journal(store: SQLiteRepository, path: Path) -> int:
         if end == 0:
             return 0
         rows = []
-        for line in data[:end].splitlines():
+        agents: dict[str, str] | None = None
+        for number, line in enumerate(data[:end].splitlines()):
+            if number % YIELD_EVERY == YIELD_EVERY - 1:
+                # Let a waiting thread have the GIL: on the mover thread, a call coming back
+                # from the network would otherwise wait out the whole conversion.
+                time.sleep(0)
             try:
-                rows.append(tuple(orjson.loads(line)))
+                values = orjson.loads(line)
             except ValueError:  # a torn line from a full disk: skip it, keep the rest
                 continue
+            if is_attempt(values):
+                if agents is None:  # what the mirror recorded, as of this import
+                    agents = dict(conn.execute(_AGENTS))
+                try:
+                    values = attempt_row(values, agents.get)
+                except (TypeError, ValueError):  # not written by aigw: like a torn line
+                    continue
+            rows.append(tuple(values))
         conn.execute("SAVEPOINT batch")
         try:
             conn.executemany(INSERT_ROW, rows)

@@ -20,8 +20,9 @@ import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aigw.storage.attempts import attempt_record, is_attempt
 from aigw.storage.base import LogRecord
 from aigw.storage.journal import Journal, import_journal, retire, set_aside
 
@@ -42,11 +43,10 @@ class Outbox:
         self._open_store = open_store
         self.journal_dir = journal_dir
         self.journal: Journal | None = None
-        self.unwritten: list[LogRecord] = []  # taken by neither the journal nor the store
+        self.unwritten: list[LogRecord | tuple[Any, ...]] = []  # taken by neither journal nor store
         self.problem: str | None = None  # the last reason a write or an import failed
         self.written = 0  # records on disk (journal or store)
         self.left_in_journal = 0  # rows the store could not take at close: imported later
-        self._agents: dict[str, str] | None = None
         self._import_every = import_every
         # Appends and imports never wait for each other: an import takes only complete lines.
         self._append_lock = threading.Lock()  # calls may log from several threads (run --wait)
@@ -55,7 +55,8 @@ class Outbox:
         self._closing = threading.Event()
         self._journal_failed = False  # after a failed append the file may end mid-line
 
-    def __call__(self, record: LogRecord) -> None:
+    def __call__(self, record: LogRecord | tuple[Any, ...]) -> None:
+        """Keep a LogRecord, or an attempt's facts from the logging layer (storage/attempts)."""
         with self._append_lock:
             if not self._journal_failed:
                 try:
@@ -79,19 +80,6 @@ class Outbox:
         """Move the journal's rows into the store now: before this process reads its logs."""
         with self._import_lock:
             self._import()
-
-    def agent_for(self, assistant_id: str) -> str | None:
-        """The agents.id the mirror recorded for this assistant (read once per process)."""
-        if self._agents is None:
-            try:
-                self._agents = self._open_store().agent_ids()
-            except Exception:
-                self._agents = {}
-        return self._agents.get(assistant_id)
-
-    def remember_agent(self, assistant_id: str, agent_id: str) -> None:
-        if self._agents is not None:
-            self._agents[assistant_id] = agent_id
 
     def close(self) -> int:
         """Move everything into the store and remove the journal; returns how many rows are
@@ -131,14 +119,21 @@ class Outbox:
         except Exception as exc:  # the rows wait in the journal: the next try takes them
             self.problem = f"{type(exc).__name__}: {exc}"
 
-    def _write_now(self, records: list[LogRecord]) -> None:
+    def _write_now(self, items: list[LogRecord | tuple[Any, ...]]) -> None:
         try:
-            self._open_store().write(records)
+            store = self._open_store()
+            agents = store.agent_ids() if any(not isinstance(i, LogRecord) for i in items) else {}
+            records = [
+                i if isinstance(i, LogRecord) else attempt_record(i, agents.get)
+                for i in items
+                if isinstance(i, LogRecord) or is_attempt(i)
+            ]
+            store.write(records)
         except Exception as exc:
-            self.unwritten.extend(records)
+            self.unwritten.extend(items)
             self.problem = f"{type(exc).__name__}: {exc}"
         else:
-            self.written += len(records)
+            self.written += len(items)
 
     @staticmethod
     def _count_lines(journal: Journal) -> int:

@@ -103,7 +103,7 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) ->
     return target
 
 
-def _json_text(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -117,8 +117,8 @@ def to_row(r: LogRecord) -> tuple[Any, ...]:
         r.method,
         r.status_code,
         r.latency_ms,
-        _json_text(r.request_payload),
-        _json_text(r.response_payload),
+        json_text(r.request_payload),
+        json_text(r.response_payload),
         r.error_message,
         r.user_id,
         r.agent_id,

@@ -1,4 +1,5 @@
-"""LoggingTransport: one LogRecord per HTTP attempt, handed to a sink (the local outbox).
+"""LoggingTransport: the facts of every HTTP attempt (storage/attempts.py), handed to a sink
+(the local outbox, which has them on disk before the call returns and makes the log row later).
 
 How other layers talk to this one — through extensions, never through headers, so nothing
 extra goes over the wire:
@@ -21,29 +22,24 @@ any surprise becomes a minimal row instead.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from aigw.gateway.endpoints import parse
+from aigw.gateway.endpoints import COLLECTIONS
 from aigw.gateway.http import BaseTransport, Request, Response, headers_named
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
-from aigw.storage.base import LogRecord, new_id
+from aigw.storage.attempts import FORMAT
 
 CALL_ID = "aigw.call_id"
 ATTEMPT = "aigw.attempt"
 CACHE_STATUS = "aigw.cache_status"
 MAX_PARSED_BYTES = 1 << 20  # larger bodies are not parsed for IDs, model or usage
 
-# A process calls the same few paths again and again: template each one once. Endpoint is
-# frozen and only read here, so sharing one between rows is safe.
-_endpoint = functools.lru_cache(maxsize=1024)(parse)
 _READ_HEADERS = (b"content-type", b"x-request-id")
 _NOTHING: dict[str, Any] = {}  # an absent body: every .get() is None
 
@@ -85,13 +81,12 @@ class LoggingTransport(Layer):
     def __init__(
         self,
         inner: BaseTransport,
-        sink: Callable[[LogRecord], None],
+        sink: Callable[[tuple[Any, ...]], None],
         *,
         route: str | None = None,
         user_id: str | None = None,
         redactor: Redactor | None = None,
         log_payloads: bool = False,
-        agent_for: Callable[[str], str | None] = lambda assistant_id: None,
         clock: Callable[[], float] = time.perf_counter,
     ):
         super().__init__(inner)
@@ -100,13 +95,10 @@ class LoggingTransport(Layer):
         self.user_id = user_id
         self.redactor = redactor or Redactor()
         self.log_payloads = log_payloads
-        self.agent_for = agent_for
         self.clock = clock
 
     def handle_request(self, request: Request) -> Response:
-        # The row's id is a UUIDv7 of the same instant as created_at (how the local store
-        # finds a row by id, see storage/sqlite.py).
-        now_ns = time.time_ns()
+        started_ns = time.time_ns()
         started = self.clock()
         try:
             response = self.inner.handle_request(request)
@@ -114,10 +106,10 @@ class LoggingTransport(Layer):
             body = None if content_type.startswith("text/event-stream") else response.read()
         except Exception as exc:
             latency = (self.clock() - started) * 1000
-            self._emit(request, None, None, None, now_ns, latency, exc)
+            self._emit(request, None, None, None, started_ns, latency, exc)
             raise
         latency = (self.clock() - started) * 1000
-        self._emit(request, response, body, request_id or None, now_ns, latency, None)
+        self._emit(request, response, body, request_id or None, started_ns, latency, None)
         return response
 
     def _emit(
@@ -126,92 +118,71 @@ class LoggingTransport(Layer):
         response: Response | None,
         body: bytes | None,
         request_id: str | None,
-        now_ns: int,
+        started_ns: int,
         latency: float,
         error: BaseException | None,
     ) -> None:
-        record_id = new_id(now_ns // 1_000_000)
-        created_at = datetime.fromtimestamp(now_ns / 1e9, UTC)
+        status = response.status_code if response is not None else None
         try:
-            record = self._record(
-                request, response, body, request_id, record_id, created_at, latency, error
-            )
+            facts = self._attempt(request, response, body, request_id, started_ns, latency, error)
         except Exception as exc:  # never let logging fail the call: keep what is certain
-            record = LogRecord(
-                endpoint=_endpoint(request.url.path).template,
-                method=request.method,
-                id=record_id,
-                created_at=created_at,
-                status_code=response.status_code if response is not None else None,
-                latency_ms=latency,
-                error_message=f"aigw could not build this log row: {type(exc).__name__}",
-                route=self.route,
-            )
+            failed = f"aigw could not build this log row: {type(exc).__name__}"
+            facts = (FORMAT, started_ns, latency, request.method, request.url.path, status)
+            facts += (None, None, None, self.route, self.user_id, None, failed) + (None,) * 9
         with contextlib.suppress(Exception):  # the sink keeps what it could not write
-            self.sink(record)
+            self.sink(facts)
 
-    def _record(
+    def _attempt(
         self,
         request: Request,
         response: Response | None,
         body: bytes | None,
         request_id: str | None,
-        record_id: str,
-        created_at: datetime,
+        started_ns: int,
         latency: float,
         error: BaseException | None,
-    ) -> LogRecord:
-        endpoint = _endpoint(request.url.path)
-        ids = endpoint.ids
+    ) -> tuple[Any, ...]:
+        """The attempt's facts, in storage.attempts.Attempt's order (a plain tuple: cheaper)."""
         method = request.method
+        path = request.url.path
         sent = _json(_request_body(request)) if method != "GET" else None
-        skip_body = method == "GET" and endpoint.listing and not self.log_payloads
-        got = _json(body) if body is not None and not skip_body else None
+        # A GET of a collection: its body has nothing a row needs (and may be large).
+        listing = method == "GET" and path.rstrip("/").rsplit("/", 1)[-1] in COLLECTIONS
+        got = _json(body) if body is not None and not (listing and not self.log_payloads) else None
         sent_obj = sent if isinstance(sent, dict) else _NOTHING
         got_obj = got if isinstance(got, dict) else _NOTHING
         kind = got_obj.get("object")
         own_id = _str(got_obj.get("id"))
-        assistant_id = (
-            ids.get("assistant_id")
-            or _str(sent_obj.get("assistant_id"))
-            or _str(got_obj.get("assistant_id"))
-            or (own_id if kind == "assistant" else None)
-        )
         usage = got_obj.get("usage") if kind == "thread.run" else None
         if not isinstance(usage, dict):
             usage = _NOTHING
         extensions = request.extensions
         payloads = self.log_payloads
-        return LogRecord(
-            endpoint=endpoint.template,
-            method=method,
-            id=record_id,
-            created_at=created_at,
-            status_code=response.status_code if response is not None else None,
-            latency_ms=latency,
-            request_payload=self.redactor.payload(sent) if payloads and sent is not None else None,
-            response_payload=self.redactor.payload(got) if payloads and got is not None else None,
-            error_message=self._error_message(error, response, got_obj),
-            user_id=self.user_id,
-            agent_id=self.agent_for(assistant_id) if assistant_id else None,
-            path=endpoint.path,
-            request_id=request_id,
-            # Untagged (no retry layer): a call of one attempt, named by that attempt's id.
-            call_id=str(extensions.get(CALL_ID) or record_id),
-            attempt=int(extensions.get(ATTEMPT) or 1),
-            route=self.route,
-            cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
-            thread_id=ids.get("thread_id")
-            or _str(got_obj.get("thread_id"))
-            or (own_id if kind == "thread" else None),
-            run_id=ids.get("run_id")
-            or _str(got_obj.get("run_id"))
-            or (own_id if kind == "thread.run" else None),
-            assistant_id=assistant_id,
-            model=_str(got_obj.get("model")) or _str(sent_obj.get("model")),
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            total_tokens=_int(usage.get("total_tokens")),
+        return (
+            FORMAT,
+            started_ns,
+            latency,
+            method,
+            path,
+            response.status_code if response is not None else None,
+            request_id,
+            extensions.get(CALL_ID),
+            extensions.get(ATTEMPT),
+            self.route,
+            self.user_id,
+            response.extensions.get(CACHE_STATUS) if response is not None else None,
+            self._error_message(error, response, got_obj),
+            _str(got_obj.get("thread_id")) or (own_id if kind == "thread" else None),
+            _str(got_obj.get("run_id")) or (own_id if kind == "thread.run" else None),
+            _str(sent_obj.get("assistant_id"))
+            or _str(got_obj.get("assistant_id"))
+            or (own_id if kind == "assistant" else None),
+            _str(got_obj.get("model")) or _str(sent_obj.get("model")),
+            _int(usage.get("prompt_tokens")),
+            _int(usage.get("completion_tokens")),
+            _int(usage.get("total_tokens")),
+            self.redactor.payload(sent) if payloads and sent is not None else None,
+            self.redactor.payload(got) if payloads and got is not None else None,
         )
 
     def _error_message(

@@ -1,0 +1,135 @@
+"""One HTTP attempt as the logging layer saw it: what must reach the disk before the call
+returns, in the cheapest form to take and write.
+
+The logging layer keeps these facts (a JSON array in the process's journal, storage/journal.py);
+the log row is made from them when the journal is moved into the store, off the call's path:
+its UUIDv7 id and created_at from the start time, the endpoint template and the IDs in the path,
+the agent the mirror recorded for the assistant. Measured inside a loopback call of ~0.9 ms,
+making the whole row there cost ~25 µs, mostly the cold start of each step after the network
+wait; these facts cost a third of that (bench/logging.py).
+
+Nothing here is sensitive: payloads are redacted (and present only with AIGW_LOG_PAYLOADS), the
+error text is redacted, and the rest are ids, names, numbers and the path.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from aigw.gateway.endpoints import parse
+from aigw.storage.base import LogRecord, new_id
+from aigw.storage.sqlite import json_text
+
+SOURCE = "aigw"  # who wrote the row (the seed app's own inserts leave it NULL)
+FORMAT = 1  # the first value of an attempt's line; a LogRecord's row starts with its id (a str)
+
+# A process calls the same few paths again and again: template each one once. Endpoint is
+# frozen and only read, so sharing one between rows is safe.
+endpoint_of = functools.lru_cache(maxsize=1024)(parse)
+
+
+class Attempt(NamedTuple):
+    """The facts, in line order. The logging layer builds them as a plain tuple (cheaper)."""
+
+    format: int  # FORMAT
+    started_ns: int  # time.time_ns() as the attempt started: created_at, and the id's time
+    latency_ms: float
+    method: str
+    path: str  # the raw path, IDs included, without the query string
+    status_code: int | None
+    request_id: str | None
+    call_id: str | None  # from the retry layer; None: a call of this one attempt
+    attempt: int | None
+    route: str | None
+    user_id: str | None
+    cache_status: str | None
+    error_message: str | None  # redacted
+    thread_id: str | None  # these four from the bodies; the path's IDs come first
+    run_id: str | None
+    assistant_id: str | None
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    request_payload: Any  # redacted, or None
+    response_payload: Any
+
+
+def is_attempt(values: Sequence[Any]) -> bool:
+    """A journal line's values: an attempt's facts (else a LogRecord's row)."""
+    return bool(values) and values[0] == FORMAT and len(values) == len(Attempt._fields)
+
+
+def attempt_row(facts: Sequence[Any], agent_for: Callable[[str], str | None]) -> tuple[Any, ...]:
+    """The attempt's log row as the local store inserts it (INSERT_ROW's COLUMNS order: Unix
+    seconds, payloads as JSON text). `agent_for` maps an assistant id to its agents.id."""
+    (
+        _,
+        started_ns,
+        latency_ms,
+        method,
+        path,
+        status_code,
+        request_id,
+        call_id,
+        attempt,
+        route,
+        user_id,
+        cache_status,
+        error_message,
+        thread_id,
+        run_id,
+        assistant_id,
+        model,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        request_payload,
+        response_payload,
+    ) = facts  # in Attempt's order; unpacked, not made an Attempt: it runs once per row
+    endpoint = endpoint_of(path)
+    ids = endpoint.ids
+    record_id = new_id(started_ns // 1_000_000)
+    assistant_id = ids.get("assistant_id") or assistant_id
+    return (
+        record_id,
+        started_ns / 1e9,
+        endpoint.template,
+        method,
+        status_code,
+        latency_ms,
+        json_text(request_payload),
+        json_text(response_payload),
+        error_message,
+        user_id,
+        agent_for(assistant_id) if assistant_id else None,
+        endpoint.path,
+        request_id,
+        str(call_id) if call_id else record_id,  # a call of one attempt: named by its id
+        int(attempt or 1),
+        route,
+        cache_status,
+        ids.get("thread_id") or thread_id,
+        ids.get("run_id") or run_id,
+        assistant_id,
+        model,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens,
+        SOURCE,
+    )
+
+
+def attempt_record(facts: Sequence[Any], agent_for: Callable[[str], str | None]) -> LogRecord:
+    """The attempt's log row as a LogRecord (for a store's write, or to look at in tests)."""
+    values = list(attempt_row(facts, agent_for))
+    values[1] = datetime.fromtimestamp(values[1], UTC)
+    values[6], values[7] = facts[-2], facts[-1]  # the payloads, as JSON values
+    return LogRecord(*values)
+
+
+def no_agent(assistant_id: str) -> str | None:
+    return None
