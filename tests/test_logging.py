@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -179,6 +180,27 @@ def test_a_store_that_cannot_be_written_never_fails_the_call_and_loses_nothing(
     rows = local_rows(isolated_env)
     assert [r["endpoint"] for r in rows] == ["/v1/assistants", "/v1/assistants"]
     assert list((isolated_env / "journal").iterdir()) == []
+
+
+def test_the_sdk_reads_the_parse_the_layer_made_and_gets_what_httpx_would_give(
+    gateway_env: Sandbox,
+) -> None:
+    from aigw.gateway.http import HTTPTransport, Request
+    from aigw.gateway.transports.logging import LoggingTransport
+    from aigw.storage.attempts import Attempt
+
+    kept: list[tuple[object, ...]] = []
+    layer = LoggingTransport(HTTPTransport(), kept.append, route="gateway")
+    body = b'{"model": "gpt-4o", "name": "x"}'
+    url = f"{gateway_env.url}/assistants"
+    headers = {"authorization": "Bearer sk-test", "content-type": "application/json"}
+    response = layer.handle_request(Request("POST", url, headers=headers, content=body))
+    made = response.json()
+    assert made is response.json()  # parsed once: the layer's parse, the SDK's too
+    assert made == json.loads(response.content) and made["object"] == "assistant"
+    assert response.json(parse_int=str)["created_at"] == str(made["created_at"])  # kwargs: anew
+    facts = Attempt(*kept[-1])  # and the row's facts came from that same parse
+    assert facts.assistant_id == made["id"] and facts.model == "gpt-4o"
 
 
 @pytest.mark.parametrize(
