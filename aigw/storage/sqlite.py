@@ -244,6 +244,9 @@ class SQLiteRepository:
         with self._lock:
             return sqlite_metrics.usage(self.conn, query)
 
+    def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        return self.metrics(query), self.usage(query)
+
     def count_before(self, older_than: datetime) -> int:
         with self._lock:
             return sqlite_metrics.count_before(self.conn, older_than)

@@ -184,6 +184,9 @@ class SupabaseRepository(RemoteDestination):
         rows = self._run(self.client.rpc("aigw_metrics_usage", args).execute).data
         return aggregates.usage_stats(rows)
 
+    def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        return self.metrics(query), self.usage(query)
+
     def count_before(self, older_than: datetime) -> int:
         args = {"p_before": older_than.isoformat()}
         count: Any = self._run(self.client.rpc("aigw_logs_count_before", args).execute).data
