@@ -36,6 +36,7 @@ from aigw.settings import Settings
 from aigw.storage.outbox import Outbox
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.state import BreakerRow, StateStore
+from bench import compile_aigw
 
 CALLS = 1_000
 
@@ -166,6 +167,7 @@ def refused_ratio(home: Path) -> tuple[float, float, int]:
         "GATEWAY_API_KEY": "gk-bench",
         "OPENAI_API_KEY": "sk-bench-000000000000",
     }
+    compile_aigw()
     check = subprocess.run(
         [sys.executable, "-m", "aigw", "assistants", "list"], env=env, capture_output=True
     )

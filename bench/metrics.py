@@ -31,6 +31,7 @@ import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 
+from bench import compile_aigw  # noqa: E402
 from tests.metrics_fixtures import SEED_LATENCY_24H  # noqa: E402  (the seed's query, verbatim)
 
 ADMIN_URL = os.environ.get("AIGW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -127,6 +128,7 @@ def main() -> None:
     from aigw.storage.migrations import apply_all
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    compile_aigw()
     name = f"aigw_bench_metrics_{uuid.uuid4().hex[:8]}"
     url = with_database(ADMIN_URL, name)
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

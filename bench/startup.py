@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from bench import compile_aigw
+
 
 def median_seconds(argv: list[str], runs: int) -> float:
     samples = []
@@ -22,6 +24,7 @@ def median_seconds(argv: list[str], runs: int) -> float:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    compile_aigw()
     # Warm the file cache once for both, then alternate so drift hits both alike.
     help_cmd = [sys.executable, "-m", "aigw", "--help"]
     import_cmd = [sys.executable, "-c", "import openai"]

@@ -62,12 +62,12 @@ def same(a: list[GroupStats], b: list[GroupStats]) -> None:
 
     assert [key(s) for s in sorted(a, key=key)] == [key(s) for s in sorted(b, key=key)]
     for left, right in zip(sorted(a, key=key), sorted(b, key=key), strict=True):
-        for f in dataclasses.fields(GroupStats):
-            x, y = getattr(left, f.name), getattr(right, f.name)
+        for name in GroupStats._fields:
+            x, y = getattr(left, name), getattr(right, name)
             if isinstance(x, float) or isinstance(y, float):
-                assert x == pytest.approx(y, rel=1e-12), (key(left), f.name)
+                assert x == pytest.approx(y, rel=1e-12), (key(left), name)
             else:
-                assert x == y, (key(left), f.name)
+                assert x == y, (key(left), name)
 
 
 def seed_numbers(url: str) -> tuple[list[tuple[Any, ...]], dict[str, tuple[float, ...]]]:

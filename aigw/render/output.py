@@ -28,11 +28,13 @@ def escape(text: str) -> str:
 
 
 def to_jsonable(value: Any) -> Any:
-    """API objects (pydantic models), dataclasses and containers as plain JSON values."""
+    """API objects (pydantic models), dataclasses, named tuples and containers as JSON values."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     if hasattr(value, "__dataclass_fields__"):
         return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple: an object
+        return {k: to_jsonable(v) for k, v in zip(value._fields, value, strict=True)}
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

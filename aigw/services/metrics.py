@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aigw.errors import UsageError
 from aigw.services.durations import parse_duration, parse_instant
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 MAX_TREND_HOURS = 24 * 31  # a longer window shows the hours that have rows, unfilled
 
 
-@dataclass(frozen=True)
-class MetricsOptions:
+class MetricsOptions(NamedTuple):
     since: str = "24h"
     until: str | None = None
     by: str = "endpoint"
@@ -36,8 +34,7 @@ class MetricsOptions:
     max_p95: str | None = None
 
 
-@dataclass
-class GroupRow:
+class GroupRow(NamedTuple):
     key: str | None
     label: str | None
     calls: int
@@ -59,8 +56,7 @@ class GroupRow:
     cache_hit_rate: float | None  # hits / cache lookups (hit or miss)
 
 
-@dataclass
-class TrendPoint:
+class TrendPoint(NamedTuple):
     hour: str  # 2026-01-31T14:00:00Z
     calls: int
     attempts: int
@@ -68,8 +64,7 @@ class TrendPoint:
     error_rate: float | None
 
 
-@dataclass
-class CostRow:
+class CostRow(NamedTuple):
     key: str | None  # agent key (agents.id or assistant id) or model
     label: str | None  # agent name when known
     tokens_in: int
@@ -78,19 +73,17 @@ class CostRow:
     estimated_tokens: int  # the seed's LENGTH(content)/4 over messages
     estimated: bool  # some of the tokens are the estimate
     cost_usd: float | None  # None: no price known for any of its models
-    unpriced_models: list[str] = field(default_factory=list)
+    unpriced_models: list[str] = []  # noqa: RUF012  (a tuple's default: never mutated)
 
 
-@dataclass
-class Alert:
+class Alert(NamedTuple):
     threshold: str  # --max-error-rate | --max-p95
     limit: float
     value: float
     message: str
 
 
-@dataclass
-class MetricsReport:
+class MetricsReport(NamedTuple):
     source: str  # local | postgres | supabase
     since: datetime
     until: datetime

@@ -8,9 +8,8 @@ Every backend computes these in the database: Postgres and Supabase call the SQL
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aigw.errors import AigwError, ExitCode
 
@@ -18,8 +17,7 @@ Dimension = Literal["by", "hour", "total"]
 GROUP_BY = ("endpoint", "agent", "model", "hour")
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsQuery:
+class MetricsQuery(NamedTuple):
     """A window [since, until) and optional filters; `by` picks the grouping of the 'by' rows."""
 
     since: datetime | None = None
@@ -29,8 +27,7 @@ class MetricsQuery:
     agent: str | None = None  # agents.id, agent name (remote) or assistant id
 
 
-@dataclass(frozen=True, slots=True)
-class GroupStats:
+class GroupStats(NamedTuple):
     """One group of log rows. `attempts`, `successful_attempts` and `avg_latency_ms` are the
     seed's total_calls, successful_calls and avg_latency; percentiles are percentile_cont."""
 
@@ -55,8 +52,7 @@ class GroupStats:
     completion_tokens: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class UsageStats:
+class UsageStats(NamedTuple):
     """Tokens of one (agent, model): recorded usage, plus the seed's message-length estimate
     for conversations with no recorded usage (`est_*`, zero when there is none)."""
 
@@ -74,13 +70,15 @@ class UsageStats:
 
 
 def _build(cls: Any, row: Any) -> Any:
-    """A dataclass from a DB row: a tuple in field order, or a dict by name (PostgREST)."""
-    names = [f.name for f in fields(cls)]
+    """A row type from a DB row: a tuple in field order, or a dict by name (PostgREST)."""
+    names = cls._fields
     values = [row.get(n) for n in names] if isinstance(row, dict) else list(row)
+    # the annotations, as text ("int | None"): NamedTuple keeps them as ForwardRefs
+    types = {n: getattr(t, "__forward_arg__", t) for n, t in cls.__annotations__.items()}
     for i, (name, value) in enumerate(zip(names, values, strict=True)):
-        if value is not None and cls.__dataclass_fields__[name].type.startswith("int"):
+        if value is not None and types[name].startswith("int"):
             values[i] = int(value)
-        elif value is not None and cls.__dataclass_fields__[name].type.startswith("float"):
+        elif value is not None and types[name].startswith("float"):
             values[i] = float(value)
     return cls(*values)
 
