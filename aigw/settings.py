@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from aigw.errors import ConfigError
 
@@ -155,8 +154,7 @@ def _prices(value: Any) -> dict[str, tuple[float, float]]:
     return prices
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
+class FieldSpec(NamedTuple):
     """One setting: the variables it is read from, how text becomes its value, its default."""
 
     convert: Callable[[Any], Any]

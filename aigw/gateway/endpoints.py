@@ -8,7 +8,7 @@ before `/v1` (a gateway's own prefix) is dropped, and so is the query string.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # A collection's segment → the name of the ID that may follow it (the OpenAPI spec's names).
 COLLECTIONS = {
@@ -30,11 +30,10 @@ ACTIONS = frozenset({"cancel", "submit_tool_outputs", "content"})
 _LOOKS_LIKE_ID = re.compile(r"^(?=.*\d)[A-Za-z0-9_.:-]{8,}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     template: str  # /v1/threads/{thread_id}/runs/{run_id}
     path: str  # the raw path, without the query string
-    ids: dict[str, str] = field(default_factory=dict)  # {"thread_id": "thread_abc", …}
+    ids: dict[str, str]  # {"thread_id": "thread_abc", …}
 
     @property
     def listing(self) -> bool:

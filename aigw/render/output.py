@@ -12,9 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from rich.console import Console, JustifyMethod, RenderableType
@@ -62,8 +61,7 @@ def fmt_cell(value: Any) -> str | Text:
     return str(value)
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     header: str
     get: Callable[[Any], Any]
     style: str | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -95,7 +95,7 @@ def follow(
     yield batch
     while True:
         sleep(interval)
-        newer = replace(where, since=last, limit=1000)
+        newer = where._replace(since=last, limit=1000)
         fresh = [r for r in reversed(store.records(newer)) if r.id not in seen]
         if fresh:
             if fresh[-1].created_at != last:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
@@ -157,8 +157,7 @@ def status_range(status: str | int) -> tuple[int, int] | None:
     raise ValueError(f"status must be 2xx, 4xx, 5xx, a code such as 429, or network: {status!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class LogFilter:
+class LogFilter(NamedTuple):
     """What to read: a time window and equality filters; newest first, at most `limit` rows.
 
     `agent` matches the agents row id or the assistant id (asst_…); `status` is what
@@ -209,8 +208,7 @@ def filter_sql(
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
-@dataclass(frozen=True, slots=True)
-class PendingBatch:
+class PendingBatch(NamedTuple):
     """Rows waiting for the remote store, and the outbox position of the last of them."""
 
     records: list[LogRecord]
