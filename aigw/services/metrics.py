@@ -115,15 +115,17 @@ def parse_rate(text: str, option: str) -> float:
 
 
 def build_query(options: MetricsOptions, now: datetime) -> MetricsQuery:
-    from aigw.gateway.endpoints import template
-
     if options.by not in GROUP_BY:
         raise UsageError(f"--by expects one of {', '.join(GROUP_BY)}, got {options.by!r}")
     since = parse_instant(options.since, "--since", now)
     until = parse_instant(options.until, "--until", now) if options.until else now
     if since >= until:
         raise UsageError(f"--since ({since:%Y-%m-%d %H:%M}Z) must be before --until")
-    endpoint = template(options.endpoint) if options.endpoint else None
+    endpoint = None
+    if options.endpoint:
+        from aigw.gateway.endpoints import template
+
+        endpoint = template(options.endpoint)
     return MetricsQuery(since, until, options.by, endpoint, options.agent or None)
 
 
