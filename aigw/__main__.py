@@ -1,3 +1,3 @@
-from aigw.cli import main
+from aigw.entry import main
 
 main()

@@ -6,8 +6,9 @@
    extra 9,000,000 rows are older history (the 270 days before), at the same rate per hour,
    so the window holds the same rows and only the table grows   (target ≤ 1.5).
 
-Both sides are subprocesses (interpreter start, imports, connect, query, JSON out), timed
-alternately; medians. The database is a throw-away one, dropped at the end.
+Both sides are subprocesses (interpreter start, imports, connect, query, JSON out). The two
+sizes are two throw-away databases (the 10M one starts as a copy of the 1M one), dropped at the
+end; all four commands take turns in every round, and the figures are medians.
 
 Run: python -m bench.metrics [runs]   (from the repository root; AIGW_BENCH_PG_URL: admin URL,
 default local `test`)
@@ -90,12 +91,13 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def medians(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> dict[str, float]:
-    for argv in commands.values():  # warm the file and buffer caches once
+def medians(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, float]:
+    """Median wall time of each (argv, env), the commands taking turns in every round."""
+    for argv, env in commands.values():  # warm the file and buffer caches once
         timed(argv, env)
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, argv in commands.items():
+        for name, (argv, env) in commands.items():
             samples[name].append(timed(argv, env))
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -129,35 +131,56 @@ def main() -> None:
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 9
     compile_aigw()
-    name = f"aigw_bench_metrics_{uuid.uuid4().hex[:8]}"
-    url = with_database(ADMIN_URL, name)
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    tag = uuid.uuid4().hex[:8]
+    small_name, big_name = f"aigw_bench_1m_{tag}", f"aigw_bench_10m_{tag}"
+    small_url, big_url = with_database(ADMIN_URL, small_name), with_database(ADMIN_URL, big_name)
     home = tempfile.mkdtemp(prefix="aigw-bench-home-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "SUPABASE_"))}
-    env.update({"SUPABASE_DB_URL": url, "AIGW_HOME": home, "NO_COLOR": "1"})
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "SUPABASE_"))}
+    base_env.update({"AIGW_HOME": home, "NO_COLOR": "1"})
     aigw = [sys.executable, "-m", "aigw", "metrics", "--since", "24h", "--json"]
-    seed = [sys.executable, "-c", SEED_SCRIPT, url]
+
+    def sides(url: str) -> tuple[tuple[list[str], dict[str, str]], ...]:
+        env = {**base_env, "SUPABASE_DB_URL": url}
+        return (aigw, env), ([sys.executable, "-c", SEED_SCRIPT, url], env)
+
     try:
-        apply_all(url)
-        print(f"generating 1,000,000 rows over 30 days in {name} …", file=sys.stderr)
-        seconds = generate(url, 1, 1_000_000)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{small_name}"')
+        apply_all(small_url)
+        print(f"generating 1,000,000 rows over 30 days in {small_name} …", file=sys.stderr)
+        seconds = generate(small_url, 1, 1_000_000)
         print(f"  generated in {seconds:.0f} s", file=sys.stderr)
-        small = medians({"aigw": aigw, "seed": seed}, env, runs)
-        small_db = db_medians(url, runs)
-        print(
-            f"  1M: aigw {small['aigw'] * 1000:.0f} ms, seed {small['seed'] * 1000:.0f} ms",
-            file=sys.stderr,
-            flush=True,
-        )
+        # The 10M database starts as a copy of the 1M one (the same newest rows, so the same
+        # 24 h window), then gets 9,000,000 older rows.
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{big_name}" TEMPLATE "{small_name}"')
         print("generating 9,000,000 older rows (the 270 days before) …", file=sys.stderr)
-        seconds = generate(url, 1_000_001, 10_000_000)
+        seconds = generate(big_url, 1_000_001, 10_000_000)
         print(f"  generated in {seconds:.0f} s", file=sys.stderr)
-        big = medians({"aigw": aigw, "seed": seed}, env, runs)
-        big_db = db_medians(url, runs)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute("CHECKPOINT")  # the load's dirty pages written before the clock runs
+        time.sleep(5)
+        # Both sizes side by side: the four commands take turns in every round, so a slow
+        # spell of the machine falls on all of them alike and every ratio is of one moment.
+        aigw_small, seed_small = sides(small_url)
+        aigw_big, seed_big = sides(big_url)
+        timing = medians(
+            {
+                "aigw 1M": aigw_small,
+                "seed 1M": seed_small,
+                "aigw 10M": aigw_big,
+                "seed 10M": seed_big,
+            },
+            runs,
+        )
+        small = {"aigw": timing["aigw 1M"], "seed": timing["seed 1M"]}
+        big = {"aigw": timing["aigw 10M"], "seed": timing["seed 10M"]}
+        small_db = db_medians(small_url, runs)
+        big_db = db_medians(big_url, runs)
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in (small_name, big_name):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(f"runs per figure: {runs} (medians)")
     print("end to end (subprocesses: interpreter, imports, connect, queries, JSON out):")
     print(

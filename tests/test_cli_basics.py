@@ -194,3 +194,29 @@ def test_no_deprecation_warning_reaches_the_terminal(sandbox, tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "deprecated" not in done.stderr.lower()
+
+
+def test_start_up_holds_the_collector_back_and_a_long_command_gets_it_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+    import time
+
+    import aigw.cli
+    from aigw import entry
+
+    seen: list[bool] = []
+
+    def long_command() -> None:
+        seen.append(gc.isenabled())
+        deadline = time.monotonic() + entry.GC_AFTER_S + 5
+        while not gc.isenabled() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(gc.isenabled())
+
+    monkeypatch.setattr(aigw.cli, "main", long_command)
+    try:
+        entry.main()
+    finally:
+        gc.enable()
+    assert seen == [False, True]
