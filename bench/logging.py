@@ -117,16 +117,16 @@ def per_call_overhead(calls: int, home: Path) -> None:
 def local_write_rate(home: Path, count: int) -> None:
     from aigw.storage.outbox import Outbox
     from aigw.storage.sqlite import SQLiteRepository
-    from tests.logging_fixtures import records
+    from tests.logging_fixtures import attempts, records
 
     store = SQLiteRepository(home / "writes.sqlite3")
-    batch = records(count)
+    facts = attempts(count)  # what a logged call hands the outbox
     outbox = Outbox(lambda: store, home / "journal")
     started = time.perf_counter()
-    for record in batch:
-        outbox(record)
+    for attempt in facts:
+        outbox(attempt)
     appended = time.perf_counter() - started
-    outbox.close()  # the import into SQLite, in its (short) transactions
+    outbox.close()  # rows made from the facts and put into SQLite, in short transactions
     through_outbox = count / (time.perf_counter() - started)
     assert outbox.written == count and not outbox.left_in_journal
 

@@ -93,3 +93,34 @@ def settings_for(home: Path, **values: Any) -> Settings:
 @pytest.fixture
 def store_path(isolated_env: Path) -> Iterator[Path]:
     yield isolated_env / "aigw.sqlite3"
+
+
+def attempts(count: int, *, start: datetime | None = None) -> list[tuple[Any, ...]]:
+    """`count` attempts' facts as the logging layer keeps them (storage/attempts.py), one
+    millisecond apart, oldest first: what a call writes to the journal."""
+    from aigw.storage.attempts import FORMAT
+
+    start_ns = int((start or datetime(2026, 1, 1, tzinfo=UTC)).timestamp() * 1e9)
+    return [
+        (
+            FORMAT,
+            start_ns + i * 1_000_000,  # started_ns
+            12.5 + i % 7,  # latency_ms
+            "POST",
+            f"/v1/threads/thread_{i}/runs",
+            200,
+            f"req_{i}",  # request_id
+            None,  # call_id: a call of one attempt
+            None,  # attempt
+            "gateway",
+            None,  # user_id
+            None,  # cache_status
+            None,  # error_message
+            None,  # thread_id from the bodies (the path has it)
+            f"run_{i}",
+            "asst_1",
+            "gpt-4o",
+            *(None,) * 5,  # tokens, payloads
+        )
+        for i in range(count)
+    ]

@@ -7,13 +7,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from aigw.storage.base import LogFilter
+import pytest
+
+from aigw.storage.attempts import Attempt, attempt_record
+from aigw.storage.base import LogFilter, id_time
 from aigw.storage.journal import Journal, import_journal, import_orphans, retire, set_aside
 from aigw.storage.outbox import Outbox
 from aigw.storage.sqlite import SQLiteRepository
-from tests.logging_fixtures import records
+from tests.logging_fixtures import attempts, records
 
 
 def ids(store: SQLiteRepository) -> list[str]:
@@ -178,6 +182,52 @@ def test_after_a_failed_append_rows_go_straight_to_the_store(tmp_path: Path) -> 
     assert outbox.written == 3 and "No space" in (outbox.problem or "")
     outbox.close()
     assert sorted(ids(store)) == sorted(r.id for r in batch)
+    store.close()
+
+
+def test_an_attempts_row_is_made_on_import_and_matches_its_facts(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    store.remember_agent("asst_1", "6f1c1b7e-0000-4000-8000-0000000000aa")
+    journal = Journal(tmp_path / "journal")
+    facts = attempts(2)
+    for attempt in facts:
+        journal.append(attempt)
+    assert import_journal(store, journal.path) == 2
+    rows = list(reversed(store.records(LogFilter(limit=None))))
+    for row, attempt in zip(rows, facts, strict=True):
+        a = Attempt(*attempt)
+        assert row.created_at.timestamp() == pytest.approx(a.started_ns / 1e9)
+        assert id_time(row.id) == pytest.approx(a.started_ns / 1e9, abs=0.001)  # UUIDv7, same time
+        assert (row.endpoint, row.path, row.method) == (
+            "/v1/threads/{thread_id}/runs",
+            a.path,
+            "POST",
+        )
+        assert (row.thread_id, row.run_id, row.model) == (a.path.split("/")[3], a.run_id, "gpt-4o")
+        assert (row.call_id, row.attempt) == (row.id, 1)  # a call of this one attempt
+        assert row.agent_id == "6f1c1b7e-0000-4000-8000-0000000000aa"  # as the mirror recorded
+        # the same row as a LogRecord made straight from the facts, but for the fresh id
+        made = attempt_record(attempt, {"asst_1": row.agent_id}.get)
+        assert replace(made, id=row.id, call_id=row.call_id) == row
+    store.close()
+
+
+def test_with_the_journal_failing_an_attempt_goes_straight_to_the_store_whole(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    outbox = Outbox(lambda: store, tmp_path / "journal")
+    outbox._journal_failed = True  # as after a failed append
+    [attempt] = attempts(1)
+    outbox(attempt)
+    [row] = store.records(LogFilter(limit=None))
+    assert (row.endpoint, row.method, row.status_code) == (
+        "/v1/threads/{thread_id}/runs",
+        "POST",
+        200,
+    )
+    assert row.created_at.timestamp() == pytest.approx(Attempt(*attempt).started_ns / 1e9)
+    outbox.close()
     store.close()
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from aigw.gateway.endpoints import parse
-from aigw.storage.base import LogRecord, new_id
+from aigw.storage.base import COLUMNS, LogRecord, new_id
 from aigw.storage.sqlite import json_text
 
 SOURCE = "aigw"  # who wrote the row (the seed app's own inserts leave it NULL)
@@ -125,10 +125,10 @@ def attempt_row(facts: Sequence[Any], agent_for: Callable[[str], str | None]) ->
 
 def attempt_record(facts: Sequence[Any], agent_for: Callable[[str], str | None]) -> LogRecord:
     """The attempt's log row as a LogRecord (for a store's write, or to look at in tests)."""
-    values = list(attempt_row(facts, agent_for))
-    values[1] = datetime.fromtimestamp(values[1], UTC)
-    values[6], values[7] = facts[-2], facts[-1]  # the payloads, as JSON values
-    return LogRecord(*values)
+    values = dict(zip(COLUMNS, attempt_row(facts, agent_for), strict=True))
+    values["created_at"] = datetime.fromtimestamp(values["created_at"], UTC)
+    values["request_payload"], values["response_payload"] = facts[-2], facts[-1]  # as JSON
+    return LogRecord(**values)
 
 
 def no_agent(assistant_id: str) -> str | None:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
 
-# The columns of ai_gateway_logs, in the order LogRecord declares them.
+# The columns of ai_gateway_logs, in the order of INSERT_ROW and of the remote COPY (LogRecord
+# declares the same fields in another order: FIELDS).
 COLUMNS = (
     "id",
     "created_at",
