@@ -1,4 +1,5 @@
-"""The `aigw` program (and `python -m aigw`): the CLI, started with the cyclic GC held back."""
+"""The `aigw` program (and `python -m aigw`): the CLI, with the cyclic GC kept out of the way
+of its start and of its exit."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def main() -> None:
     timer = threading.Timer(GC_AFTER_S, gc.enable)
     timer.daemon = True
     timer.start()
-    from aigw.cli import main as run
+    try:
+        from aigw.cli import main as run
 
-    run()
+        run()
+    finally:
+        # The interpreter's last act is one more full collection over every object, ~20 ms
+        # (measured): the command has closed what it opened by now, and whatever garbage is
+        # left goes with the process. Frozen objects are skipped by that collection.
+        gc.freeze()
