@@ -255,3 +255,14 @@ def test_every_path_of_the_openapi_spec_maps_back_to_its_template(spec_path: str
 
     raw = re.sub(r"\{(\w+)\}", lambda m: m.group(1).split("_")[0] + "_x1Y2", spec_path)
     assert parse("/v1" + raw).template == "/v1" + spec_path
+
+
+def test_header_lookups_join_repeated_headers_as_httpx_does() -> None:
+    from aigw.gateway.http import Response, header, headers_named
+
+    raw = [(b"Cache-Control", b"max-age=60"), (b"content-type", b"text/plain")]
+    response = Response(200, headers=[*raw, (b"cache-control", b"no-store")])
+    assert header(response.headers, b"cache-control") == "max-age=60, no-store"
+    assert header(response.headers, b"cache-control") == response.headers["cache-control"]
+    names = (b"content-type", b"cache-control", b"x-request-id")
+    assert headers_named(response.headers, names) == ["text/plain", "max-age=60, no-store", ""]

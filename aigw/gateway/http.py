@@ -36,12 +36,14 @@ def header(headers: Headers, name: bytes, default: str = "") -> str:
 
 def headers_named(headers: Headers, names: tuple[bytes, ...]) -> list[str]:
     """`header` for several names in one pass: their values in `names` order ("" if absent)."""
-    found: list[list[bytes]] = [[] for _ in names]
+    found = [""] * len(names)
     for key, value in headers.raw:
         key = key.lower()
         if key in names:
-            found[names.index(key)].append(value)
-    return [b", ".join(values).decode("latin-1") for values in found]
+            i = names.index(key)
+            text = value.decode("latin-1")
+            found[i] = f"{found[i]}, {text}" if found[i] else text
+    return found
 
 
 __all__ = [
