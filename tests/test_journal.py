@@ -10,13 +10,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 
 from aigw.storage.attempts import Attempt, attempt_record
 from aigw.storage.base import LogFilter, id_time
 from aigw.storage.journal import Journal, import_journal, import_orphans, retire, set_aside
 from aigw.storage.outbox import Outbox
-from aigw.storage.sqlite import SQLiteRepository
+from aigw.storage.sqlite import SQLiteRepository, to_row
 from tests.logging_fixtures import attempts, records
 
 
@@ -228,6 +229,76 @@ def test_with_the_journal_failing_an_attempt_goes_straight_to_the_store_whole(
     )
     assert row.created_at.timestamp() == pytest.approx(Attempt(*attempt).started_ns / 1e9)
     outbox.close()
+    store.close()
+
+
+def test_a_line_that_is_not_a_row_is_skipped_and_the_rest_imported(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal")
+    facts = attempts(3)
+    journal.append(facts[0])
+    with journal.path.open("ab") as file:
+        file.write(b'{"x": 1}\n7\n[1, 2]\n')  # JSON, but no row aigw wrote
+    journal.append(facts[1])
+    journal.append(facts[2])
+    journal.close()
+    closed = set_aside(journal.path)
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    assert import_orphans(store, tmp_path / "journal") == 3  # and the store opens fine
+    assert not closed.exists()
+    store.close()
+
+
+def test_journals_of_the_format_before_attempts_are_still_imported(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    journal = Journal(directory)
+    assert journal.path.name.endswith(".facts")  # apart from what an older aigw would read
+    journal.close()
+    journal.path.unlink()
+    batch = records(2)
+    old_live = directory / "4242-00aa.jsonl"  # an older aigw's journals, left by a crash
+    old_closed = directory / "4243-00bb.closed"
+    for path, record in zip((old_live, old_closed), batch, strict=True):
+        path.write_bytes(orjson.dumps(to_row(record)) + b"\n")
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    assert import_orphans(store, directory) == 2
+    assert sorted(ids(store)) == sorted(r.id for r in batch)
+    assert list(directory.iterdir()) == []
+    store.close()
+
+
+def test_a_second_close_leaves_the_mover_free_to_start_again(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=0.05)
+    outbox.close()
+    outbox.close()  # as AppContext does (through the gateway, then itself)
+    [attempt] = attempts(1)
+    outbox(attempt)
+    deadline = time.monotonic() + 10
+    while not ids(store) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(ids(store)) == 1  # moved by the mover, not by a close
+    outbox.close()
+    store.close()
+
+
+def test_an_error_text_with_a_lone_surrogate_is_kept_and_the_journal_stays_in_use(
+    tmp_path: Path,
+) -> None:
+    from aigw.gateway.http import Request, Response
+    from aigw.gateway.transports.logging import LoggingTransport
+
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    outbox = Outbox(lambda: store, tmp_path / "journal")
+    layer = LoggingTransport(None, outbox, route="gateway")  # type: ignore[arg-type]
+    body = b'{"error": {"message": "bad input \\ud800 here"}}'  # JSON's escape: a lone surrogate
+    request = Request("POST", "http://gw.example/v1/threads", content=b"{}")
+    response = Response(400, content=body, request=request)
+    for _ in range(2):
+        layer._emit(request, response, body, None, time.time_ns(), 1.0, None)
+    assert not outbox._journal_failed and outbox.written == 2
+    outbox.close()
+    rows = store.records(LogFilter(limit=None))
+    assert [r.error_message for r in rows] == ["bad input \ufffd here"] * 2
     store.close()
 
 

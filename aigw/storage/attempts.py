@@ -60,7 +60,9 @@ class Attempt(NamedTuple):
 
 def is_attempt(values: Sequence[Any]) -> bool:
     """A journal line's values: an attempt's facts (else a LogRecord's row)."""
-    return bool(values) and values[0] == FORMAT and len(values) == len(Attempt._fields)
+    if not isinstance(values, list | tuple) or len(values) != len(Attempt._fields):
+        return False
+    return values[0] == FORMAT
 
 
 def attempt_row(facts: Sequence[Any], agent_for: Callable[[str], str | None]) -> tuple[Any, ...]:

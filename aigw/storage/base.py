@@ -63,10 +63,10 @@ class _RandomPool:
     (a few µs on every logged call). A forked child starts with an empty pool of its own."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
+        self.lock = threading.Lock()  # anew in a child: another thread may have held it
         self.data, self.used = b"", 0
 
     def take(self, size: int) -> bytes:

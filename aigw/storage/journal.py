@@ -35,8 +35,12 @@ from aigw.storage.sqlite import INSERT_ROW, to_row
 if TYPE_CHECKING:
     from aigw.storage.sqlite import SQLiteRepository
 
-SUFFIX = ".jsonl"  # a journal its process may still append to
-CLOSED = ".closed"  # one its process closed without importing it all: anyone may import it
+SUFFIX = ".facts"  # a journal its process may still append to
+CLOSED = ".facts-closed"  # one its process closed without importing it all: anyone may
+# The names of journals written before attempts' facts: they hold LogRecord rows only, and are
+# still imported. (New journals are named apart, so an older aigw sharing AIGW_HOME leaves them
+# alone rather than import lines it cannot read.)
+OLD_SUFFIX, OLD_CLOSED = ".jsonl", ".closed"
 
 
 def journal_dir(state_db_path: Path) -> Path:
@@ -44,7 +48,7 @@ def journal_dir(state_db_path: Path) -> Path:
 
 
 class Journal:
-    """This process's append-only file of log rows (named PID-RANDOM.jsonl).
+    """This process's append-only file of log rows and attempts (named PID-RANDOM.facts).
 
     The process holds an exclusive flock on it while it lives: that, not the PID, tells other
     processes the owner is alive (PIDs are reused, and differ across PID namespaces).
@@ -109,6 +113,8 @@ def import_journal(store: SQLiteRepository, path: Path) -> int:
                 values = orjson.loads(line)
             except ValueError:  # a torn line from a full disk: skip it, keep the rest
                 continue
+            if not isinstance(values, list):  # not a line aigw wrote: skip it likewise
+                continue
             if is_attempt(values):
                 if agents is None:  # what the mirror recorded, as of this import
                     agents = dict(conn.execute(_AGENTS))
@@ -156,7 +162,7 @@ def import_orphans(store: SQLiteRepository, directory: Path) -> int:
     if not directory.is_dir():
         return 0
     moved = 0
-    for path in directory.glob(f"*{SUFFIX}"):
+    for path in [*directory.glob(f"*{SUFFIX}"), *directory.glob(f"*{OLD_SUFFIX}")]:
         # A live owner (this process included) imports its own file: its last line may be
         # half-written, and it keeps appending to the file it has open. It holds the lock.
         try:
@@ -172,7 +178,7 @@ def import_orphans(store: SQLiteRepository, directory: Path) -> int:
             moved += retire(store, path)
         finally:
             os.close(fd)
-    for path in directory.glob(f"*{CLOSED}"):
+    for path in [*directory.glob(f"*{CLOSED}"), *directory.glob(f"*{OLD_CLOSED}")]:
         moved += retire(store, path)
     return moved
 

@@ -63,6 +63,8 @@ class Outbox:
                     if self.journal is None:
                         self.journal = Journal(self.journal_dir)
                     self.journal.append(record)
+                except (TypeError, ValueError) as exc:  # not serialisable: nothing was written
+                    self.problem = f"{type(exc).__name__}: {exc}"
                 except Exception as exc:  # the file may end mid-line: never append again
                     self._journal_failed = True
                     self.problem = f"{type(exc).__name__}: {exc}"
@@ -84,8 +86,8 @@ class Outbox:
     def close(self) -> int:
         """Move everything into the store and remove the journal; returns how many rows are
         left on disk for the next command because the store would not take them."""
-        self._closing.set()
         if self._mover is not None:
+            self._closing.set()
             self._mover.join()
             self._mover, self._closing = None, threading.Event()  # a later row starts anew
         with self._append_lock, self._import_lock:

@@ -98,7 +98,7 @@ def _storable(value: Any) -> Any:
     """What the journal, SQLite and Postgres can all take: lone surrogates become U+FFFD and
     integers past 64 bits floats (such values only ever reach payloads and ids here)."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         return float(value)
     if isinstance(value, list):
@@ -229,7 +229,8 @@ class LoggingTransport(Layer):
         elif response is not None and response.status_code >= 400:
             detail = got.get("error")
             text = detail.get("message") if isinstance(detail, dict) else None
-            message = str(text) if text else f"HTTP {response.status_code}"
+            # (the standard library's parse keeps lone surrogates: made storable like the rest)
+            message = _storable(str(text)) if text else f"HTTP {response.status_code}"
         else:
             return None
         return self.redactor.text(message)[:2000]  # error text may echo the input back
