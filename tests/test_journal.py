@@ -25,6 +25,19 @@ def ids(store: SQLiteRepository) -> list[str]:
     return [r.id for r in reversed(store.records(LogFilter(limit=None)))]
 
 
+def store_and_outbox(tmp_path: Path, **options: float) -> tuple[SQLiteRepository, Outbox]:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    return store, Outbox(lambda: store, tmp_path / "journal", **options)
+
+
+def ids_once_moved(store: SQLiteRepository) -> list[str]:
+    """The store's ids as soon as the mover thread has put rows there (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while not ids(store) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return ids(store)
+
+
 def test_an_import_repeated_after_a_crash_moves_each_row_once(tmp_path: Path) -> None:
     store = SQLiteRepository(tmp_path / "store.sqlite3")
     journal = Journal(tmp_path / "journal")
@@ -61,8 +74,7 @@ def test_a_line_without_its_newline_waits_and_a_torn_one_is_skipped(tmp_path: Pa
 
 
 def test_the_outbox_imports_when_its_process_reads_and_at_close(tmp_path: Path) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=3600)
+    store, outbox = store_and_outbox(tmp_path, import_every=3600)
     batch = records(4)
     outbox(batch[0])
     outbox(batch[1])
@@ -83,15 +95,11 @@ def test_the_outbox_imports_when_its_process_reads_and_at_close(tmp_path: Path) 
 def test_a_row_reaches_the_store_within_a_second_even_if_no_call_follows(
     tmp_path: Path,
 ) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=0.05)
+    store, outbox = store_and_outbox(tmp_path, import_every=0.05)
     [record] = records(1)
     outbox(record)  # e.g. a run's stream opened by `runs create --wait`, then minutes of waiting
     assert outbox._mover is not None and outbox._mover.name == "aigw-outbox"
-    deadline = time.monotonic() + 10
-    while not ids(store) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert ids(store) == [record.id]
+    assert ids_once_moved(store) == [record.id]
     outbox.close()
     store.close()
 
@@ -166,8 +174,7 @@ def test_a_row_sqlite_refuses_does_not_hold_back_the_others(tmp_path: Path) -> N
 
 
 def test_after_a_failed_append_rows_go_straight_to_the_store(tmp_path: Path) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal")
+    store, outbox = store_and_outbox(tmp_path)
     batch = records(3)
     outbox(batch[0])
     assert outbox.journal is not None
@@ -216,8 +223,7 @@ def test_an_attempts_row_is_made_on_import_and_matches_its_facts(tmp_path: Path)
 def test_with_the_journal_failing_an_attempt_goes_straight_to_the_store_whole(
     tmp_path: Path,
 ) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal")
+    store, outbox = store_and_outbox(tmp_path)
     outbox._journal_failed = True  # as after a failed append
     [attempt] = attempts(1)
     outbox(attempt)
@@ -267,16 +273,12 @@ def test_journals_of_the_format_before_attempts_are_still_imported(tmp_path: Pat
 
 
 def test_a_second_close_leaves_the_mover_free_to_start_again(tmp_path: Path) -> None:
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal", import_every=0.05)
+    store, outbox = store_and_outbox(tmp_path, import_every=0.05)
     outbox.close()
     outbox.close()  # as AppContext does (through the gateway, then itself)
     [attempt] = attempts(1)
     outbox(attempt)
-    deadline = time.monotonic() + 10
-    while not ids(store) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert len(ids(store)) == 1  # moved by the mover, not by a close
+    assert len(ids_once_moved(store)) == 1  # moved by the mover, not by a close
     outbox.close()
     store.close()
 
@@ -287,8 +289,7 @@ def test_an_error_text_with_a_lone_surrogate_is_kept_and_the_journal_stays_in_us
     from aigw.gateway.http import Request, Response
     from aigw.gateway.transports.logging import LoggingTransport
 
-    store = SQLiteRepository(tmp_path / "store.sqlite3")
-    outbox = Outbox(lambda: store, tmp_path / "journal")
+    store, outbox = store_and_outbox(tmp_path)
     layer = LoggingTransport(None, outbox, route="gateway")  # type: ignore[arg-type]
     body = b'{"error": {"message": "bad input \\ud800 here"}}'  # JSON's escape: a lone surrogate
     request = Request("POST", "http://gw.example/v1/threads", content=b"{}")
