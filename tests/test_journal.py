@@ -335,3 +335,29 @@ def test_a_journal_is_imported_only_once_its_owner_has_let_go(tmp_path: Path) ->
     owner.wait()
     assert import_orphans(store, tmp_path / "journal") == 1 and not path.exists()
     store.close()
+
+
+def test_a_row_that_cannot_be_built_is_kept_with_what_is_certain(tmp_path: Path) -> None:
+    from aigw.gateway.http import Request, Response
+    from aigw.gateway.transports.logging import LoggingTransport
+
+    store, outbox = store_and_outbox(tmp_path)
+    layer = LoggingTransport(None, outbox, route="gateway")  # type: ignore[arg-type]
+
+    def broken(*args: object) -> tuple[object, ...]:
+        raise RuntimeError("surprise")
+
+    layer._attempt = broken  # type: ignore[method-assign]
+    request = Request("GET", "http://gw.example/v1/threads/thread_9/runs/run_1")
+    started = time.time_ns()
+    layer._emit(request, Response(200, request=request), b"{}", None, started, 2.5, None)
+    outbox.close()
+    [row] = store.records(LogFilter(limit=None))
+    assert (row.endpoint, row.thread_id, row.run_id) == (
+        "/v1/threads/{thread_id}/runs/{run_id}",
+        "thread_9",
+        "run_1",
+    )
+    assert (row.status_code, row.latency_ms, row.route) == (200, 2.5, "gateway")
+    assert row.error_message == "aigw could not build this log row: RuntimeError"
+    store.close()

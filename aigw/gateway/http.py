@@ -30,12 +30,12 @@ def header(headers: Headers, name: bytes, default: str = "") -> str:
     """One header's value, like `headers.get`, for a fraction of its cost (~1 µs instead of
     ~4: httpx2 normalises every key on each lookup). `name` is lower-case bytes. Used on the
     paths every call takes (logging, cache)."""
-    found = [value.decode("latin-1") for key, value in headers.raw if key.lower() == name]
-    return ", ".join(found) if found else default  # repeated headers joined, as httpx does
+    return headers_named(headers, (name,))[0] or default
 
 
 def headers_named(headers: Headers, names: tuple[bytes, ...]) -> list[str]:
-    """`header` for several names in one pass: their values in `names` order ("" if absent)."""
+    """`header` for several names in one pass: their values in `names` order ("" if absent),
+    a repeated header's values joined with ", " as httpx does."""
     found = [""] * len(names)
     for key, value in headers.raw:
         key = key.lower()

@@ -32,30 +32,31 @@ endpoint_of = functools.lru_cache(maxsize=1024)(parse)
 
 
 class Attempt(NamedTuple):
-    """The facts, in line order. The logging layer builds them as a plain tuple (cheaper)."""
+    """The facts, in line order. The logging layer builds them as a plain tuple (cheaper on
+    every call); what it leaves unknown is None."""
 
     format: int  # FORMAT
     started_ns: int  # time.time_ns() as the attempt started: created_at, and the id's time
     latency_ms: float
     method: str
     path: str  # the raw path, IDs included, without the query string
-    status_code: int | None
-    request_id: str | None
-    call_id: str | None  # from the retry layer; None: a call of this one attempt
-    attempt: int | None
-    route: str | None
-    user_id: str | None
-    cache_status: str | None
-    error_message: str | None  # redacted
-    thread_id: str | None  # these four from the bodies; the path's IDs come first
-    run_id: str | None
-    assistant_id: str | None
-    model: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    request_payload: Any  # redacted, or None
-    response_payload: Any
+    status_code: int | None = None
+    request_id: str | None = None
+    call_id: str | None = None  # from the retry layer; None: a call of this one attempt
+    attempt: int | None = None
+    route: str | None = None
+    user_id: str | None = None
+    cache_status: str | None = None
+    error_message: str | None = None  # redacted
+    thread_id: str | None = None  # these four from the bodies; the path's IDs come first
+    run_id: str | None = None
+    assistant_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    request_payload: Any = None  # redacted, or None
+    response_payload: Any = None
 
 
 def is_attempt(values: Sequence[Any]) -> bool:

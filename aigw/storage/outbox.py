@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aigw.storage.attempts import attempt_record, is_attempt
+from aigw.storage.attempts import attempt_record
 from aigw.storage.base import LogRecord
 from aigw.storage.journal import Journal, import_journal, retire, set_aside
 
@@ -126,9 +126,7 @@ class Outbox:
             store = self._open_store()
             agents = store.agent_ids() if any(not isinstance(i, LogRecord) for i in items) else {}
             records = [
-                i if isinstance(i, LogRecord) else attempt_record(i, agents.get)
-                for i in items
-                if isinstance(i, LogRecord) or is_attempt(i)
+                i if isinstance(i, LogRecord) else attempt_record(i, agents.get) for i in items
             ]
             store.write(records)
         except Exception as exc:

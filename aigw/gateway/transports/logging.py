@@ -33,7 +33,7 @@ from aigw.gateway.endpoints import COLLECTIONS
 from aigw.gateway.http import BaseTransport, Request, Response, headers_named
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
-from aigw.storage.attempts import FORMAT
+from aigw.storage.attempts import FORMAT, Attempt
 
 CALL_ID = "aigw.call_id"
 ATTEMPT = "aigw.attempt"
@@ -157,9 +157,19 @@ class LoggingTransport(Layer):
         try:
             facts = self._attempt(request, response, body, request_id, started_ns, latency, error)
         except Exception as exc:  # never let logging fail the call: keep what is certain
-            failed = f"aigw could not build this log row: {type(exc).__name__}"
-            facts = (FORMAT, started_ns, latency, request.method, request.url.path, status)
-            facts += (None, None, None, self.route, self.user_id, None, failed) + (None,) * 9
+            facts = tuple(
+                Attempt(
+                    FORMAT,
+                    started_ns,
+                    latency,
+                    request.method,
+                    request.url.path,
+                    status_code=status,
+                    route=self.route,
+                    user_id=self.user_id,
+                    error_message=f"aigw could not build this log row: {type(exc).__name__}",
+                )
+            )
         with contextlib.suppress(Exception):  # the sink keeps what it could not write
             self.sink(facts)
 
