@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from aigw.cli import app
 from aigw.sandbox import Sandbox, SandboxOptions
+from aigw.storage.sqlite import SQLiteRepository
+from tests.helpers.cli import Cli, point_at
 
 # Variables aigw reads; none of the developer's own may leak into a test.
 _OUR_VARS = (
@@ -61,12 +61,12 @@ def fresh_sandbox() -> Iterator[Sandbox]:
     server.stop()
 
 
-def point_at(
-    monkeypatch: pytest.MonkeyPatch, server: Sandbox, gateway_key: str = "gk-test"
-) -> None:
-    monkeypatch.setenv("AI_GATEWAY_URL", server.url)
-    monkeypatch.setenv("GATEWAY_API_KEY", gateway_key)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000abcd")
+@pytest.fixture
+def keyed_sandbox() -> Iterator[Sandbox]:
+    """A sandbox of this test's own that accepts only the gateway key `gk-right`."""
+    server = Sandbox(SandboxOptions(gateway_keys=["gk-right"])).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -76,18 +76,9 @@ def gateway_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return sandbox
 
 
-class Cli:
-    """Runs `aigw …` in process with stdout and stderr kept apart."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        return self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
-
-
 @pytest.fixture
 def cli() -> Cli:
+    """`aigw …` run in process."""
     return Cli()
 
 
@@ -142,3 +133,32 @@ def migrated_db(fresh_db: str) -> str:
 
     apply_all(fresh_db)
     return fresh_db
+
+
+@pytest.fixture
+def auth_user(migrated_db: str) -> str:
+    """The id of a user that exists in auth.users."""
+    import psycopg
+
+    user_id = str(uuid.uuid4())
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO auth.users (id) VALUES (%s)", (user_id,))
+    return user_id
+
+
+@pytest.fixture
+def remote_env(migrated_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The operator's environment points at the migrated database (direct Postgres)."""
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
+    return migrated_db
+
+
+# -- the local SQLite store ---------------------------------------------------------------
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> Iterator[SQLiteRepository]:
+    """An empty local store in a file of this test's own."""
+    store = SQLiteRepository(tmp_path / "metrics.sqlite3")
+    yield store
+    store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import Cli, point_at
+from tests.helpers.cli import Cli, point_at
 
 
 def create(cli: Cli, *args: str) -> dict:

@@ -13,8 +13,9 @@ from aigw.gateway.clock import FakeClock
 from aigw.gateway.transports.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from aigw.sandbox import Sandbox
 from aigw.storage.state import StateStore
-from tests.conftest import Cli, point_at
-from tests.resilience_fixtures import aigw_process, log_rows
+from tests.helpers.cli import Cli, point_at
+from tests.helpers.processes import aigw_process
+from tests.helpers.rows import log_rows
 
 HOST = "gateway.test:443"
 
@@ -51,8 +52,21 @@ def test_the_breaker_opens_after_five_failures_across_processes_and_the_sixth_ma
     assert rows[-1].error_message is not None and "circuit open" in rows[-1].error_message
 
 
+def wait_until_the_cool_down_has_passed(cli: Cli) -> None:
+    """Poll `breaker status` (which makes no request upstream) until a probe is due."""
+    deadline = time.monotonic() + 30
+    while True:
+        (mine,) = [
+            s for s in json.loads(cli("breaker", "status", "--json").stdout) if s["configured"]
+        ]
+        if mine["next_probe_in"] == 0:
+            return
+        assert time.monotonic() < deadline, mine
+        time.sleep(min(mine["next_probe_in"], 0.05))
+
+
 def test_after_the_cool_down_one_probe_closes_the_circuit(
-    outage: Sandbox, monkeypatch, isolated_env
+    cli: Cli, outage: Sandbox, monkeypatch, isolated_env
 ) -> None:
     monkeypatch.setenv("AIGW_BREAKER_FAILURES", "2")
     monkeypatch.setenv("AIGW_BREAKER_COOLDOWN", "0.3")
@@ -60,7 +74,7 @@ def test_after_the_cool_down_one_probe_closes_the_circuit(
         assert aigw_process("assistants", "list").exit_code == 1
     assert configured_state() == ("open", 2)
     outage.faults.clear()  # the upstream recovers
-    time.sleep(0.4)  # the cool-down passes (a process takes longer to start anyway)
+    wait_until_the_cool_down_has_passed(cli)
 
     probe = aigw_process("assistants", "list", "--json")
 

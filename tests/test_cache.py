@@ -8,8 +8,9 @@ import pytest
 
 from aigw.gateway.transports.cache import invalidated_by, max_age_of, resource_tag
 from aigw.sandbox import Sandbox
-from tests.conftest import Cli, point_at
-from tests.resilience_fixtures import aigw_process, log_rows
+from tests.helpers.cli import Cli, point_at
+from tests.helpers.processes import aigw_process
+from tests.helpers.rows import log_rows
 
 
 @pytest.fixture

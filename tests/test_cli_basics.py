@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from aigw.sandbox import Sandbox, SandboxOptions
-from tests.conftest import Cli, point_at
+from tests.helpers.cli import Cli, point_at
 
 
 def test_config_show_masks_secrets_and_names_each_source(cli: Cli, monkeypatch, tmp_path) -> None:
@@ -67,13 +66,6 @@ def test_missing_gateway_key_on_the_gateway_route_exits_3(cli: Cli, sandbox, mon
     result = cli("assistants", "list")
     assert result.exit_code == 3
     assert "GATEWAY_API_KEY is not set" in result.stderr
-
-
-@pytest.fixture
-def keyed_sandbox():
-    server = Sandbox(SandboxOptions(gateway_keys=["gk-right"])).start()
-    yield server
-    server.stop()
 
 
 def test_the_gateway_route_sends_the_gateway_key(cli: Cli, keyed_sandbox, monkeypatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from aigw.commands.completions import script
 from aigw.services.completions import FILENAMES, SHELLS, install_path
-from tests.conftest import Cli
+from tests.helpers.cli import Cli
 
 COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from aigw.sandbox import Sandbox, SandboxOptions
-from tests.conftest import Cli, point_at
+from aigw.sandbox import Sandbox
+from tests.helpers.cli import Cli, point_at
 
 
 def test_demo_runs_offline_end_to_end_and_keeps_its_logs(cli: Cli, tmp_path: Path) -> None:
@@ -84,13 +82,6 @@ def test_doctor_smoke_runs_the_critical_endpoints_and_cleans_up(
     assert "completed" in checks["smoke: run"]["detail"]
     assert fresh_sandbox.state.assistants.values() == []
     assert fresh_sandbox.state.threads.values() == []
-
-
-@pytest.fixture
-def keyed_sandbox():
-    server = Sandbox(SandboxOptions(gateway_keys=["gk-right"])).start()
-    yield server
-    server.stop()
 
 
 def test_doctor_names_the_fix_for_a_bad_gateway_key(cli: Cli, keyed_sandbox, monkeypatch) -> None:

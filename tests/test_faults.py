@@ -12,7 +12,7 @@ import pytest
 
 from aigw.sandbox import Sandbox
 from aigw.sandbox.faults import Fault, parse_fault
-from tests.resilience_fixtures import admin, aigw_process
+from tests.helpers.processes import admin, aigw_process
 
 HEADERS = {"authorization": "Bearer sk-test", "content-type": "application/json"}
 

@@ -18,7 +18,7 @@ from aigw.storage.base import LogFilter, id_time
 from aigw.storage.journal import Journal, import_journal, import_orphans, retire, set_aside
 from aigw.storage.outbox import Outbox
 from aigw.storage.sqlite import SQLiteRepository, to_row
-from tests.logging_fixtures import attempts, records
+from tests.helpers.rows import attempts, records
 
 
 def ids(store: SQLiteRepository) -> list[str]:
@@ -308,7 +308,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from aigw.storage.journal import Journal
-    from tests.logging_fixtures import records
+    from tests.helpers.rows import records
 
     journal = Journal(Path(sys.argv[1]))
     journal.append(records(1)[0])

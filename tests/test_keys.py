@@ -9,8 +9,9 @@ import pytest
 
 from aigw.gateway.transports.keys import labelled_keys
 from aigw.sandbox import Sandbox, SandboxOptions
-from tests.conftest import point_at
-from tests.resilience_fixtures import admin, aigw_process, log_rows
+from tests.helpers.cli import point_at
+from tests.helpers.processes import admin, aigw_process
+from tests.helpers.rows import log_rows
 
 OLD, NEW = "gk-old-key-0000000001", "gk-new-key-0000000002"
 

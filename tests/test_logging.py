@@ -15,8 +15,8 @@ from aigw.sandbox import Sandbox
 from aigw.settings import Settings
 from aigw.storage.outbox import Outbox
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli, point_at
-from tests.logging_fixtures import local_rows
+from tests.helpers.cli import Cli, point_at
+from tests.helpers.rows import local_rows
 
 
 def app_for(home: Path) -> AppContext:
@@ -60,7 +60,9 @@ def test_a_completed_run_records_its_ids_model_and_token_usage(
     assistant = app.openai.beta.assistants.create(model="gpt-4o-mini")
     thread = app.openai.beta.threads.create(messages=[{"role": "user", "content": "Hi there"}])
     run = app.openai.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    deadline = time.monotonic() + 30
     while run.status not in ("completed", "failed"):
+        assert time.monotonic() < deadline, f"the run is still {run.status}"
         time.sleep(0.02)
         run = app.openai.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     app.close()

@@ -15,10 +15,8 @@ from aigw.services.logs import follow
 from aigw.storage.base import LogFilter, LogRecord
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli
-from tests.metrics_fixtures import load_postgres, metrics_db
-
-__all__ = ["metrics_db"]
+from tests.helpers.cli import Cli
+from tests.helpers.metrics import load_postgres
 
 
 def a_row(minutes_ago: float, status: int | None = 200, **extra: object) -> LogRecord:
@@ -173,11 +171,11 @@ def test_a_bad_retention_is_a_usage_error(cli: Cli) -> None:
 
 @pytest.mark.postgres
 def test_list_reads_and_prune_cleans_the_remote_store_too(
-    cli: Cli, local_rows: list[LogRecord], metrics_db: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, local_rows: list[LogRecord], migrated_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     remote_rows = [a_row(10, 500), a_row(60 * 24 * 31, 200), a_row(60 * 24 * 45, 200)]
-    load_postgres(metrics_db, remote_rows)
-    monkeypatch.setenv("SUPABASE_DB_URL", metrics_db)
+    load_postgres(migrated_db, remote_rows)
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
     # the first command reads before it flushes the local outbox at its end
     assert ids(cli("logs", "list", "--json").stdout) == [r.id for r in remote_rows]
     assert len(ids(cli("logs", "list", "--local", "--json").stdout)) == 6
@@ -185,7 +183,7 @@ def test_list_reads_and_prune_cleans_the_remote_store_too(
     dry = json.loads(cli("logs", "prune", "--older-than", "30d", "--dry-run", "--json").stdout)
     assert (dry["local"], dry["remote"], dry["remote_kind"]) == (1, 3, "postgres")
     cli("logs", "prune", "--older-than", "30d", "--yes")
-    remote = PostgresRepository(metrics_db)
+    remote = PostgresRepository(migrated_db)
     kept = remote.records(LogFilter(limit=None))
     remote.close()
     cutoff = datetime.now(UTC) - timedelta(days=30)

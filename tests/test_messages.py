@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import Cli, point_at
-from tests.runs_fixtures import make_assistant, make_thread, ok_json
+from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json, point_at
 
 
 def text_of(message: dict) -> str:

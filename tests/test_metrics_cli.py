@@ -15,10 +15,8 @@ from pytest_httpx import HTTPXMock
 from aigw.storage.base import LogRecord
 from aigw.storage.migrations import apply_all
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli
-from tests.metrics_fixtures import SEED_COST, load_postgres, metrics_db
-
-__all__ = ["metrics_db"]
+from tests.helpers.cli import Cli
+from tests.helpers.metrics import SEED_COST, load_postgres
 
 
 def rows(statuses: list[int | None], *, latency: float = 100.0, **extra: object) -> list[LogRecord]:
@@ -59,11 +57,11 @@ def test_metrics_reads_the_local_store_when_no_remote_is_configured(
 
 @pytest.mark.postgres
 def test_the_remote_store_is_read_when_configured_and_local_forces_the_local_one(
-    cli: Cli, isolated_env: Path, metrics_db: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, isolated_env: Path, migrated_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_local(isolated_env, rows([200]))
-    load_postgres(metrics_db, rows([200, 429, 503, None]))
-    monkeypatch.setenv("SUPABASE_DB_URL", metrics_db)
+    load_postgres(migrated_db, rows([200, 429, 503, None]))
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
     remote = json.loads(cli("metrics", "--json").stdout)
     local = json.loads(cli("metrics", "--json", "--local").stdout)
     assert (remote["source"], remote["total"]["attempts"]) == ("postgres", 4)
@@ -160,9 +158,9 @@ def test_the_cost_view_prices_recorded_usage_with_defaults_or_configured_prices(
 
 @pytest.mark.postgres
 def test_without_usage_the_cost_is_the_seeds_message_estimate_marked_estimated(
-    cli: Cli, metrics_db: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, migrated_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with psycopg.connect(metrics_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         user = uuid.uuid4()
         conn.execute("INSERT INTO auth.users (id) VALUES (%s)", (user,))
         for name, model, contents in [
@@ -186,7 +184,7 @@ def test_without_usage_the_cost_is_the_seeds_message_estimate_marked_estimated(
                     (conv, role, content),
                 )
         seed = conn.execute(SEED_COST).fetchall()
-    monkeypatch.setenv("SUPABASE_DB_URL", metrics_db)
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
     report = json.loads(cli("metrics", "--since", "30d", "--by", "agent", "--json").stdout)
     agents = {row["label"]: row for row in report["cost_by_agent"]}
     assert {name: agents[name]["estimated_tokens"] for name, _, _ in seed} == {

@@ -9,9 +9,7 @@ import psycopg
 import pytest
 
 from aigw.gateway.endpoints import template
-from tests.metrics_fixtures import metrics_db
 
-__all__ = ["metrics_db"]
 pytestmark = pytest.mark.postgres
 
 PATHS = [
@@ -62,9 +60,9 @@ def random_paths(count: int, seed: int = 1) -> list[str]:
     return paths
 
 
-def test_sql_and_python_make_the_same_template_for_every_path(metrics_db: str) -> None:
+def test_sql_and_python_make_the_same_template_for_every_path(migrated_db: str) -> None:
     paths = PATHS + random_paths(1500)
-    with psycopg.connect(metrics_db) as conn:
+    with psycopg.connect(migrated_db) as conn:
         got = conn.execute(
             "SELECT p, public.aigw_endpoint_template(p) FROM unnest(%s::text[]) p", (paths,)
         ).fetchall()
@@ -74,9 +72,9 @@ def test_sql_and_python_make_the_same_template_for_every_path(metrics_db: str) -
 
 
 def test_the_seed_apps_raw_path_is_stored_as_a_template_and_grouped_with_aigws_rows(
-    metrics_db: str,
+    migrated_db: str,
 ) -> None:
-    with psycopg.connect(metrics_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         # the seed's logGatewayCall insert, raw path and all
         conn.execute(
             "INSERT INTO ai_gateway_logs (endpoint, method, status_code, latency_ms) "
@@ -120,9 +118,9 @@ def scans_of_the_logs(conn: psycopg.Connection, sql: str) -> list[tuple[str, str
 
 
 def test_the_metrics_functions_read_a_small_window_through_the_created_at_index(
-    metrics_db: str,
+    migrated_db: str,
 ) -> None:
-    with psycopg.connect(metrics_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO ai_gateway_logs (created_at, endpoint, method, status_code, latency_ms,"
             " source) SELECT now() - i * interval '1 minute', '/v1/threads', 'GET', 200, i % 500,"
@@ -142,10 +140,10 @@ def test_the_metrics_functions_read_a_small_window_through_the_created_at_index(
             assert index == "ai_gateway_logs_created_at_idx"
 
 
-def test_only_the_service_role_may_call_the_metrics_functions(metrics_db: str) -> None:
+def test_only_the_service_role_may_call_the_metrics_functions(migrated_db: str) -> None:
     call = "SELECT count(*) FROM public.aigw_metrics(now() - interval '1 hour', now())"
     allowed = {}
-    with psycopg.connect(metrics_db, autocommit=True) as conn:
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
         for role in ("service_role", "authenticated", "anon"):
             try:
                 with conn.transaction():

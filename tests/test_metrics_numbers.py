@@ -19,18 +19,15 @@ from aigw.storage.base import LogRecord
 from aigw.storage.migrations import apply_all, shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
-from tests.metrics_fixtures import (
+from tests.helpers.metrics import (
     NOW,
     PERCENTILES,
     SEED_LATENCY,
     generated_rows,
     load_postgres,
     load_sqlite,
-    local_store,
-    metrics_db,
 )
 
-__all__ = ["local_store", "metrics_db"]  # fixtures
 pytestmark = pytest.mark.postgres
 
 # Rows sit on whole seconds; half-second edges keep `>` (the seed) and `>=` (aigw) equal.
@@ -79,11 +76,11 @@ def seed_numbers(url: str) -> tuple[list[tuple[Any, ...]], dict[str, tuple[float
 
 
 def test_per_endpoint_numbers_equal_the_seeds_query_and_percentile_cont_on_both_stores(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
     rows = generated_rows(800)
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
-    seed, pct = seed_numbers(metrics_db)
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", rows)
+    seed, pct = seed_numbers(migrated_db)
     assert len(seed) == 5
     for store in (remote, local):
         groups = by_key(store.metrics(MetricsQuery(SINCE, UNTIL, "endpoint")))
@@ -98,7 +95,7 @@ def test_per_endpoint_numbers_equal_the_seeds_query_and_percentile_cont_on_both_
 
 
 def test_a_retried_call_counts_as_one_call_and_each_try_as_an_attempt(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
     rows = generated_rows(500, seed=11)
     inside = [r for r in rows if SINCE <= r.created_at < UNTIL]
@@ -107,7 +104,7 @@ def test_a_retried_call_counts_as_one_call_and_each_try_as_an_attempt(
         {r.call_id for r in inside if r.call_id and r.status_code and 200 <= r.status_code < 300}
     ) + sum(1 for r in inside if not r.call_id and r.status_code and 200 <= r.status_code < 300)
     assert calls < len(inside)  # the data has retries
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", rows)
     for store in (remote, local):
         t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
         assert (t.calls, t.attempts, t.successful_calls) == (calls, len(inside), ok_calls)
@@ -124,9 +121,9 @@ def test_a_retried_call_counts_as_one_call_and_each_try_as_an_attempt(
 
 @pytest.mark.parametrize("by", ["endpoint", "agent", "model", "hour"])
 def test_every_grouping_and_filter_gives_the_same_numbers_on_postgres_and_sqlite(
-    metrics_db: str, tmp_path: Path, by: str
+    migrated_db: str, tmp_path: Path, by: str
 ) -> None:
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(600, seed=3))
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", generated_rows(600, seed=3))
     queries = [
         MetricsQuery(SINCE, UNTIL, by),
         MetricsQuery(NOW - timedelta(hours=3, milliseconds=500), UNTIL, by),
@@ -139,9 +136,9 @@ def test_every_grouping_and_filter_gives_the_same_numbers_on_postgres_and_sqlite
 
 
 def test_an_empty_window_gives_one_zero_total_and_no_groups_on_both_stores(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(50))
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", generated_rows(50))
     empty = MetricsQuery(NOW + timedelta(days=1), NOW + timedelta(days=2))
     for store in (remote, local):
         stats = store.metrics(empty)
@@ -162,18 +159,18 @@ def _row(latency: float | None, status: int | None = 200, **extra: Any) -> LogRe
     )
 
 
-def test_a_single_row_is_every_percentile_of_its_group(metrics_db: str, tmp_path: Path) -> None:
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", [_row(420.0)])
+def test_a_single_row_is_every_percentile_of_its_group(migrated_db: str, tmp_path: Path) -> None:
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", [_row(420.0)])
     for store in (remote, local):
         t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
         assert (t.calls, t.p50_ms, t.p95_ms, t.p99_ms, t.avg_latency_ms) == (1, 420, 420, 420, 420)
 
 
 def test_all_failures_give_a_zero_success_count_and_the_split_adds_up(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
     rows = [_row(10.0, 500), _row(20.0, 429), _row(None, None), _row(40.0, 404), _row(50.0, 503)]
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", rows)
     for store in (remote, local):
         t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
         assert (t.calls, t.successful_calls, t.successful_attempts) == (5, 0, 0)
@@ -182,11 +179,11 @@ def test_all_failures_give_a_zero_success_count_and_the_split_adds_up(
 
 
 def test_tied_latencies_interpolate_exactly_as_percentile_cont(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
     rows = [_row(v) for v in (100.0, 100.0, 100.0, 200.0, 200.0, 900.0)]
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", rows)
-    _, pct = seed_numbers(metrics_db)
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", rows)
+    _, pct = seed_numbers(migrated_db)
     assert pct["/v1/threads"] == pytest.approx((150.0, 725.0, 865.0))
     for store in (remote, local):
         t = total(store.metrics(MetricsQuery(SINCE, UNTIL)))
@@ -194,9 +191,9 @@ def test_tied_latencies_interpolate_exactly_as_percentile_cont(
 
 
 def test_token_usage_per_agent_and_model_is_the_same_on_both_stores(
-    metrics_db: str, tmp_path: Path
+    migrated_db: str, tmp_path: Path
 ) -> None:
-    remote, local = both(metrics_db, tmp_path / "l.sqlite3", generated_rows(400, seed=5))
+    remote, local = both(migrated_db, tmp_path / "l.sqlite3", generated_rows(400, seed=5))
     query = MetricsQuery(SINCE, UNTIL)
     assert remote.usage(query) == local.usage(query)
     assert sum(u.prompt_tokens or 0 for u in remote.usage(query)) > 0

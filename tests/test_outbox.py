@@ -20,9 +20,8 @@ from aigw.storage import open_repository
 from aigw.storage.base import COLUMNS, LogFilter
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
-from tests.conftest import Cli
-from tests.logging_fixtures import local_rows, records
-from tests.runs_fixtures import make_assistant, make_thread, ok_json
+from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json
+from tests.helpers.rows import local_rows, records
 
 CALLS = textwrap.dedent(
     """

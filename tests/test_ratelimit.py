@@ -9,8 +9,8 @@ from aigw.gateway.clock import FakeClock
 from aigw.gateway.transports.ratelimit import RateLimiter, parse_rate
 from aigw.sandbox import Sandbox
 from aigw.storage.state import StateStore
-from tests.conftest import point_at
-from tests.resilience_fixtures import aigw_process
+from tests.helpers.cli import point_at
+from tests.helpers.processes import aigw_process
 
 
 def test_the_rate_limit_is_shared_by_two_processes(fresh_sandbox: Sandbox, monkeypatch) -> None:

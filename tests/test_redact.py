@@ -22,7 +22,7 @@ from aigw.settings import Settings
 from aigw.storage import journal_path, open_repository
 from aigw.storage.base import LogFilter
 from aigw.storage.outbox import Outbox
-from tests.conftest import Cli
+from tests.helpers.cli import Cli
 
 
 def luhn_digit(body: str) -> str:

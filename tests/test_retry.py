@@ -14,8 +14,8 @@ from aigw.gateway.http import Headers
 from aigw.gateway.transports.retry import RetryPolicy, retry_after_seconds
 from aigw.sandbox import Sandbox
 from aigw.settings import load_settings
-from tests.conftest import Cli, point_at
-from tests.resilience_fixtures import log_rows
+from tests.helpers.cli import Cli, point_at
+from tests.helpers.rows import log_rows
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from aigw.errors import ExitCode
-from tests.conftest import Cli, point_at
-from tests.runs_fixtures import make_assistant, make_thread, ok_json
+from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json, point_at
 
 SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
 
@@ -267,8 +266,10 @@ def test_ctrl_c_stops_waiting_and_says_how_to_cancel(
         env=dict(os.environ),
     )
     try:
+        deadline = time.monotonic() + 30
         while not ok_json(cli, "runs", "list", thread_id):  # the run exists: it is waiting
             assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the run was never created"
             time.sleep(0.05)
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=30)

@@ -16,7 +16,7 @@ import pytest
 from openai import AssistantEventHandler
 
 from aigw.sandbox import Sandbox
-from tests.sandbox_fixtures import WEATHER, ManualClock, client_for, running
+from tests.helpers.sandbox import WEATHER, ManualClock, client_for, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from aigw.sandbox import Sandbox
-from tests.sandbox_fixtures import WEATHER, ManualClock, client_for, running
+from tests.helpers.sandbox import WEATHER, ManualClock, client_for, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from aigw.sandbox import Sandbox
-from tests.sandbox_fixtures import client_for, raw_post, running
+from tests.helpers.sandbox import client_for, raw_post, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from aigw.storage.migrations import apply_all, discover, shipped_sql_dir
-from tests.metrics_fixtures import SEED_COST, SEED_LATENCY_24H
+from tests.helpers.metrics import SEED_COST, SEED_LATENCY_24H
 
 pytestmark = pytest.mark.postgres
 

@@ -14,7 +14,7 @@ import pytest
 from aigw.storage.base import LogFilter, LogRecord, Repository, id_time, new_id
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
-from tests.logging_fixtures import auth_user, records, remote_db  # noqa: F401
+from tests.helpers.rows import records
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -24,7 +24,7 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]
     if request.param == "sqlite":
         store: Repository = SQLiteRepository(tmp_path / "store.sqlite3")
     else:
-        store = PostgresRepository(request.getfixturevalue("remote_db"))
+        store = PostgresRepository(request.getfixturevalue("migrated_db"))
     yield store
     store.close()
 
@@ -63,10 +63,10 @@ def test_a_written_record_reads_back_with_every_column(repo: Repository) -> None
     assert repo.records(LogFilter()) == [record]
 
 
-def test_writing_the_same_record_twice_keeps_one_row_remotely(remote_db: str) -> None:  # noqa: F811
+def test_writing_the_same_record_twice_keeps_one_row_remotely(migrated_db: str) -> None:
     # What sync relies on. The local store takes each record once (its writers never repeat
     # one), so it skips the check and the index it would need.
-    repo = PostgresRepository(remote_db)
+    repo = PostgresRepository(migrated_db)
     batch = records(5)
     repo.write(batch)
     repo.write(batch)
@@ -189,18 +189,18 @@ def test_new_ids_are_uuid7_in_time_order() -> None:
     assert len(set(new_id(5) for _ in range(1000))) == 1000  # same millisecond, still unique
 
 
-def test_a_remote_store_has_nothing_pending(remote_db: str) -> None:  # noqa: F811
-    store = PostgresRepository(remote_db)
+def test_a_remote_store_has_nothing_pending(migrated_db: str) -> None:
+    store = PostgresRepository(migrated_db)
     store.write(records(3))
     assert store.pending(10).records == [] and store.pending_count() == 0
     store.close()
 
 
 def test_postgres_keeps_rows_whose_user_or_agent_is_unknown(
-    remote_db: str,  # noqa: F811
-    auth_user: str,  # noqa: F811
+    migrated_db: str,
+    auth_user: str,
 ) -> None:
-    store = PostgresRepository(remote_db)
+    store = PostgresRepository(migrated_db)
     agent_id = store.upsert_agent(
         openai_assistant_id="asst_known", name="Known", instructions=None, model="gpt-4o"
     )
@@ -218,8 +218,8 @@ def test_postgres_keeps_rows_whose_user_or_agent_is_unknown(
     store.close()
 
 
-def test_postgres_rounds_latency_and_survives_nul_characters(remote_db: str) -> None:  # noqa: F811
-    store = PostgresRepository(remote_db)
+def test_postgres_rounds_latency_and_survives_nul_characters(migrated_db: str) -> None:
+    store = PostgresRepository(migrated_db)
     record = LogRecord(
         endpoint="/v1/assistants",
         method="POST",
@@ -240,9 +240,9 @@ def test_postgres_rounds_latency_and_survives_nul_characters(remote_db: str) -> 
 
 
 def test_the_mirror_upserts_agents_and_finds_them_by_id_name_or_assistant(
-    remote_db: str,  # noqa: F811
+    migrated_db: str,
 ) -> None:
-    mirror = PostgresRepository(remote_db)
+    mirror = PostgresRepository(migrated_db)
     first = mirror.upsert_agent(
         openai_assistant_id="asst_1", name="Helper", instructions="Be brief.", model="gpt-4o"
     )
@@ -254,17 +254,17 @@ def test_the_mirror_upserts_agents_and_finds_them_by_id_name_or_assistant(
     assert mirror.find_agent("asst_1") == first
     assert mirror.find_agent("Helper 2") == first
     assert mirror.find_agent("Helper") is None
-    with psycopg.connect(remote_db) as conn:
+    with psycopg.connect(migrated_db) as conn:
         row = conn.execute("SELECT name, instructions, model FROM agents").fetchone()
     assert row == ("Helper 2", None, "gpt-4o-mini")
     mirror.close()
 
 
 def test_the_mirror_keeps_one_conversation_per_thread_and_upserts_messages(
-    remote_db: str,  # noqa: F811
-    auth_user: str,  # noqa: F811
+    migrated_db: str,
+    auth_user: str,
 ) -> None:
-    mirror = PostgresRepository(remote_db)
+    mirror = PostgresRepository(migrated_db)
     agent = mirror.upsert_agent(
         openai_assistant_id="asst_1", name="Helper", instructions=None, model="gpt-4o"
     )
@@ -280,7 +280,7 @@ def test_the_mirror_keeps_one_conversation_per_thread_and_upserts_messages(
     mirror.insert_message(
         openai_thread_id="thread_unknown", openai_message_id="msg_2", role="user", content="x"
     )
-    with psycopg.connect(remote_db) as conn:
+    with psycopg.connect(migrated_db) as conn:
         rows = conn.execute("SELECT conversation_id::text, content FROM messages").fetchall()
     assert rows == [(conversation, "edited")]
     mirror.close()

@@ -14,7 +14,7 @@ from pytest_httpx import HTTPXMock
 from aigw.storage.base import LogRecord
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.supabase_rest import SupabaseRepository
-from tests.conftest import Cli
+from tests.helpers.cli import Cli
 
 URL = "https://proj.supabase.co"
 KEY = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl"

@@ -14,16 +14,8 @@ import pytest
 
 from aigw.sandbox import Sandbox
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli
-from tests.logging_fixtures import (  # noqa: F401
-    auth_user,
-    local_rows,
-    records,
-    remote_count,
-    remote_db,
-    remote_env,
-    remote_rows,
-)
+from tests.helpers.cli import Cli
+from tests.helpers.rows import local_rows, records, remote_count, remote_rows
 
 BAD_PORT_URL = "postgresql://postgres@127.0.0.1:1/nothing"
 
@@ -31,7 +23,7 @@ BAD_PORT_URL = "postgresql://postgres@127.0.0.1:1/nothing"
 def test_rows_of_each_command_reach_postgres_when_it_ends(
     cli: Cli,
     gateway_env: Sandbox,
-    remote_env: str,  # noqa: F811
+    remote_env: str,
     isolated_env: Path,
 ) -> None:
     for _ in range(3):
@@ -53,7 +45,7 @@ def test_rows_of_each_command_reach_postgres_when_it_ends(
 def test_logs_sync_sends_the_same_n_rows_and_summarises_in_json(
     cli: Cli,
     gateway_env: Sandbox,
-    remote_env: str,  # noqa: F811
+    remote_env: str,
     isolated_env: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -75,7 +67,7 @@ def test_logs_sync_sends_the_same_n_rows_and_summarises_in_json(
 def test_an_unreachable_postgres_loses_no_row_and_all_sync_later(
     cli: Cli,
     gateway_env: Sandbox,
-    remote_db: str,  # noqa: F811
+    migrated_db: str,
     isolated_env: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -90,37 +82,37 @@ def test_an_unreachable_postgres_loses_no_row_and_all_sync_later(
     assert failed.exit_code == 8
     assert "4 rows are still pending" in failed.stderr
 
-    monkeypatch.setenv("DATABASE_URL", remote_db)
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
     assert cli("logs", "sync").exit_code == 0
-    assert remote_count(remote_db) == 4
+    assert remote_count(migrated_db) == 4
     assert local_pending(isolated_env) == 0
 
 
 def test_a_sync_killed_midway_and_run_again_leaves_no_duplicate_and_no_gap(
-    remote_db: str,  # noqa: F811
+    migrated_db: str,
     isolated_env: Path,
 ) -> None:
     total = 30_000
     store = SQLiteRepository(isolated_env / "aigw.sqlite3")
     batch = records(total)
     store.write(batch)
-    env = {**os.environ, "DATABASE_URL": remote_db}
+    env = {**os.environ, "DATABASE_URL": migrated_db}
     command = [sys.executable, "-m", "aigw", "logs", "sync", "--batch-size", "100", "--json"]
 
     sync = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while remote_count(remote_db) < total // 10 and time.monotonic() < deadline:
+    while remote_count(migrated_db) < total // 10 and time.monotonic() < deadline:
         time.sleep(0.01)
     sync.send_signal(signal.SIGKILL)
     sync.wait()
-    partial = remote_count(remote_db)
+    partial = remote_count(migrated_db)
     assert 0 < partial < total, "the sync should have been cut off midway"
     assert store.pending_count() > 0
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    assert remote_count(remote_db) == total  # remote_count also checks the ids are distinct
-    assert {str(r["id"]) for r in remote_rows(remote_db)} == {r.id for r in batch}
+    assert remote_count(migrated_db) == total  # remote_count also checks the ids are distinct
+    assert {str(r["id"]) for r in remote_rows(migrated_db)} == {r.id for r in batch}
     assert store.pending_count() == 0
     store.close()
 

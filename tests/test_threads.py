@@ -6,9 +6,7 @@ import json
 
 import psycopg
 
-from tests.conftest import Cli, point_at
-from tests.logging_fixtures import auth_user, remote_db, remote_env  # noqa: F401
-from tests.runs_fixtures import make_thread, ok_json
+from tests.helpers.cli import Cli, make_thread, ok_json, point_at
 
 
 def test_create_with_messages_and_metadata_then_get_returns_the_thread(
@@ -105,8 +103,8 @@ def test_agent_without_a_store_configured_is_skipped_silently(cli: Cli, gateway_
 def test_a_configured_store_mirrors_agents_conversations_and_messages(
     cli: Cli,
     gateway_env,
-    remote_env: str,  # noqa: F811
-    auth_user: str,  # noqa: F811
+    remote_env: str,
+    auth_user: str,
 ) -> None:
     assistant = ok_json(
         cli,
@@ -161,8 +159,8 @@ def test_an_unknown_agent_is_refused_before_the_thread_is_created(
     cli: Cli,
     fresh_sandbox,
     monkeypatch,
-    remote_env: str,  # noqa: F811
-    auth_user: str,  # noqa: F811
+    remote_env: str,
+    auth_user: str,
 ) -> None:
     point_at(monkeypatch, fresh_sandbox)
     result = cli("threads", "create", "--agent", "Nobody", "--user", auth_user)

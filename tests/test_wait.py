@@ -13,8 +13,7 @@ from aigw.services.durations import format_duration, parse_duration
 from aigw.services.requests import RunCreate
 from aigw.services.runs import create_run_and_wait
 from aigw.services.wait import DEFAULT_POLL_S, WaitInterrupted, WaitTimeout, poll_after
-from tests.conftest import Cli
-from tests.runs_fixtures import make_assistant, make_thread
+from tests.helpers.cli import Cli, make_assistant, make_thread
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from aigw.storage.base import COLUMNS, LogRecord
-from aigw.storage.migrations import apply_all
 from aigw.storage.postgres import remote_row
 from aigw.storage.sqlite import SQLiteRepository
 
@@ -123,17 +120,3 @@ def load_sqlite(path: Path, rows: list[LogRecord]) -> SQLiteRepository:
     store = SQLiteRepository(path)
     store.write(rows)
     return store
-
-
-@pytest.fixture
-def metrics_db(fresh_db: str) -> str:
-    """A fresh database with every shipped migration applied."""
-    apply_all(fresh_db)
-    return fresh_db
-
-
-@pytest.fixture
-def local_store(tmp_path: Path) -> Iterator[SQLiteRepository]:
-    store = SQLiteRepository(tmp_path / "metrics.sqlite3")
-    yield store
-    store.close()

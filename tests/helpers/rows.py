@@ -1,44 +1,18 @@
-"""Fixtures for the call-log tests: a migrated throw-away Postgres, an auth user, row readers."""
+"""Call-log rows: made up for a test, or read back from the local store and from Postgres."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from aigw.settings import Settings
-from aigw.storage.base import LogRecord, new_id
-
-
-@pytest.fixture
-def remote_db(fresh_db: str) -> str:
-    """A new database with the shipped schema (sql/ migrations) applied."""
-    from aigw.storage.migrations import apply_all
-
-    apply_all(fresh_db)
-    return fresh_db
-
-
-@pytest.fixture
-def auth_user(remote_db: str) -> str:
-    """The id of a user that exists in auth.users."""
-    user_id = str(uuid.uuid4())
-    with psycopg.connect(remote_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO auth.users (id) VALUES (%s)", (user_id,))
-    return user_id
-
-
-@pytest.fixture
-def remote_env(remote_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The operator's environment points at the remote database (direct Postgres)."""
-    monkeypatch.setenv("DATABASE_URL", remote_db)
-    return remote_db
+from aigw.storage.base import LogFilter, LogRecord, new_id
+from aigw.storage.sqlite import SQLiteRepository
 
 
 def local_rows(home: Path) -> list[dict[str, Any]]:
@@ -47,6 +21,15 @@ def local_rows(home: Path) -> list[dict[str, Any]]:
         conn.row_factory = sqlite3.Row
         rows = conn.execute("SELECT * FROM ai_gateway_logs ORDER BY created_at, rowid")
         return [dict(row) for row in rows]
+
+
+def log_rows(home: Path) -> list[LogRecord]:
+    """Every call-log row in the local store under `home`, oldest first."""
+    store = SQLiteRepository(Settings(home=home).state_db_path)
+    try:
+        return list(reversed(store.records(LogFilter(limit=None))))
+    finally:
+        store.close()
 
 
 def remote_rows(url: str) -> list[dict[str, Any]]:
@@ -88,11 +71,6 @@ def records(count: int, *, start: datetime | None = None, **fields: Any) -> list
 
 def settings_for(home: Path, **values: Any) -> Settings:
     return Settings(home=home, **values)
-
-
-@pytest.fixture
-def store_path(isolated_env: Path) -> Iterator[Path]:
-    yield isolated_env / "aigw.sqlite3"
 
 
 def attempts(count: int, *, start: datetime | None = None) -> list[tuple[Any, ...]]:

@@ -1,4 +1,4 @@
-"""Helpers for the threads/messages/runs tests: make objects through the real CLI."""
+"""The CLI in process (stdout and stderr apart), pointed at a sandbox, making objects."""
 
 from __future__ import annotations
 
@@ -6,9 +6,33 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Cli
+import pytest
+from typer.testing import CliRunner, Result
 
-WEATHER = {
+from aigw.cli import app
+from aigw.sandbox import Sandbox
+
+
+class Cli:
+    """Runs `aigw …` in process with stdout and stderr kept apart."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        return self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+
+def point_at(
+    monkeypatch: pytest.MonkeyPatch, server: Sandbox, gateway_key: str = "gk-test"
+) -> None:
+    """The operator's environment names `server` as the gateway."""
+    monkeypatch.setenv("AI_GATEWAY_URL", server.url)
+    monkeypatch.setenv("GATEWAY_API_KEY", gateway_key)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000abcd")
+
+
+_WEATHER_FUNCTION = {
     "name": "get_weather",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
@@ -25,7 +49,7 @@ def make_assistant(cli: Cli, tmp_path: Path, *, weather: bool = False) -> str:
     args = ["assistants", "create", "--model", "gpt-4o"]
     if weather:
         spec = tmp_path / "weather.json"
-        spec.write_text(json.dumps(WEATHER))
+        spec.write_text(json.dumps(_WEATHER_FUNCTION))
         args += ["--tool", f"function:{spec}"]
     return str(ok_json(cli, *args)["id"])
 

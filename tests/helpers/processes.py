@@ -1,6 +1,4 @@
-"""Helpers for the resilience tests: real `python -m aigw` processes, the log rows they wrote,
-and the sandbox's admin endpoint spoken over plain HTTP.
-"""
+"""Real `python -m aigw` processes, and the sandbox's admin endpoint spoken over plain HTTP."""
 
 from __future__ import annotations
 
@@ -10,13 +8,9 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aigw.sandbox import Sandbox
-from aigw.settings import Settings
-from aigw.storage.base import LogFilter, LogRecord
-from aigw.storage.sqlite import SQLiteRepository
 
 
 @dataclass
@@ -37,15 +31,6 @@ def aigw_process(*args: str, env: dict[str, str] | None = None) -> Finished:
         timeout=60,
     )
     return Finished(done.returncode, done.stdout, done.stderr)
-
-
-def log_rows(home: Path) -> list[LogRecord]:
-    """Every call-log row in the local store under `home`, oldest first."""
-    store = SQLiteRepository(Settings(home=home).state_db_path)
-    try:
-        return list(reversed(store.records(LogFilter(limit=None))))
-    finally:
-        store.close()
 
 
 def admin(server: Sandbox, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

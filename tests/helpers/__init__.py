@@ -1,0 +1,1 @@
+"""Plain helpers the tests share (fixtures live in tests/conftest.py)."""
