@@ -117,7 +117,7 @@ def per_call_overhead(calls: int, home: Path) -> None:
 def local_write_rate(home: Path, count: int) -> None:
     from aigw.storage.outbox import Outbox
     from aigw.storage.sqlite import SQLiteRepository
-    from tests.logging_fixtures import attempts, records
+    from tests.helpers.rows import attempts, records
 
     store = SQLiteRepository(home / "writes.sqlite3")
     facts = attempts(count)  # what a logged call hands the outbox
@@ -159,7 +159,7 @@ def sync_rate(home: Path, count: int) -> None:
     from aigw.storage.migrations import apply_all
     from aigw.storage.postgres import PostgresRepository
     from aigw.storage.sqlite import SQLiteRepository
-    from tests.logging_fixtures import records
+    from tests.helpers.rows import records
 
     name = f"aigw_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

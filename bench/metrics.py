@@ -33,7 +33,7 @@ import uuid  # noqa: E402
 import psycopg  # noqa: E402
 
 from bench import compile_aigw  # noqa: E402
-from tests.metrics_fixtures import SEED_LATENCY_24H  # noqa: E402  (the seed's query, verbatim)
+from tests.helpers.metrics import SEED_LATENCY_24H  # noqa: E402  (the seed's query, verbatim)
 
 ADMIN_URL = os.environ.get("AIGW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

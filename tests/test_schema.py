@@ -196,7 +196,7 @@ def test_a_mirrored_message_upserts_on_its_openai_id(migrated_db: str) -> None:
         assert conn.execute("SELECT content FROM messages").fetchall() == [("edited",)]
 
 
-# -- the seed's "Dashboard de Monitoramento" queries, verbatim (tests/metrics_fixtures.py) ---
+# -- the seed's "Dashboard de Monitoramento" queries, verbatim (tests/helpers/metrics.py) ---
 
 
 def test_the_seeds_latency_query_counts_the_last_24_hours_per_endpoint(migrated_db: str) -> None:
