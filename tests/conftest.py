@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from aigw.bridge.serve import BridgeServer
 from aigw.sandbox import Sandbox, SandboxOptions
 from aigw.storage.sqlite import SQLiteRepository
+from tests.helpers.bridge import bridge_over
 from tests.helpers.cli import Cli, point_at
 
 # Variables aigw reads; none of the developer's own may leak into a test.
@@ -74,6 +76,25 @@ def gateway_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """The environment of an operator whose gateway is the session sandbox."""
     point_at(monkeypatch, sandbox)
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def session_bridge(
+    sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BridgeServer]:
+    """One bridge for the session, over the session's sandbox as its model."""
+    with bridge_over(sandbox, tmp_path_factory.mktemp("bridge") / "bridge.db") as server:
+        yield server
+
+
+@pytest.fixture(params=["sandbox", "bridge"])
+def api_env(
+    request: pytest.FixtureRequest, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment of an operator whose gateway serves the Assistants API: the sandbox's
+    own, or the bridge making its runs through the sandbox's chat completions."""
+    target = sandbox if request.param == "sandbox" else request.getfixturevalue("session_bridge")
+    point_at(monkeypatch, target)
 
 
 @pytest.fixture

@@ -247,7 +247,7 @@ def test_the_faster_functions_of_0003_return_exactly_what_0002_returned(
             store.close()
 
     before = read()
-    assert apply_all(fresh_db) == ["0003_metrics_faster"]
+    assert apply_all(fresh_db)[0] == "0003_metrics_faster"  # later migrations follow
     after = read()
     assert any(u for _, u in before) and any(len(m) > 1 for m, _ in before)
     assert after == before  # floats too: exactly, not approximately

@@ -1,5 +1,8 @@
 """`aigw runs` end to end: the real CLI, the real OpenAI SDK, the sandbox over HTTP.
 
+Tests taking `api_env` run twice: against the sandbox's Assistants API and against the
+bridge (aigw/bridge/) serving it over the sandbox's chat completions; the CLI must not tell.
+
 The sandbox's EchoResponder answers "You said: <last user message>", asks for a function
 when the message names one, and fails a run whose message holds `[sandbox:fail]`; the run
 metadata `sandbox_run_ms` makes one run as slow as a test needs.
@@ -22,7 +25,7 @@ SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the t
 
 
 def test_create_without_wait_returns_the_queued_run_and_get_list_steps_show_it(
-    cli: Cli, gateway_env, tmp_path: Path
+    cli: Cli, api_env, tmp_path: Path
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "hello")
@@ -54,7 +57,7 @@ def test_create_without_wait_returns_the_queued_run_and_get_list_steps_show_it(
     assert table.exit_code == 0 and run["id"] in table.stdout and "gpt-4o-mini" in table.stdout
 
 
-def test_wait_prints_the_reply_and_the_token_usage(cli: Cli, gateway_env, tmp_path) -> None:
+def test_wait_prints_the_reply_and_the_token_usage(cli: Cli, api_env, tmp_path) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "What is the gateway?")
     result = cli("runs", "create", thread_id, "--assistant", assistant, "--wait")
@@ -64,7 +67,7 @@ def test_wait_prints_the_reply_and_the_token_usage(cli: Cli, gateway_env, tmp_pa
 
 
 def test_wait_in_json_mode_prints_only_the_run_and_its_messages(
-    cli: Cli, gateway_env, tmp_path
+    cli: Cli, api_env, tmp_path
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "json please")
@@ -79,7 +82,7 @@ def test_wait_in_json_mode_prints_only_the_run_and_its_messages(
 
 
 def test_the_tool_call_round_trip_create_requires_action_submit_completed(
-    cli: Cli, gateway_env, tmp_path
+    cli: Cli, api_env, tmp_path
 ) -> None:
     assistant = make_assistant(cli, tmp_path, weather=True)
     thread_id = make_thread(cli, "Use get_weather city=Lisbon please")
@@ -112,7 +115,7 @@ def test_the_tool_call_round_trip_create_requires_action_submit_completed(
     assert "get_weather" in table.stdout
 
 
-def test_outputs_file_answers_the_calls_in_either_shape(cli: Cli, gateway_env, tmp_path) -> None:
+def test_outputs_file_answers_the_calls_in_either_shape(cli: Cli, api_env, tmp_path) -> None:
     assistant = make_assistant(cli, tmp_path, weather=True)
     for shape in ("array", "object"):
         thread_id = make_thread(cli, "get_weather city=Oslo")
@@ -180,13 +183,13 @@ def test_bad_ids_are_refused_before_anything_is_sent(cli: Cli, fresh_sandbox, mo
     assert fresh_sandbox.state.request_count == 0
 
 
-def test_unknown_run_is_a_404_with_exit_1(cli: Cli, gateway_env) -> None:
+def test_unknown_run_is_a_404_with_exit_1(cli: Cli, api_env) -> None:
     thread_id = make_thread(cli)
     result = cli("runs", "get", thread_id, "run_doesnotexist")
     assert result.exit_code == 1 and "No run found" in result.stderr
 
 
-def test_a_failed_run_prints_last_error_and_exits_1(cli: Cli, gateway_env, tmp_path) -> None:
+def test_a_failed_run_prints_last_error_and_exits_1(cli: Cli, api_env, tmp_path) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "please [sandbox:fail:rate_limit_exceeded]")
     result = cli("runs", "create", thread_id, "--assistant", assistant, "--wait")

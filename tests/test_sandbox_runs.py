@@ -13,10 +13,16 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai import AssistantEventHandler
 
 from aigw.sandbox import Sandbox
-from tests.helpers.sandbox import WEATHER, ManualClock, client_for, running
+from tests.helpers.sandbox import (
+    WEATHER,
+    Collector,
+    ManualClock,
+    client_for,
+    deduplicated,
+    running,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -45,19 +51,6 @@ def setup(client: openai.OpenAI, text: str, tools: list | None = None) -> tuple[
     assistant = client.beta.assistants.create(model="gpt-4o", tools=tools or [])
     thread = client.beta.threads.create(messages=[{"role": "user", "content": text}])
     return assistant.id, thread.id
-
-
-class Collector(AssistantEventHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[str] = []
-        self.text = ""
-
-    def on_event(self, event) -> None:
-        self.events.append(event.event)
-
-    def on_text_delta(self, delta, snapshot) -> None:
-        self.text += delta.value or ""
 
 
 def test_a_run_goes_queued_in_progress_completed_with_the_echoed_reply(
@@ -345,11 +338,6 @@ TEXT_EVENTS = [
     "thread.run.step.completed",
     "thread.run.completed",
 ]
-
-
-def deduplicated(events: list[str]) -> list[str]:
-    """The events with repeated deltas folded into one."""
-    return [e for i, e in enumerate(events) if i == 0 or e != events[i - 1]]
 
 
 def test_streaming_a_run_delivers_the_real_events_and_the_text(live: Sandbox) -> None:

@@ -15,62 +15,24 @@ from typing import Any
 
 import openai
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from aigw.sandbox import Sandbox
+from tests.helpers.openapi import ASSISTANTS_SPEC, checker
 from tests.helpers.sandbox import WEATHER, ManualClock, client_for, running
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 # A copy of shared/reference/openai-assistants-openapi.json (the Assistants part of OpenAI's
 # published spec), kept in the repository so the test runs wherever the clone is.
-SPEC = Path(
-    os.environ.get(
-        "AIGW_OPENAPI_SPEC", str(Path(__file__).parent / "data" / "openai-assistants-openapi.json")
-    )
-)
+SPEC = Path(os.environ.get("AIGW_OPENAPI_SPEC", str(ASSISTANTS_SPEC)))
 RUN_S = 0.04
-
-
-def _nullable(node: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` (which the 3.1 document still uses) as JSON Schema.
-
-    JSON Schema ignores `nullable`, so without this every null that the API really sends
-    (`required_action`, `last_error`, `truncation_strategy`, …) would fail validation.
-    """
-    if isinstance(node, list):
-        return [_nullable(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = dict(node)
-    marker = {"nullable": True}
-    if marker in node.get("allOf", []):  # `allOf: [{$ref}, {nullable: true}]`
-        rest = [member for member in node.pop("allOf") if member != marker]
-        node["anyOf"] = [{"allOf": rest}, {"type": "null"}]
-    node = {key: _nullable(value) for key, value in node.items()}
-    if node.pop("nullable", False):
-        return {"anyOf": [node, {"type": "null"}]}
-    return node
 
 
 @pytest.fixture(scope="module")
 def conforms() -> Any:
     if not SPEC.exists():
         pytest.skip(f"OpenAPI spec not found at {SPEC}")
-    document = _nullable(json.loads(SPEC.read_text()))
-    registry: Registry = Registry().with_resource(
-        "urn:openapi", Resource.from_contents(document, default_specification=DRAFT202012)
-    )
-
-    def check(schema_name: str, instance: Any) -> None:
-        schema = {"$ref": f"urn:openapi#/components/schemas/{schema_name}"}
-        validator = Draft202012Validator(schema, registry=registry)
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
-        assert not errors, f"{schema_name} does not match the spec:\n" + "\n".join(errors)
-
-    return check
+    return checker(SPEC)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from aigw.sandbox.server import SandboxOptions
 
 
-def _apply(assistant: dict[str, Any], body: dict[str, Any]) -> None:
+def apply(assistant: dict[str, Any], body: dict[str, Any]) -> None:
     for name, limit in (("name", 256), ("description", 512), ("instructions", 256_000)):
         if name in body:
             assistant[name] = validate.string(body, name, limit)
@@ -29,6 +29,35 @@ def _apply(assistant: dict[str, Any], body: dict[str, Any]) -> None:
             assistant[passthrough] = body[passthrough]
 
 
+def assistant_from(body: dict[str, Any], created_at: int) -> dict[str, Any]:
+    """An assistant from a create body, all checked; nothing stored."""
+    validate.required(body, "model")
+    assistant: dict[str, Any] = {
+        "id": new_id("asst_"),
+        "object": "assistant",
+        "created_at": created_at,
+        "name": None,
+        "description": None,
+        "model": body["model"],
+        "instructions": None,
+        "tools": [],
+        "tool_resources": {},
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "response_format": "auto",
+    }
+    apply(assistant, body)
+    return assistant
+
+
+def modified(assistant: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The assistant as a modify body leaves it, all checked before anything changes."""
+    updated = dict(assistant)
+    apply(updated, body)
+    return updated
+
+
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
     @router.route("GET", "/v1/assistants")
     def list_assistants(request: Request) -> dict[str, Any]:
@@ -36,24 +65,7 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
 
     @router.route("POST", "/v1/assistants")
     def create_assistant(request: Request) -> dict[str, Any]:
-        body = request.json()
-        validate.required(body, "model")
-        assistant: dict[str, Any] = {
-            "id": new_id("asst_"),
-            "object": "assistant",
-            "created_at": state.now(),
-            "name": None,
-            "description": None,
-            "model": body["model"],
-            "instructions": None,
-            "tools": [],
-            "tool_resources": {},
-            "metadata": {},
-            "temperature": 1.0,
-            "top_p": 1.0,
-            "response_format": "auto",
-        }
-        _apply(assistant, body)
+        assistant = assistant_from(request.json(), state.now())
         return state.assistants.add(assistant)
 
     @router.route("GET", "/v1/assistants/{assistant_id}")
@@ -63,9 +75,7 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
     @router.route("POST", "/v1/assistants/{assistant_id}")
     def modify_assistant(request: Request) -> dict[str, Any]:
         assistant = state.assistants.get(request.params["assistant_id"])
-        updated = dict(assistant)
-        _apply(updated, request.json())  # validate fully before changing anything
-        assistant.update(updated)
+        assistant.update(modified(assistant, request.json()))
         return assistant
 
     @router.route("DELETE", "/v1/assistants/{assistant_id}")

@@ -86,9 +86,12 @@ class Response:
 
 @dataclass
 class EventStream:
-    """A server-sent-events response: (event name, data) pairs produced while sending."""
+    """A server-sent-events response: (event name, data) pairs produced while sending.
 
-    events: Iterator[tuple[str, Any]]
+    An event without a name (None) is sent as a `data:` line alone, as Chat Completions does.
+    """
+
+    events: Iterator[tuple[str | None, Any]]
     headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -87,7 +87,7 @@ class RunMachine:
         self._seq = 0
         self._step: dict[str, Any] | None = None  # the step now in progress
         self._message: dict[str, Any] | None = None  # the message now being written
-        self._step_usage = _usage(0, 0)  # of the tool_calls step waiting for outputs
+        self._step_usage = token_usage(0, 0)  # of the tool_calls step waiting for outputs
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
     # -- the timeline -------------------------------------------------------------------------
@@ -151,24 +151,7 @@ class RunMachine:
         self._emit("thread.run.in_progress", self.run)
 
     def _new_step(self, at: float, details: dict[str, Any]) -> dict[str, Any]:
-        step = {
-            "id": new_id("step_"),
-            "object": "thread.run.step",
-            "created_at": int(at),
-            "assistant_id": self.run["assistant_id"],
-            "thread_id": self.run["thread_id"],
-            "run_id": self.run["id"],
-            "type": details["type"],
-            "status": "in_progress",
-            "step_details": details,
-            "last_error": None,
-            "expired_at": None,
-            "cancelled_at": None,
-            "failed_at": None,
-            "completed_at": None,
-            "metadata": {},
-            "usage": None,
-        }
+        step = step_object(self.run, details, at)
         self._step = self.state.steps.add(step)
         self._emit("thread.run.step.created", step)
         self._emit("thread.run.step.in_progress", step)
@@ -204,24 +187,13 @@ class RunMachine:
         )
         completion = sum(tokens(c.name + c.arguments) for c in reply.calls)
         self._add_usage(prompt, completion)
-        self._step_usage = _usage(prompt, completion)  # reported once the outputs arrive
+        self._step_usage = token_usage(prompt, completion)  # reported once the outputs arrive
 
     def _requires_action(self, at: float) -> None:
         assert self._step is not None
-        calls = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {k: c["function"][k] for k in ("name", "arguments")},
-            }
-            for c in self._step["step_details"]["tool_calls"]
-        ]
         self.run.update(
             status="requires_action",
-            required_action={
-                "type": "submit_tool_outputs",
-                "submit_tool_outputs": {"tool_calls": calls},
-            },
+            required_action=required_action(self._step["step_details"]["tool_calls"]),
             expires_at=int(at + self.timing.expiry_s),
         )
         self._emit("thread.run.requires_action", self.run)
@@ -236,22 +208,7 @@ class RunMachine:
         self._emit("thread.run.expired", self.run)
 
     def _begin_message(self, at: float) -> None:
-        message = {
-            "id": new_id("msg_"),
-            "object": "thread.message",
-            "created_at": int(at),
-            "thread_id": self.run["thread_id"],
-            "status": "in_progress",
-            "incomplete_details": None,
-            "completed_at": None,
-            "incomplete_at": None,
-            "role": "assistant",
-            "content": [],
-            "assistant_id": self.run["assistant_id"],
-            "run_id": self.run["id"],
-            "attachments": [],
-            "metadata": {},
-        }
+        message = assistant_message(self.run, at)
         self._new_step(
             at, {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
         )
@@ -283,7 +240,7 @@ class RunMachine:
         self._message.update(status="completed", completed_at=int(at))
         self._emit("thread.message.completed", self._message)
         self._message = None
-        self._finish_step(at, _usage(prompt, completion))
+        self._finish_step(at, token_usage(prompt, completion))
         self._add_usage(prompt, completion)
         self.run.update(
             status="completed", completed_at=int(at), expires_at=None, usage=dict(self._usage)
@@ -301,7 +258,7 @@ class RunMachine:
         self._emit("thread.run.failed", self.run)
 
     def _add_usage(self, prompt: int, completion: int) -> None:
-        for key, value in _usage(prompt, completion).items():
+        for key, value in token_usage(prompt, completion).items():
             self._usage[key] += value
 
     # -- what clients do ----------------------------------------------------------------------
@@ -339,18 +296,9 @@ class RunMachine:
             raise ApiError(400, f'Runs in status "{status}" do not accept tool outputs.')
         assert self._step is not None
         calls = self._step["step_details"]["tool_calls"]
-        expected = [c["id"] for c in calls]
-        given = [o.get("tool_call_id") for o in outputs]
-        if sorted(map(str, given)) != sorted(expected):
-            raise ApiError(
-                400,
-                f"Expected tool outputs for call_ids {expected}, got {given}",
-                param="tool_outputs",
-            )
-        by_id = {o["tool_call_id"]: o.get("output", "") for o in outputs}
+        record_outputs(calls, outputs)
         results = []
         for call in calls:
-            call["function"]["output"] = by_id[call["id"]]
             fn = call["function"]
             results.append(ToolResult(fn["name"], fn["arguments"], fn["output"]))
         self._pending.clear()  # the expiry
@@ -359,12 +307,82 @@ class RunMachine:
         self._leg(at, results)
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
+def step_object(run: dict[str, Any], details: dict[str, Any], at: float) -> dict[str, Any]:
+    """A run step in progress, of the type `details` says."""
+    return {
+        "id": new_id("step_"),
+        "object": "thread.run.step",
+        "created_at": int(at),
+        "assistant_id": run["assistant_id"],
+        "thread_id": run["thread_id"],
+        "run_id": run["id"],
+        "type": details["type"],
+        "status": "in_progress",
+        "step_details": details,
+        "last_error": None,
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "metadata": {},
+        "usage": None,
+    }
+
+
+def assistant_message(run: dict[str, Any], at: float) -> dict[str, Any]:
+    """The run's reply message, in progress and still empty."""
+    return {
+        "id": new_id("msg_"),
+        "object": "thread.message",
+        "created_at": int(at),
+        "thread_id": run["thread_id"],
+        "status": "in_progress",
+        "incomplete_details": None,
+        "completed_at": None,
+        "incomplete_at": None,
+        "role": "assistant",
+        "content": [],
+        "assistant_id": run["assistant_id"],
+        "run_id": run["id"],
+        "attachments": [],
+        "metadata": {},
+    }
+
+
+def required_action(step_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's `required_action` for the calls of its tool_calls step (outputs left out)."""
+    calls = [
+        {
+            "id": c["id"],
+            "type": "function",
+            "function": {k: c["function"][k] for k in ("name", "arguments")},
+        }
+        for c in step_calls
+    ]
+    return {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
+
+
+def token_usage(prompt: int, completion: int) -> dict[str, int]:
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+
+
+def record_outputs(calls: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+    """Each output into its call (a tool_calls step's); 400 unless every call has one."""
+    expected = [c["id"] for c in calls]
+    given = [o.get("tool_call_id") for o in outputs]
+    if sorted(map(str, given)) != sorted(expected):
+        raise ApiError(
+            400,
+            f"Expected tool outputs for call_ids {expected}, got {given}",
+            param="tool_outputs",
+        )
+    by_id = {o["tool_call_id"]: o.get("output", "") for o in outputs}
+    for call in calls:
+        call["function"]["output"] = by_id[call["id"]]
 
 
 def outputs_of(body: dict[str, Any]) -> list[dict[str, Any]]:

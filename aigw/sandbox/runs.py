@@ -47,6 +47,69 @@ def _override(metadata: dict[str, str], key: str, default: float) -> float:
     return value
 
 
+def run_from(
+    body: dict[str, Any], assistant: dict[str, Any], thread_id: str, created_at: int
+) -> dict[str, Any]:
+    """A queued run of `assistant` from a create body, all checked; nothing stored."""
+    instructions = validate.string(body, "instructions", 256_000)
+    if instructions is None:
+        instructions = assistant["instructions"] or ""
+    if extra := validate.string(body, "additional_instructions", 256_000):
+        instructions = f"{instructions}\n\n{extra}" if instructions else extra
+    temperature = validate.number(body, "temperature", 0, 2)
+    top_p = validate.number(body, "top_p", 0, 1)
+    tools = validate.tools(body, assistant["tools"])
+    if len(tools) > 20:
+        raise ApiError(400, "Invalid 'tools': at most 20 tools on a run.", param="tools")
+    metadata = validate.metadata(body)
+    run = {
+        "id": new_id("run_"),
+        "object": "thread.run",
+        "created_at": created_at,
+        "thread_id": thread_id,
+        "assistant_id": assistant["id"],
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": None,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "model": body.get("model") or assistant["model"],
+        "instructions": instructions,
+        "tools": tools,
+        "metadata": metadata,
+        "usage": None,
+        "temperature": assistant.get("temperature") if temperature is None else temperature,
+        "top_p": assistant.get("top_p") if top_p is None else top_p,
+        "max_prompt_tokens": body.get("max_prompt_tokens"),
+        "max_completion_tokens": body.get("max_completion_tokens"),
+        "truncation_strategy": body.get("truncation_strategy")
+        or {"type": "auto", "last_messages": None},
+        "tool_choice": body.get("tool_choice") or "auto",
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "response_format": body.get("response_format")
+        or assistant.get("response_format")
+        or "auto",
+    }
+    return run
+
+
+def additional_messages(
+    body: dict[str, Any], thread_id: str, created_at: int
+) -> list[dict[str, Any]]:
+    """A run's `additional_messages`, checked, as messages of the thread; nothing stored."""
+    extra = body.get("additional_messages") or []
+    if not isinstance(extra, list):
+        raise ApiError(400, "Invalid 'additional_messages': expected an array.")
+    return [
+        add_message(created_at, thread_id, m, f"additional_messages[{i}]")
+        for i, m in enumerate(extra)
+    ]
+
+
 def follow(state: SandboxState, machine: RunMachine, cursor: int) -> Iterator[tuple[str, Any]]:
     """The run's events from `cursor` on, each sent when the lifecycle reaches it, then done."""
     thread_id = machine.run["thread_id"]
@@ -82,53 +145,13 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
     def new_run(body: dict[str, Any], thread_id: str) -> tuple[dict[str, Any], Timing]:
         """A queued run from a create body, and its timing; checks everything, stores nothing."""
         assistant = state.assistants.get(validate.required(body, "assistant_id"))
-        instructions = validate.string(body, "instructions", 256_000)
-        if instructions is None:
-            instructions = assistant["instructions"] or ""
-        if extra := validate.string(body, "additional_instructions", 256_000):
-            instructions = f"{instructions}\n\n{extra}" if instructions else extra
-        temperature = validate.number(body, "temperature", 0, 2)
-        top_p = validate.number(body, "top_p", 0, 1)
-        tools = validate.tools(body, assistant["tools"])
-        if len(tools) > 20:
-            raise ApiError(400, "Invalid 'tools': at most 20 tools on a run.", param="tools")
-        metadata = validate.metadata(body)
+        run = run_from(body, assistant, thread_id, state.now())
         timing = Timing(
-            run_s=_override(metadata, "sandbox_run_ms", options.run_duration_ms) / 1000,
-            expiry_s=_override(metadata, "sandbox_expiry_s", options.requires_action_expiry_s),
+            run_s=_override(run["metadata"], "sandbox_run_ms", options.run_duration_ms) / 1000,
+            expiry_s=_override(
+                run["metadata"], "sandbox_expiry_s", options.requires_action_expiry_s
+            ),
         )
-        run = {
-            "id": new_id("run_"),
-            "object": "thread.run",
-            "created_at": state.now(),
-            "thread_id": thread_id,
-            "assistant_id": assistant["id"],
-            "status": "queued",
-            "required_action": None,
-            "last_error": None,
-            "expires_at": None,
-            "started_at": None,
-            "cancelled_at": None,
-            "failed_at": None,
-            "completed_at": None,
-            "incomplete_details": None,
-            "model": body.get("model") or assistant["model"],
-            "instructions": instructions,
-            "tools": tools,
-            "metadata": metadata,
-            "usage": None,
-            "temperature": assistant.get("temperature") if temperature is None else temperature,
-            "top_p": assistant.get("top_p") if top_p is None else top_p,
-            "max_prompt_tokens": body.get("max_prompt_tokens"),
-            "max_completion_tokens": body.get("max_completion_tokens"),
-            "truncation_strategy": body.get("truncation_strategy")
-            or {"type": "auto", "last_messages": None},
-            "tool_choice": body.get("tool_choice") or "auto",
-            "parallel_tool_calls": body.get("parallel_tool_calls", True),
-            "response_format": body.get("response_format")
-            or assistant.get("response_format")
-            or "auto",
-        }
         return run, timing
 
     def launch(
@@ -150,14 +173,7 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
         run, timing = new_run(body, thread["id"])
         if busy := active_run(state, thread["id"]):
             raise ApiError(400, f"Thread {thread['id']} already has an active run {busy['id']}.")
-        extra = body.get("additional_messages") or []
-        if not isinstance(extra, list):
-            raise ApiError(400, "Invalid 'additional_messages': expected an array.")
-        messages = [
-            add_message(state, thread["id"], m, f"additional_messages[{i}]")
-            for i, m in enumerate(extra)
-        ]
-        for message in messages:
+        for message in additional_messages(body, thread["id"], state.now()):
             state.messages.add(message)
         return answer(launch(run, timing), body, 0)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aigw.sandbox import assistants, runs, threads
+from aigw.sandbox import assistants, chat, runs, threads
 from aigw.sandbox.faults import Dropped, Faults
 from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router
 from aigw.sandbox.responder import EchoResponder, Responder
@@ -29,6 +29,7 @@ class SandboxOptions:
     requires_action_expiry_s: float = 600.0  # the real API: about 10 minutes
     poll_after_ms: int = 50  # sent as `openai-poll-after-ms` on run objects
     responder: Responder = field(default_factory=EchoResponder)  # writes the runs' replies
+    context_tokens: int = 128_000  # longer chat prompts answer context_length_exceeded
 
 
 class Sandbox:
@@ -54,7 +55,7 @@ class Sandbox:
 
     @staticmethod
     def default_modules() -> list[Any]:
-        return [assistants, threads, runs]
+        return [assistants, threads, runs, chat]
 
     # -- lifecycle -------------------------------------------------------------------------
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
@@ -172,7 +173,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
+            self.close_connection = True
 
     def _send_stream(self, stream: EventStream, request_id: str) -> None:
         self.send_response(200)
@@ -186,7 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for event, data in stream.events:
                 text = data if isinstance(data, str) else json.dumps(data)
-                self.wfile.write(f"event: {event}\ndata: {text}\n\n".encode())
+                named = "" if event is None else f"event: {event}\n"
+                self.wfile.write(f"{named}data: {text}\n\n".encode())
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -114,6 +115,8 @@ class SandboxState:
         # Notified when a client changes a run (cancel, tool outputs) so open streams wake up.
         self.changed = threading.Condition(self.lock)
         self.request_count = 0
+        # The latest chat completion requests, as sent: tests check them against the spec.
+        self.chat_requests: deque[dict[str, Any]] = deque(maxlen=100)
 
     def now(self) -> int:
         return int(self.clock())

@@ -28,15 +28,14 @@ def get_thread(state: SandboxState, thread_id: str) -> dict[str, Any]:
     return thread
 
 
+# A thread has at most one run in these statuses.
+ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+
+
 def active_run(state: SandboxState, thread_id: str) -> dict[str, Any] | None:
     for machine in state.machines.values():
         run = machine.run
-        if run["thread_id"] == thread_id and run["status"] in (
-            "queued",
-            "in_progress",
-            "requires_action",
-            "cancelling",
-        ):
+        if run["thread_id"] == thread_id and run["status"] in ACTIVE_STATUSES:
             return run
     return None
 
@@ -75,7 +74,7 @@ def _content(value: Any, param: str) -> list[dict[str, Any]]:
     return parts
 
 
-def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "") -> dict[str, Any]:
+def add_message(created_at: int, thread_id: str, body: Any, param: str = "") -> dict[str, Any]:
     """A message from a request body (also `messages[i]` of a thread, `additional_messages[i]`)."""
     prefix = f"{param}." if param else ""
     if not isinstance(body, dict):
@@ -95,7 +94,7 @@ def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "")
     message = {
         "id": new_id("msg_"),
         "object": "thread.message",
-        "created_at": state.now(),
+        "created_at": created_at,
         "thread_id": thread_id,
         "status": "completed",
         "incomplete_details": None,
@@ -111,12 +110,14 @@ def add_message(state: SandboxState, thread_id: str, body: Any, param: str = "")
     return message
 
 
-def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
-    """A thread and its initial messages; everything is checked before anything is stored."""
+def thread_from(
+    body: dict[str, Any], created_at: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A thread and its initial messages from a create body, all checked; nothing stored."""
     thread: dict[str, Any] = {
         "id": new_id("thread_"),
         "object": "thread",
-        "created_at": state.now(),
+        "created_at": created_at,
         "tool_resources": body.get("tool_resources") or {},
         "metadata": validate.metadata(body),
     }
@@ -125,7 +126,15 @@ def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(
             400, "Invalid 'messages': expected an array of at most 32 messages.", param="messages"
         )
-    made = [add_message(state, thread["id"], m, f"messages[{i}]") for i, m in enumerate(messages)]
+    made = [
+        add_message(created_at, thread["id"], m, f"messages[{i}]") for i, m in enumerate(messages)
+    ]
+    return thread, made
+
+
+def create_thread(state: SandboxState, body: dict[str, Any]) -> dict[str, Any]:
+    """A thread and its initial messages; everything is checked before anything is stored."""
+    thread, made = thread_from(body, state.now())
     state.threads.add(thread)
     for message in made:
         state.messages.add(message)
@@ -176,7 +185,7 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
             raise ApiError(
                 400, f"Can't add messages to {thread['id']} while a run {run['id']} is active."
             )
-        return state.messages.add(add_message(state, thread["id"], body))
+        return state.messages.add(add_message(state.now(), thread["id"], body))
 
     @router.route("GET", "/v1/threads/{thread_id}/messages")
     def list_messages(request: Request) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
+from openai import AssistantEventHandler
 
 from aigw.sandbox import Sandbox, SandboxOptions
 
@@ -69,3 +70,23 @@ def raw_post(sandbox: Sandbox, path: str, body: bytes) -> tuple[int, dict[str, A
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+class Collector(AssistantEventHandler):
+    """The names of a run stream's events and the text of its deltas."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self.text = ""
+
+    def on_event(self, event: Any) -> None:
+        self.events.append(event.event)
+
+    def on_text_delta(self, delta: Any, snapshot: Any) -> None:
+        self.text += delta.value or ""
+
+
+def deduplicated(events: list[str]) -> list[str]:
+    """The events with repeated deltas folded into one."""
+    return [e for i, e in enumerate(events) if i == 0 or e != events[i - 1]]

@@ -1,0 +1,47 @@
+"""The events of one run leg, kept for the streams that follow it.
+
+A leg runs as its own task and writes here; a streaming response reads from a cursor and
+waits for more, so a client that disconnects never stops the run. Event data is serialised
+when emitted: the objects keep changing after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aigw.bridge.store import dump
+from aigw.sandbox.lifecycle import STREAM_END
+
+_WAIT_S = 30.0  # a follower re-checks at least this often (a leg has its own deadline)
+
+
+class RunFeed:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self._changed = asyncio.Event()
+
+    def emit(self, name: str, obj: dict[str, Any]) -> None:
+        self.events.append((name, dump(obj)))
+        self._changed.set()
+
+    @property
+    def ended(self) -> bool:
+        return bool(self.events) and self.events[-1][0] in STREAM_END
+
+    async def follow(self, cursor: int = 0) -> AsyncIterator[tuple[str, str]]:
+        """Events from `cursor` on as they come, then `done` after the leg's last one."""
+        while True:
+            while cursor < len(self.events):
+                name, data = self.events[cursor]
+                cursor += 1
+                yield name, data
+                if name in STREAM_END:
+                    yield "done", "[DONE]"
+                    return
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), _WAIT_S)
+            except TimeoutError:
+                continue

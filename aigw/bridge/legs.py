@@ -1,0 +1,350 @@
+"""One leg of a run made through the model: from `queued` to requires_action or an end.
+
+A leg sends one Chat Completions request (chat_request) and turns what comes back into the
+run's objects and stream events, in the order the sandbox's lifecycle (the reference) sends
+them:
+
+    thread.run.queued, thread.run.in_progress,
+    text:  step created/in_progress (message_creation), message created/in_progress,
+           message.delta per piece, message completed, step completed, run completed
+    calls: step created/in_progress (tool_calls), step.delta, run requires_action
+    error: (step failed, message incomplete), run failed with last_error
+
+Each state change is written to the store before its event is sent, guarded by the run's
+status there, so a cancel from another gateway instance wins over a leg still running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aigw.bridge.feed import RunFeed
+from aigw.bridge.model import CallPiece, ChatModel, ModelError
+from aigw.bridge.store import BridgeStore, Expect, Kind
+from aigw.sandbox.lifecycle import assistant_message, required_action, step_object, token_usage
+from aigw.sandbox.responder import message_text
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What the log records of one request to the model (a row like the gateway's others)."""
+
+    endpoint: str
+    status_code: int | None
+    latency_ms: int
+    model: str
+    thread_id: str
+    run_id: str
+    assistant_id: str
+    usage: dict[str, int] | None
+    error: str | None
+
+
+class RunInterrupted(Exception):
+    """The run was changed elsewhere (cancelled, expired) while this leg ran."""
+
+
+def chat_content(message: dict[str, Any]) -> str | list[dict[str, Any]]:
+    """A thread message's content for chat: its text, with image URLs as image parts."""
+    images = [p["image_url"] for p in message.get("content", []) if p.get("type") == "image_url"]
+    text = message_text(message)
+    if not images:
+        return text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    return parts + [{"type": "image_url", "image_url": image} for image in images]
+
+
+def chat_request(
+    run: dict[str, Any],
+    messages: list[dict[str, Any]],
+    steps: list[dict[str, Any]],
+    *,
+    stream: bool,
+) -> dict[str, Any]:
+    """The Chat Completions request of the run's next leg.
+
+    The thread's messages from before the run, then what the run itself did so far, step by
+    step: its tool calls (an assistant message with `tool_calls`, then one `tool` message per
+    output) and the replies it wrote.
+    """
+    chat: list[dict[str, Any]] = []
+    if run["instructions"]:
+        chat.append({"role": "system", "content": run["instructions"]})
+    for message in messages:
+        if message.get("run_id") != run["id"]:
+            chat.append({"role": message["role"], "content": chat_content(message)})
+    replies = {m["id"]: m for m in messages if m.get("run_id") == run["id"]}
+    for step in steps:
+        details = step["step_details"]
+        if details["type"] == "tool_calls":
+            calls = [c for c in details["tool_calls"] if c["function"]["output"] is not None]
+            if not calls:
+                continue
+            chat.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {
+                                "name": c["function"]["name"],
+                                "arguments": c["function"]["arguments"],
+                            },
+                        }
+                        for c in calls
+                    ],
+                }
+            )
+            for c in calls:
+                chat.append(
+                    {"role": "tool", "tool_call_id": c["id"], "content": c["function"]["output"]}
+                )
+        elif (reply := replies.get(details["message_creation"]["message_id"])) is not None:
+            chat.append({"role": "assistant", "content": message_text(reply)})
+    body: dict[str, Any] = {"model": run["model"], "messages": chat}
+    functions = [
+        {"type": "function", "function": t["function"]}
+        for t in run["tools"]
+        if t["type"] == "function"
+    ]
+    if functions:
+        body["tools"] = functions
+        body["parallel_tool_calls"] = run["parallel_tool_calls"]
+        if run["tool_choice"] not in (None, "auto"):
+            body["tool_choice"] = run["tool_choice"]
+    for name in ("temperature", "top_p"):
+        if run.get(name) is not None:
+            body[name] = run[name]
+    if run.get("max_completion_tokens"):
+        body["max_completion_tokens"] = run["max_completion_tokens"]
+    if isinstance(run.get("response_format"), dict):
+        body["response_format"] = run["response_format"]
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def sum_usage(usages: list[dict[str, int] | None]) -> dict[str, int] | None:
+    counted = [u for u in usages if u]
+    if not counted:
+        return None
+    return token_usage(
+        sum(u["prompt_tokens"] for u in counted), sum(u["completion_tokens"] for u in counted)
+    )
+
+
+class RunLeg:
+    """Drives one leg; `run` is already stored as queued."""
+
+    def __init__(
+        self,
+        store: BridgeStore,
+        model: ChatModel,
+        run: dict[str, Any],
+        feed: RunFeed,
+        *,
+        stream: bool,
+        clock: Callable[[], float],
+        expiry_s: float,
+        on_call: Callable[[ModelCall], None],
+    ):
+        self.store = store
+        self.model = model
+        self.run = run
+        self.feed = feed
+        self.stream = stream
+        self.clock = clock
+        self.expiry_s = expiry_s
+        self.on_call = on_call
+        self.step: dict[str, Any] | None = None
+        self.message: dict[str, Any] | None = None
+
+    async def save(self, *objects: tuple[Kind, dict[str, Any]], expect: tuple[str, ...]) -> None:
+        if not await self.store.write(
+            [*objects, ("run", self.run)], Expect(self.run["id"], expect)
+        ):
+            raise RunInterrupted(self.run["id"])
+
+    async def go(self) -> None:
+        run = self.run
+        run.update(status="in_progress", started_at=int(self.clock()))
+        await self.save(expect=("queued",))
+        self.feed.emit("thread.run.in_progress", run)
+        messages = await self.store.objects("message", thread_id=run["thread_id"])
+        steps = await self.store.objects("step", run_id=run["id"])
+        request = chat_request(run, messages, steps, stream=self.stream)
+        calls: dict[int, dict[str, str]] = {}
+        usage: dict[str, int] | None = None
+        started = time.perf_counter()
+        status: int | None = 200
+        error: str | None = None
+        try:
+            async for piece in self.model.complete(request):
+                if piece.text:
+                    await self.text(piece.text)
+                for call in piece.calls:
+                    gather(calls, call)
+                usage = piece.usage or usage
+        except ModelError as failure:
+            status, error = failure.status, failure.message
+            raise
+        finally:
+            self.on_call(
+                ModelCall(
+                    endpoint="/chat/completions",
+                    status_code=status,
+                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    model=run["model"],
+                    thread_id=run["thread_id"],
+                    run_id=run["id"],
+                    assistant_id=run["assistant_id"],
+                    usage=usage,
+                    error=error,
+                )
+            )
+        if calls:
+            await self.requires_action([calls[i] for i in sorted(calls)], usage)
+        else:
+            await self.complete(usage)
+
+    async def text(self, piece: str) -> None:
+        if self.message is None:
+            at = self.clock()
+            message = assistant_message(self.run, at)
+            step = step_object(
+                self.run,
+                {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
+                at,
+            )
+            self.step, self.message = step, message
+            await self.save(("step", step), ("message", message), expect=("in_progress",))
+            self.feed.emit("thread.run.step.created", step)
+            self.feed.emit("thread.run.step.in_progress", step)
+            self.feed.emit("thread.message.created", message)
+            self.feed.emit("thread.message.in_progress", message)
+        content = self.message["content"]
+        if content:
+            content[0]["text"]["value"] += piece
+        else:
+            content.append({"type": "text", "text": {"value": piece, "annotations": []}})
+        part = {"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}
+        self.feed.emit(
+            "thread.message.delta",
+            {
+                "id": self.message["id"],
+                "object": "thread.message.delta",
+                "delta": {"content": [part]},
+            },
+        )
+
+    async def requires_action(
+        self, calls: list[dict[str, str]], usage: dict[str, int] | None
+    ) -> None:
+        at = self.clock()
+        tool_calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"], "output": None},
+            }
+            for c in calls
+        ]
+        step = step_object(self.run, {"type": "tool_calls", "tool_calls": tool_calls}, at)
+        step["usage"] = usage  # the leg's; the step completes when the outputs arrive
+        self.step = step
+        self.run.update(
+            status="requires_action",
+            required_action=required_action(tool_calls),
+            expires_at=int(at + self.expiry_s),
+        )
+        await self.save(("step", step), expect=("in_progress",))
+        self.feed.emit("thread.run.step.created", step)
+        self.feed.emit("thread.run.step.in_progress", step)
+        delta = [{"index": i, **c} for i, c in enumerate(tool_calls)]
+        self.feed.emit(
+            "thread.run.step.delta",
+            {
+                "id": step["id"],
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": delta}},
+            },
+        )
+        self.feed.emit("thread.run.requires_action", self.run)
+
+    async def complete(self, usage: dict[str, int] | None) -> None:
+        if self.message is None:  # an empty reply is still a message
+            await self.text("")
+            assert self.message is not None
+            self.message["content"] = []
+        at = int(self.clock())
+        assert self.step is not None
+        self.message.update(status="completed", completed_at=at)
+        self.step.update(status="completed", completed_at=at, usage=usage)
+        earlier = await self.store.objects("step", run_id=self.run["id"])
+        total = sum_usage([s["usage"] for s in earlier if s["id"] != self.step["id"]] + [usage])
+        self.run.update(status="completed", completed_at=at, expires_at=None, usage=total)
+        await self.save(("message", self.message), ("step", self.step), expect=("in_progress",))
+        self.feed.emit("thread.message.completed", self.message)
+        self.feed.emit("thread.run.step.completed", self.step)
+        self.feed.emit("thread.run.completed", self.run)
+
+    async def fail(self, code: str, text: str) -> None:
+        at = int(self.clock())
+        error = {"code": code, "message": text}
+        objects: list[tuple[Kind, dict[str, Any]]] = []
+        if self.step is not None:
+            self.step.update(status="failed", failed_at=at, last_error=error)
+            objects.append(("step", self.step))
+        if self.message is not None:
+            self.message.update(
+                status="incomplete", incomplete_at=at, incomplete_details={"reason": "run_failed"}
+            )
+            objects.append(("message", self.message))
+        self.run.update(status="failed", failed_at=at, expires_at=None, last_error=error)
+        await self.save(*objects, expect=("queued", "in_progress"))
+        if self.step is not None:
+            self.feed.emit("thread.run.step.failed", self.step)
+        if self.message is not None:
+            self.feed.emit("thread.message.incomplete", self.message)
+        self.feed.emit("thread.run.failed", self.run)
+
+    async def cancelled(self) -> None:
+        """The leg was stopped by a cancel: what it was writing ends with the run."""
+        at = int(self.clock())
+        objects: list[tuple[Kind, dict[str, Any]]] = []
+        if self.step is not None and self.step["status"] == "in_progress":
+            self.step.update(status="cancelled", cancelled_at=at)
+            objects.append(("step", self.step))
+        if self.message is not None and self.message["status"] == "in_progress":
+            self.message.update(
+                status="incomplete",
+                incomplete_at=at,
+                incomplete_details={"reason": "run_cancelled"},
+            )
+            objects.append(("message", self.message))
+        self.run.update(status="cancelled", cancelled_at=at, expires_at=None, required_action=None)
+        await self.save(*objects, expect=("cancelling",))
+        if ("step", self.step) in objects:
+            self.feed.emit("thread.run.step.cancelled", self.step)  # type: ignore[arg-type]
+        if ("message", self.message) in objects:
+            self.feed.emit("thread.message.incomplete", self.message)  # type: ignore[arg-type]
+        self.feed.emit("thread.run.cancelled", self.run)
+
+
+def gather(calls: dict[int, dict[str, str]], piece: CallPiece) -> None:
+    """Put a streamed tool call together from its pieces."""
+    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+    if piece.id:
+        call["id"] = piece.id
+    if piece.name:
+        call["name"] += piece.name
+    call["arguments"] += piece.arguments

@@ -1,0 +1,297 @@
+"""The Assistants API served by the bridge, driven by the official SDK as the design doc's app
+would, with the sandbox's chat completions as the model.
+
+Where the sandbox's own Assistants API is the reference (lifecycle, ids, event sequences), a
+test runs against both and expects the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from aigw.bridge.serve import BridgeServer
+from aigw.sandbox import Sandbox
+from tests.helpers.bridge import Calls, bridge_over, design_doc_client
+from tests.helpers.openapi import ASSISTANTS_SPEC, CHAT_SPEC, checker
+from tests.helpers.sandbox import WEATHER, Collector, deduplicated, running
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+assistants_spec = checker(ASSISTANTS_SPEC)
+chat_spec = checker(CHAT_SPEC)
+
+
+@pytest.fixture
+def model() -> Iterator[Sandbox]:
+    """The model: a sandbox of the test's own (its chat requests are read back)."""
+    with running() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+def bridge(model: Sandbox, tmp_path: Path, calls: Calls) -> Iterator[BridgeServer]:
+    with bridge_over(model, tmp_path / "bridge.db", on_call=calls) as server:
+        yield server
+
+
+@pytest.fixture(params=["sandbox", "bridge"])
+def api(request: pytest.FixtureRequest, model: Sandbox, tmp_path: Path) -> Iterator[str]:
+    """The base URL of an Assistants API: the sandbox's own, or the bridge over it."""
+    if request.param == "sandbox":
+        yield model.url
+    else:
+        with bridge_over(model, tmp_path / "bridge.db") as server:
+            yield server.url
+
+
+def test_the_design_docs_client_runs_the_whole_function_tool_flow(
+    bridge: BridgeServer, model: Sandbox, calls: Calls
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(
+        model="gpt-4o-mini", name="Weather", instructions="Answer briefly.", tools=[WEATHER]
+    )
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "get_weather city=Paris"}]
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert run.status == "requires_action" and run.required_action is not None
+    [call] = run.required_action.submit_tool_outputs.tool_calls
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+
+    # The call id is the model's own: what the chat completion answered is what the app sees.
+    first_request = model.state.chat_requests[-1]
+    assert first_request["messages"][0] == {"role": "system", "content": "Answer briefly."}
+    assert first_request["tools"] == [WEATHER]
+
+    run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=thread.id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "sunny"}],
+        poll_interval_ms=10,
+    )
+    assert run.status == "completed"
+    assert run.usage is not None and run.usage.total_tokens > 0
+    second_request = model.state.chat_requests[-1]
+    assert second_request["messages"][-2]["tool_calls"][0]["id"] == call.id
+    assert second_request["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": call.id,
+        "content": "sunny",
+    }
+    for body in (first_request, second_request):
+        chat_spec("CreateChatCompletionRequest", body)
+
+    messages = client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content[0].text.value == "get_weather returned sunny"  # type: ignore[union-attr]
+    assert messages[1].run_id == run.id and messages[1].assistant_id == assistant.id
+
+    steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id, order="asc")
+    assert [s.type for s in steps.data] == ["tool_calls", "message_creation"]
+    assert steps.data[0].step_details.tool_calls[0].function.output == "sunny"  # type: ignore[union-attr]
+
+    assert [c.status_code for c in calls] == [200, 200]
+    assert {c.run_id for c in calls} == {run.id}
+    assert sum(c.usage["total_tokens"] for c in calls if c.usage) == run.usage.total_tokens
+
+
+def test_a_streamed_run_sends_the_sandboxs_event_sequence(api: str) -> None:
+    client = design_doc_client(api)
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[WEATHER])
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "get_weather city=Rome"}]
+    )
+    first = Collector()
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=assistant.id, event_handler=first
+    ) as stream:
+        stream.until_done()
+    assert first.events == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.delta",
+        "thread.run.requires_action",
+    ]
+    run = first.current_run
+    assert run is not None and run.required_action is not None
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+
+    second = Collector()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        thread_id=thread.id,
+        run_id=run.id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "19C"}],
+        event_handler=second,
+    ) as stream:
+        stream.until_done()
+    assert deduplicated(second.events) == [
+        "thread.run.step.completed",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
+    assert second.text == "get_weather returned 19C"
+
+
+def test_a_streamed_thread_and_run_starts_with_thread_created_and_streams_the_model(
+    bridge: BridgeServer, model: Sandbox
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    words = " ".join(f"w{i}" for i in range(30))
+    handler = Collector()
+    with client.beta.threads.create_and_run_stream(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": words}]},
+        event_handler=handler,
+    ) as stream:
+        stream.until_done()
+    assert handler.events[0] == "thread.created"
+    assert handler.events.count("thread.message.delta") > 1  # the model's chunks, one by one
+    assert handler.text == f"You said: {words}"
+    assert model.state.chat_requests[-1]["stream"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("[sandbox:fail]", "server_error"),
+        ("[sandbox:fail:rate_limit_exceeded]", "rate_limit_exceeded"),
+    ],
+)
+def test_a_model_error_fails_the_run_with_a_last_error_the_client_reads(
+    bridge: BridgeServer, text: str, code: str
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": text}]},
+        poll_interval_ms=10,
+    )
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.code == code
+    assert "The model API answered" in run.last_error.message
+    raw = client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=run.thread_id)
+    assistants_spec("RunObject", json.loads(raw.http_response.text))
+
+
+def test_a_prompt_over_the_models_window_fails_the_run_as_invalid_prompt(tmp_path: Path) -> None:
+    with running(context_tokens=5) as small, bridge_over(small, tmp_path / "b.db") as bridge:
+        client = design_doc_client(bridge.url)
+        assistant = client.beta.assistants.create(model="gpt-4o")
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread={"messages": [{"role": "user", "content": "far too long for the model"}]},
+            poll_interval_ms=10,
+        )
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.code == "invalid_prompt"
+    assert "context_length_exceeded" in run.last_error.message
+
+
+def test_a_model_that_does_not_answer_in_time_fails_the_run(tmp_path: Path) -> None:
+    with running() as slow:
+        slow.faults.add("POST /v1/chat/completions delay=3000")
+        with bridge_over(slow, tmp_path / "b.db", timeout_s=0.3) as bridge:
+            client = design_doc_client(bridge.url)
+            assistant = client.beta.assistants.create(model="gpt-4o")
+            run = client.beta.threads.create_and_run_poll(
+                assistant_id=assistant.id,
+                thread={"messages": [{"role": "user", "content": "hi"}]},
+                poll_interval_ms=20,
+            )
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.code == "server_error"
+    assert "did not answer within 0.3 s" in run.last_error.message
+
+
+@pytest.mark.parametrize("kind", ["code_interpreter", "file_search"])
+def test_hosted_tools_are_refused_with_a_clear_400(bridge: BridgeServer, kind: str) -> None:
+    client = design_doc_client(bridge.url)
+    with pytest.raises(openai.BadRequestError, match=f"does not run '{kind}' tools"):
+        client.beta.assistants.create(model="gpt-4o", tools=[{"type": kind}])  # type: ignore[list-item]
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError, match=f"does not run '{kind}' tools"):
+        client.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            tools=[{"type": kind}],  # type: ignore[list-item]
+        )
+
+
+def test_one_active_run_per_thread_and_no_messages_while_it_runs(api: str) -> None:
+    client = design_doc_client(api)
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[WEATHER])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "get_weather"}])
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert run.status == "requires_action"
+    with pytest.raises(openai.BadRequestError, match="already has an active run"):
+        client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    with pytest.raises(openai.BadRequestError, match="while a run"):
+        client.beta.threads.messages.create(thread_id=thread.id, role="user", content="more")
+    cancelled = client.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id)
+    assert cancelled.status == "cancelling"
+    for _ in range(200):
+        run = client.beta.threads.runs.retrieve(run_id=run.id, thread_id=thread.id)
+        if run.status == "cancelled":
+            break
+    assert run.status == "cancelled"
+    client.beta.threads.messages.create(thread_id=thread.id, role="user", content="now")
+
+
+def test_objects_match_the_spec_and_lists_page_like_the_sandbox(api: str) -> None:
+    client = design_doc_client(api)
+    raw = client.beta.assistants.with_raw_response
+    made = [
+        json.loads(raw.create(model="gpt-4o", name=f"a{i}").http_response.text) for i in range(3)
+    ]
+    for assistant in made:
+        assistants_spec("AssistantObject", assistant)
+    page = client.beta.assistants.list(limit=2, order="asc")
+    ids = [a["id"] for a in made]
+    assert [a.id for a in page.data] == ids[:2] and page.has_more
+    rest = client.beta.assistants.list(limit=2, order="asc", after=ids[1])
+    assert [a.id for a in rest.data] == ids[2:]
+    updated = client.beta.assistants.update(ids[0], metadata={"team": "support"})
+    assert updated.metadata == {"team": "support"}
+    assert client.beta.assistants.delete(ids[0]).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.beta.assistants.retrieve(ids[0])
+
+    threads = client.beta.threads.with_raw_response
+    thread = json.loads(
+        threads.create(messages=[{"role": "user", "content": "kept"}]).http_response.text
+    )
+    assistants_spec("ThreadObject", thread)
+    messages = client.beta.threads.messages.with_raw_response.list(thread_id=thread["id"])
+    assistants_spec("ListMessagesResponse", json.loads(messages.http_response.text))
+    assert client.beta.threads.delete(thread["id"]).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.messages.list(thread_id=thread["id"])
