@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "messages": "app",
     "runs": "app",
     "sandbox": "app",
+    "gateway": "app",
     "completions": "app",
     "migrate": "app",
     "breaker": "app",

@@ -192,6 +192,15 @@ FIELDS: dict[str, FieldSpec] = {
     "home": _own(_path, default_factory=default_home),
     "sql_dir": _own(_path),  # migrations folder; default: sql/ of the checkout
     "gateway_key_header": _own(_text, "x-vercel-ai-gateway-key"),
+    # `aigw gateway serve` (docs/gateway.md)
+    "upstream_api_key": _own(_secret),  # replaces the client's Authorization upstream
+    "upstream_gateway_keys": _own(_secret),  # sent upstream in the key header, rotated on 401
+    "key_rate_limit": _own(_text),  # per gateway key, e.g. 600/min
+    "user_id_header": _own(_text, "x-aigw-user-id"),
+    "max_body_bytes": _own(_number(int, ge=1024), 32 * 1024 * 1024),
+    "drain_timeout": _own(_number(float, ge=0), 30.0),
+    "commit_window": _own(_number(float, gt=0, le=10), 0.05),
+    "sync_interval": _own(_number(float, gt=0), 5.0),
     "debug": _own(_bool, False),
     "user_id": _own(_text),
     "timeout": _own(_number(float, gt=0), 60.0),  # HTTP timeout per attempt, seconds
@@ -235,6 +244,14 @@ class Settings:
     home: Path
     sql_dir: Path | None
     gateway_key_header: str
+    upstream_api_key: SecretStr | None
+    upstream_gateway_keys: SecretStr | None
+    key_rate_limit: str | None
+    user_id_header: str
+    max_body_bytes: int
+    drain_timeout: float
+    commit_window: float
+    sync_interval: float
     debug: bool
     user_id: str | None
     timeout: float

@@ -31,8 +31,9 @@ def host_of(url: str) -> str:
 
 
 class CircuitOpenError(AigwError):
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, retry_after: float | None = None):
         super().__init__(message, code=ExitCode.CIRCUIT_OPEN, hint="`aigw breaker status` shows it")
+        self.retry_after = retry_after  # seconds until the next probe, when known
 
 
 def _clock_time(epoch: float | None) -> str:
@@ -89,7 +90,8 @@ class CircuitBreaker:
                 return None
             return CircuitOpenError(
                 f"circuit open for {row.host} since {since} after {row.failures} failures; "
-                f"next probe in {max(1, round(wait))} s; --force to try anyway"
+                f"next probe in {max(1, round(wait))} s; --force to try anyway",
+                retry_after=wait,
             )
         if now - (row.probe_at or 0) >= self.probe_timeout:
             return None

@@ -1,75 +1,42 @@
-"""Response cache for the seed's cacheable reads, kept in the local store across invocations.
-
-Cached: GET of the assistants list, of one assistant and of a thread's metadata — nothing else
-(no errors, no streams, no runs, no messages: those change under the caller's feet). An entry
-is fresh for the request's `Cache-Control: max-age=N` (the seed's example), else `--max-age`,
-else AIGW_CACHE_TTL (300 s); `no-cache` (or `--no-cache`) bypasses the read and refreshes the
-entry. The key hashes method, normalised URL and query, route and the upstream credentials,
-so two identities never share an entry and no key is ever stored. Writes drop what they
-change: creating, updating or deleting an assistant drops the list and that assistant;
-updating or deleting a thread drops that thread.
+"""CacheTransport: the cache policy (gateway/policies/cache.py) as a transport layer, with
+its entries in the local store across invocations. The per-invocation flags (`--no-cache`,
+`--max-age`) come on top of the request's own Cache-Control.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, ByteStream, Request, Response, header
+from aigw.gateway.policies.cache import (
+    BYPASS,
+    CREDENTIAL_HEADERS,
+    HIT,
+    KEPT_HEADERS,
+    MISS,
+    age_text,
+    cache_key,
+    entry_tag,
+    invalidated_by,
+    max_age_of,
+    resource_tag,
+    storable,
+)
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
 from aigw.storage.state import CacheEntry, StateStore
 
-HIT, MISS, BYPASS = "hit", "miss", "bypass"
-
-# Path endings (after any base path such as /v1) → the invalidation tag of what they show.
-_ASSISTANTS = re.compile(r"/assistants/?$")
-_ASSISTANT = re.compile(r"/assistants/([^/]+)/?$")
-_THREAD = re.compile(r"/threads/(?!runs/?$)([^/]+)/?$")
-# Headers that identify the caller upstream; hashed into the key, never stored.
-_CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
-_KEPT_HEADERS = ("content-type", "x-request-id", "openai-version", "openai-processing-ms")
-
-
-def resource_tag(path: str) -> str | None:
-    """What a path names, for caching and invalidation: `assistants`, `assistant:ID`, …"""
-    if _ASSISTANTS.search(path):
-        return "assistants"
-    if found := _ASSISTANT.search(path):
-        return f"assistant:{found.group(1)}"
-    if found := _THREAD.search(path):
-        return f"thread:{found.group(1)}"
-    return None
-
-
-def invalidated_by(method: str, path: str) -> list[str]:
-    """Tags a write makes stale: an assistant write also drops the list it appears in."""
-    tag = resource_tag(path)
-    if method == "GET" or tag is None:
-        return []
-    if tag == "assistants":
-        return ["assistants"] if method == "POST" else []
-    if tag.startswith("assistant:"):
-        return ["assistants", tag]
-    return [tag]
-
-
-def max_age_of(cache_control: str | None) -> tuple[float | None, bool]:
-    """(max-age seconds or None, no-cache asked) from a Cache-Control request header."""
-    max_age, no_cache = None, False
-    for directive in (cache_control or "").lower().split(","):
-        name, _, value = directive.strip().partition("=")
-        if name in ("no-cache", "no-store"):
-            no_cache = True
-        elif name == "max-age":
-            with contextlib.suppress(ValueError):
-                max_age = float(value.strip().strip('"'))
-    return max_age, no_cache
+__all__ = [
+    "BYPASS",
+    "HIT",
+    "MISS",
+    "CacheTransport",
+    "invalidated_by",
+    "max_age_of",
+    "resource_tag",
+]
 
 
 class CacheTransport(Layer):
@@ -89,7 +56,7 @@ class CacheTransport(Layer):
         self.store = store
         self.default_ttl = default_ttl
         self.route = route
-        self.credential_headers = _CREDENTIAL_HEADERS + tuple(h.lower() for h in credential_headers)
+        self.credential_headers = CREDENTIAL_HEADERS + tuple(h.lower() for h in credential_headers)
         self._credential_names = {h.encode() for h in self.credential_headers}
         self.options = options if options is not None else {}  # per invocation: --no-cache…
         self.notify = notify
@@ -116,7 +83,7 @@ class CacheTransport(Layer):
         response.extensions[CACHE_STATUS] = status
         if self._storable(response):
             body = response.read()
-            headers = [(n, v) for n, v in response.headers.items() if n.lower() in _KEPT_HEADERS]
+            headers = [(n, v) for n, v in response.headers.items() if n.lower() in KEPT_HEADERS]
             self.store.cache_put(
                 CacheEntry(
                     key,
@@ -159,16 +126,12 @@ class CacheTransport(Layer):
     def _key(self, request: Request, credentials: tuple[tuple[bytes, bytes], ...]) -> str:
         url = request.url
         raw_query = url.query.decode() if isinstance(url.query, bytes) else str(url.query)
-        query = urlencode(sorted(parse_qsl(raw_query, keep_blank_values=True))) if raw_query else ""
-        normalised = f"{url.scheme}://{url.host}:{url.port or ''}{url.path.rstrip('/')}?{query}"
-        digest = hashlib.sha256(f"{request.method}\0{normalised}\0{self.route}\0".encode())
-        for name, value in credentials:
-            digest.update(name + b"=" + value + b"\0")
-        return digest.hexdigest()
+        origin = f"{url.scheme}://{url.host}:{url.port or ''}"
+        return cache_key(request.method, origin, url.path, raw_query, self.route, credentials)
 
     @staticmethod
     def _tag(request: Request, tag: str) -> str:
-        return f"{request.url.host}:{request.url.port or ''} {tag}"
+        return entry_tag(request.url.host, request.url.port, tag)
 
     def _invalidate(self, request: Request, tags: list[str]) -> None:
         if tags:
@@ -177,16 +140,12 @@ class CacheTransport(Layer):
     @staticmethod
     def _storable(response: Response) -> bool:
         content_type = header(response.headers, b"content-type")
-        cache_control = header(response.headers, b"cache-control").lower()
-        return (
-            response.status_code == 200
-            and content_type.startswith("application/json")
-            and "no-store" not in cache_control
-        )
+        cache_control = header(response.headers, b"cache-control")
+        return storable(response.status_code, content_type, cache_control)
 
     def _hit(self, request: Request, entry: CacheEntry, age: float) -> Response:
         if self.options.get("verbose"):
-            self.notify(f"cache hit: GET {entry.url} ({_age_text(age)} old)")
+            self.notify(f"cache hit: GET {entry.url} ({age_text(age)} old)")
         headers = [*entry.headers, ("age", str(int(age))), ("x-aigw-cache", HIT)]
         # A ready stream and length: `content=` makes httpx2 re-derive both (~10 µs a hit).
         headers.append(("content-length", str(len(entry.body))))
@@ -206,11 +165,3 @@ def _display(request: Request) -> str:
     url = request.url
     query = url.query.decode() if isinstance(url.query, bytes) else str(url.query)
     return url.path + (f"?{query}" if query else "")
-
-
-def _age_text(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

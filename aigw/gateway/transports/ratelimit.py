@@ -67,6 +67,17 @@ class RateLimiter:
             self.store.bucket_put(db, self.name, tat + self.interval)
             return delay
 
+    def take(self) -> float:
+        """Take a slot if one is free now: 0.0. Else the seconds until one is, taking none
+        (the gateway server answers 429 with them instead of holding the request)."""
+        with self.store.immediate() as db:
+            now = self.clock.now()
+            tat = max(self.store.bucket_tat(db, self.name) or now, now)
+            delay = max(0.0, tat - self.tolerance - now)
+            if delay == 0:
+                self.store.bucket_put(db, self.name, tat + self.interval)
+            return delay
+
     def pause(self, seconds: float) -> None:
         """No slot for anyone before now + seconds (an upstream 429's Retry-After)."""
         with self.store.immediate() as db:

@@ -1,0 +1,40 @@
+"""`aigw gateway serve`: the gateway itself, in front of the application's own traffic."""
+
+from __future__ import annotations
+
+import typer
+
+from aigw.context import app_context
+
+app = typer.Typer(
+    help="Run aigw as the gateway in front of an application's Assistants traffic.",
+    no_args_is_help=True,
+)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8787, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
+    upstream: str | None = typer.Option(
+        None, "--upstream", help="Upstream base URL ending in /v1 (default: OPENAI_BASE_URL)."
+    ),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+) -> None:
+    """Serve /v1/* until stopped (SIGTERM/SIGINT drain it). The first stdout line is
+    `listening on http://HOST:PORT/v1`.
+
+    Example: aigw gateway serve --port 8787 --upstream https://api.openai.com/v1
+    """
+    from aigw.services.gateway_server import serve_gateway
+
+    code = serve_gateway(
+        app_context(ctx).settings,
+        host=host,
+        port=port,
+        upstream=upstream,
+        workers=workers,
+        announce=lambda url: typer.echo(f"listening on {url}"),
+    )
+    raise typer.Exit(code)

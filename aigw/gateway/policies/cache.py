@@ -1,0 +1,104 @@
+"""The cache policy: what is cacheable, for how long, under which key, and what a write makes
+stale. Used by CacheTransport (the CLI) and the gateway server alike.
+
+Cached: GET of the assistants list, of one assistant and of a thread's metadata — nothing
+else. Fresh for the request's `Cache-Control: max-age=N`, else the configured TTL; `no-cache`
+bypasses the read and refreshes the entry. The key hashes method, normalised URL and query,
+route and the upstream credentials, so two identities never share an entry and no key is ever
+stored. Creating, updating or deleting an assistant drops the list and that assistant;
+updating or deleting a thread drops that thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from urllib.parse import parse_qsl, urlencode
+
+HIT, MISS, BYPASS = "hit", "miss", "bypass"
+# Headers that identify the caller upstream; hashed into the key, never stored.
+CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
+# The response headers an entry keeps.
+KEPT_HEADERS = ("content-type", "x-request-id", "openai-version", "openai-processing-ms")
+
+# Path endings (after any base path such as /v1) → the invalidation tag of what they show.
+_ASSISTANTS = re.compile(r"/assistants/?$")
+_ASSISTANT = re.compile(r"/assistants/([^/]+)/?$")
+_THREAD = re.compile(r"/threads/(?!runs/?$)([^/]+)/?$")
+
+
+def resource_tag(path: str) -> str | None:
+    """What a path names, for caching and invalidation: `assistants`, `assistant:ID`, …"""
+    if _ASSISTANTS.search(path):
+        return "assistants"
+    if found := _ASSISTANT.search(path):
+        return f"assistant:{found.group(1)}"
+    if found := _THREAD.search(path):
+        return f"thread:{found.group(1)}"
+    return None
+
+
+def invalidated_by(method: str, path: str) -> list[str]:
+    """Tags a write makes stale: an assistant write also drops the list it appears in."""
+    tag = resource_tag(path)
+    if method == "GET" or tag is None:
+        return []
+    if tag == "assistants":
+        return ["assistants"] if method == "POST" else []
+    if tag.startswith("assistant:"):
+        return ["assistants", tag]
+    return [tag]
+
+
+def max_age_of(cache_control: str | None) -> tuple[float | None, bool]:
+    """(max-age seconds or None, no-cache asked) from a Cache-Control request header."""
+    max_age, no_cache = None, False
+    for directive in (cache_control or "").lower().split(","):
+        name, _, value = directive.strip().partition("=")
+        if name in ("no-cache", "no-store"):
+            no_cache = True
+        elif name == "max-age":
+            with contextlib.suppress(ValueError):
+                max_age = float(value.strip().strip('"'))
+    return max_age, no_cache
+
+
+def cache_key(
+    method: str,
+    origin: str,
+    path: str,
+    query: str,
+    route: str,
+    credentials: tuple[tuple[bytes, bytes], ...],
+) -> str:
+    """The entry's key. `origin` is scheme://host:port; `credentials` the (lower-case name,
+    value) pairs of the credential headers sent upstream, sorted."""
+    sorted_query = urlencode(sorted(parse_qsl(query, keep_blank_values=True))) if query else ""
+    normalised = f"{origin}{path.rstrip('/')}?{sorted_query}"
+    digest = hashlib.sha256(f"{method}\0{normalised}\0{route}\0".encode())
+    for name, value in credentials:
+        digest.update(name + b"=" + value + b"\0")
+    return digest.hexdigest()
+
+
+def storable(status: int, content_type: str, cache_control: str) -> bool:
+    """Whether an answer may be kept: a 200 JSON body the upstream did not mark no-store."""
+    return (
+        status == 200
+        and content_type.startswith("application/json")
+        and "no-store" not in cache_control.lower()
+    )
+
+
+def entry_tag(host: str, port: int | None, tag: str) -> str:
+    """An entry's invalidation tag, scoped to the upstream it came from."""
+    return f"{host}:{port or ''} {tag}"
+
+
+def age_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

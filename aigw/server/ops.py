@@ -1,0 +1,49 @@
+"""Operations endpoints: /healthz (alive), /readyz (ready to serve), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from aigw.gateway.circuit import CLOSED
+from aigw.server.metrics import CONTENT_TYPE
+from aigw.server.runtime import RUNTIME
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """503 while the upstream's circuit is open or the local store cannot be written."""
+    runtime = request.app[RUNTIME]
+    rows = {row.host: row for row in runtime.state.breaker_all()}
+    row = rows.get(runtime.upstream_host)
+    circuit = row.state if row is not None else CLOSED
+    try:
+        with runtime.state.immediate():
+            pass
+        writable, store_error = True, None
+    except Exception as exc:
+        writable, store_error = False, f"{type(exc).__name__}: {exc}"
+    ready = writable and circuit == CLOSED
+    body = {
+        "status": "ready" if ready else "not ready",
+        "upstream": {"host": runtime.upstream_host, "circuit": circuit},
+        "local_store": {"writable": writable, "error": store_error},
+        "log_rows": {
+            "uncommitted": runtime.writer.pending(),
+            "pending_sync": runtime.logs.pending_count(),
+            "write_error": runtime.writer.problem,
+            "sync_error": runtime.sync.last_error if runtime.sync is not None else None,
+        },
+        "in_flight": runtime.in_flight,
+    }
+    return web.Response(
+        status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json"
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    return web.Response(body=runtime.metrics.exposition(), headers={"content-type": CONTENT_TYPE})

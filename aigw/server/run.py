@@ -1,0 +1,130 @@
+"""Running the gateway: bind once, serve in one process or fork N workers, drain on SIGTERM.
+
+The socket is bound before anything starts (so `--port 0` knows its port) and shared by the
+workers, which the kernel hands connections to in turn. Each worker builds its own Runtime
+(SQLite connections do not survive a fork) and shares AIGW_HOME with the others: the breaker,
+rate limits and cache agree across workers on one machine. On SIGTERM or SIGINT a worker stops
+accepting, lets in-flight requests finish for up to AIGW_DRAIN_TIMEOUT seconds, commits its log
+rows and syncs them within AIGW_SYNC_BUDGET, then exits 0; the parent forwards the signal and
+waits for every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aigw.server.runtime import ServerOptions
+    from aigw.settings import Settings
+
+BACKLOG = 1024
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket; raises OSError when the address is taken or not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/v1"
+
+
+def serve(
+    settings: Settings,
+    options: ServerOptions,
+    sock: socket.socket,
+    *,
+    workers: int,
+    announce: Callable[[str], None],
+) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit code (0 after a clean drain)."""
+    if workers <= 1:
+        return _worker(settings, options, sock, announce)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="aigw-metrics-", dir=_metrics_parent(settings)))
+    # Before any worker imports prometheus-client: its counters then live in shared files.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    children: list[int] = []
+    try:
+        for number in range(workers):
+            pid = os.fork()
+            if pid == 0:  # the worker: serve, then leave without running the parent's exit code
+                code = 1
+                try:
+                    options.worker = number
+                    code = _worker(settings, options, sock, lambda url: None)
+                finally:
+                    os._exit(code)
+            children.append(pid)
+        announce(url_of(sock))
+
+        def forward(signum: int, frame: object) -> None:
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        worst = 0
+        for child in children:
+            _, status = os.waitpid(child, 0)
+            worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+        return 0 if worst in (0, -signal.SIGTERM) else 1
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_parent(settings: Settings) -> Path:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings.home
+
+
+def _worker(
+    settings: Settings,
+    options: ServerOptions,
+    sock: socket.socket,
+    announce: Callable[[str], None],
+) -> int:
+    import uvloop
+
+    return uvloop.run(_serve_until_stopped(settings, options, sock, announce))
+
+
+async def _serve_until_stopped(
+    settings: Settings,
+    options: ServerOptions,
+    sock: socket.socket,
+    announce: Callable[[str], None],
+) -> int:
+    from aiohttp import web
+
+    from aigw.server.app import create_app
+
+    app = create_app(settings, options)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout)
+    await runner.setup()
+    site = web.SockSite(runner, sock, backlog=BACKLOG)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    announce(url_of(sock))
+    await stop.wait()
+    # Stops accepting, waits for in-flight requests (up to the drain timeout), then runs the
+    # app's cleanup: the client closes, the last rows are committed and synced.
+    await runner.cleanup()
+    sys.stdout.flush()
+    return 0

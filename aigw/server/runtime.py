@@ -1,0 +1,224 @@
+"""Runtime: what the running gateway shares between requests, built once per worker process.
+
+The upstream and its client session, the accepted gateway keys, the shared state (cache,
+breaker, rate limits: the same SQLite file as the CLI, so workers on one machine agree), the
+policies over it, the group-commit log writer and the background sync, and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from aigw.gateway.circuit import CircuitBreaker, breaker_for, host_of
+from aigw.gateway.transports.keys import LabelledKey, fingerprint, labelled_keys
+from aigw.gateway.transports.ratelimit import RateLimiter
+from aigw.redact import Redactor, redactor_for
+from aigw.server.metrics import GatewayMetrics
+from aigw.storage.group_commit import GroupCommitWriter
+from aigw.storage.sqlite import SQLiteRepository
+from aigw.storage.state import StateStore
+
+if TYPE_CHECKING:
+    from aigw.settings import Settings
+
+
+AGENTS_FRESH_FOR_S = 10.0
+
+
+@dataclass
+class ServerOptions:
+    """What `aigw gateway serve` adds to the settings."""
+
+    upstream: str  # base URL ending in /v1 (default OPENAI_BASE_URL)
+    worker: int = 0  # which worker this process is (0 when there is one)
+
+
+@dataclass
+class Runtime:
+    """Built by `create_app`'s start-up (after a worker forks: SQLite connections are per
+    process); handlers reach it as `request.app[RUNTIME]`."""
+
+    settings: Settings
+    options: ServerOptions
+    state: StateStore
+    logs: SQLiteRepository
+    writer: GroupCommitWriter
+    breaker: CircuitBreaker
+    redactor: Redactor
+    metrics: GatewayMetrics
+    upstream_host: str  # the breaker's key
+    upstream_origin: tuple[str, str, int | None]  # scheme, host, port: cache keys and tags
+    accepted_keys: list[bytes]
+    upstream_keys: list[LabelledKey]
+    global_limit: RateLimiter | None = None
+    key_limits: dict[str, RateLimiter] = field(default_factory=dict)
+    session: aiohttp.ClientSession | None = None
+    in_flight: int = 0
+    sync: BackgroundSync | None = None
+    _agents: dict[str, str] = field(default_factory=dict)
+    _agents_read_at: float = 0.0
+
+    @classmethod
+    def build(cls, settings: Settings, options: ServerOptions) -> Runtime:
+        state = StateStore(settings.state_db_path)
+        logs = SQLiteRepository(settings.state_db_path)
+        writer = GroupCommitWriter(logs, window=settings.commit_window, on_error=_warn)
+        secret = settings.upstream_gateway_keys
+        upstream_keys = labelled_keys(None, None, secret.get_secret_value() if secret else None)
+        runtime = cls(
+            settings=settings,
+            options=options,
+            state=state,
+            logs=logs,
+            writer=writer,
+            breaker=breaker_for(settings, state),
+            redactor=redactor_for(settings),
+            metrics=GatewayMetrics(),
+            upstream_host=host_of(options.upstream),
+            upstream_origin=origin_of(options.upstream),
+            accepted_keys=[key.encode() for key in settings.gateway_keys],
+            upstream_keys=upstream_keys,
+        )
+        if settings.rate_limit:
+            runtime.global_limit = RateLimiter(state, settings.rate_limit, name="gateway:all")
+        runtime.metrics.watch(runtime)
+        return runtime
+
+    # -- gateway keys ----------------------------------------------------------------------
+    def key_accepted(self, given: str | None) -> bool:
+        """Whether a client's gateway key is one of the configured ones (constant time)."""
+        if not given:
+            return False
+        raw = given.encode("utf-8", "surrogateescape")
+        found = False
+        for key in self.accepted_keys:
+            found |= hmac.compare_digest(raw, key)
+        return found
+
+    def key_limit(self, given: str) -> RateLimiter | None:
+        """The per-key rate limiter (AIGW_KEY_RATE_LIMIT) of an accepted key; stored by
+        fingerprint, never by the key."""
+        spec = self.settings.key_rate_limit
+        if not spec:
+            return None
+        name = f"gateway:key:{fingerprint(given)}"
+        limiter = self.key_limits.get(name)
+        if limiter is None:
+            limiter = self.key_limits[name] = RateLimiter(self.state, spec, name=name)
+        return limiter
+
+    def upstream_key(self) -> LabelledKey:
+        """The upstream gateway key to send: the one remembered to work, else the first."""
+        remembered = self.state.remembered_key(self.upstream_host)
+        if remembered is not None:
+            for key in self.upstream_keys:
+                if fingerprint(key.value) == remembered[0]:
+                    return key
+        return self.upstream_keys[0]
+
+    def agent_for(self, assistant_id: str) -> str | None:
+        """The agents.id the mirror recorded for an assistant (re-read every few seconds)."""
+        now = time.monotonic()
+        if now - self._agents_read_at > AGENTS_FRESH_FOR_S:
+            self._agents_read_at = now
+            with contextlib.suppress(Exception):
+                self._agents = self.logs.agent_ids()
+        return self._agents.get(assistant_id)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, cookie_jar=_NoCookies()
+        )
+        self.sync = BackgroundSync(self.settings, self.writer)
+        self.sync.start()
+
+    async def close(self) -> None:
+        """After the drain: close the client, commit every row, sync within the budget."""
+        if self.session is not None:
+            await self.session.close()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._finish)
+
+    def _finish(self) -> None:
+        left = self.writer.close()
+        if left:
+            _warn(f"{left} log rows could not be written to {self.settings.state_db_path}")
+        if self.sync is not None:
+            self.sync.stop(final_budget=self.settings.sync_budget)
+        self.state.close()
+        self.logs.close()
+
+
+class _NoCookies(aiohttp.DummyCookieJar):
+    """A proxy must not keep one client's cookies for the next."""
+
+
+class BackgroundSync:
+    """Copies committed rows to Supabase/Postgres every AIGW_SYNC_INTERVAL seconds, on its own
+    thread and connections: a remote outage never slows a request, the rows just wait."""
+
+    def __init__(self, settings: Settings, writer: GroupCommitWriter):
+        self.settings = settings
+        self.writer = writer
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from aigw.storage import remote_kind
+
+        if remote_kind(self.settings) is None:
+            return
+        self._thread = threading.Thread(target=self._run, name="aigw-gateway-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.sync_interval):
+            self.once(self.settings.sync_interval)
+
+    def once(self, budget: float) -> None:
+        from aigw.services.sync import flush_pending
+
+        report = flush_pending(self.settings, budget)
+        self.last_error = report.error if report is not None else None
+
+    def stop(self, *, final_budget: float) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(final_budget)
+        if final_budget > 0:
+            started = time.monotonic()
+            self.once(final_budget)
+            if self.last_error:
+                _warn(
+                    f"log sync at shutdown: {self.last_error} "
+                    f"(after {time.monotonic() - started:.1f} s); the rows wait in the local store"
+                )
+
+
+def _warn(message: str) -> None:
+    with contextlib.suppress(Exception):
+        print(f"aigw gateway: {message}", file=sys.stderr, flush=True)
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+RUNTIME = web.AppKey("aigw.runtime", Runtime)

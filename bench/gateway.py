@@ -1,0 +1,322 @@
+"""Benchmark: the gateway's own cost — the upstream directly vs through a gateway, side by side.
+
+For each upstream (a trivial static server, so the gateway's cost shows; and aigw's sandbox),
+each endpoint (`GET /v1/assistants?limit=20`, `POST /v1/threads`) and each concurrency (1, 16,
+64), every target is loaded in turn with `wrk` for a few seconds, in interleaved rounds:
+  * direct: the upstream itself;
+  * aigw: `aigw gateway serve` in front of it, every policy on, every call logged;
+  * bare-aiohttp, bare-uvicorn (with --compare): pass-through proxies with no policy, the
+    floor each HTTP stack sets (bench/gateway_servers.py).
+Printed per row: requests/s, p50/p95/p99, the p50 added over direct, the gateway process's CPU
+time per request (from /proc, user + system), and the machine's load while the row ran (the
+machine is shared; figures are medians over rounds). Then the time to first byte of a
+streamed answer (server-sent events), direct vs through aigw.
+
+Run from the repository root: `python -m bench.gateway [--quick] [--compare] [--rounds N]`.
+Needs `wrk` (Debian: apt-get install wrk). Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OPENAI_KEY = "sk-bench-0000000000000000"
+GATEWAY_KEY = "gk-bench-0000000000000000"
+KEY_HEADER = "x-vercel-ai-gateway-key"
+ENDPOINTS = {"GET /v1/assistants?limit=20": ("GET", "/assistants?limit=20", "")}
+ENDPOINTS["POST /v1/threads"] = ("POST", "/threads", '{"metadata":{"bench":"1"}}')
+
+WRK_SCRIPT = """
+wrk.method = os.getenv("BENCH_METHOD")
+local body = os.getenv("BENCH_BODY")
+if body ~= "" then
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_OPENAI_KEY")
+wrk.headers[os.getenv("BENCH_KEY_HEADER")] = os.getenv("BENCH_GATEWAY_KEY")
+wrk.headers["OpenAI-Beta"] = "assistants=v2"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors":%d,"non2xx":%d,"p50":%d,"p95":%d,"p99":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[str]
+    url: str  # ends in /v1
+
+    def cpu_seconds(self) -> float:
+        """User + system time of the process and its children, from /proc."""
+        total = 0.0
+        for pid in _process_tree(self.process.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+
+def _process_tree(root: int) -> list[int]:
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        todo += [int(c) for c in children]
+    return found
+
+
+def _start(name: str, command: list[str], env: dict[str, str] | None = None) -> Server:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise SystemExit(f"{name} did not start: {line!r}")
+    return Server(name, process, line.removeprefix("listening on "))
+
+
+def _stop(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float | None
+    errors: int
+    busy: float  # the machine's CPU use while the row ran, 0-1 of all cores
+
+
+@dataclass
+class Row:
+    samples: list[Sample] = field(default_factory=list)
+
+    def median(self, name: str) -> float | None:
+        values = [getattr(s, name) for s in self.samples if getattr(s, name) is not None]
+        return statistics.median(values) if values else None
+
+
+def _machine_busy() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def load(
+    server: Server,
+    cpu_of: Server | None,
+    endpoint: str,
+    connections: int,
+    seconds: float,
+    script: Path,
+) -> Sample:
+    method, path, body = ENDPOINTS[endpoint]
+    env = dict(
+        os.environ,
+        BENCH_METHOD=method,
+        BENCH_BODY=body,
+        BENCH_OPENAI_KEY=OPENAI_KEY,
+        BENCH_GATEWAY_KEY=GATEWAY_KEY,
+        BENCH_KEY_HEADER=KEY_HEADER,
+    )
+    cpu_before = cpu_of.cpu_seconds() if cpu_of else 0.0
+    busy_before = _machine_busy()
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "-s",
+            str(script),
+            server.url + path,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    busy_after = _machine_busy()
+    cpu = cpu_of.cpu_seconds() - cpu_before if cpu_of else None
+    found = json.loads(out.strip().splitlines()[-1])
+    requests = max(1, found["requests"])
+    return Sample(
+        rps=requests / (found["duration_us"] / 1e6),
+        p50_ms=found["p50"] / 1000,
+        p95_ms=found["p95"] / 1000,
+        p99_ms=found["p99"] / 1000,
+        cpu_ms_per_request=cpu * 1000 / requests if cpu is not None else None,
+        errors=found["errors"] + found["non2xx"],
+        busy=(busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]),
+    )
+
+
+async def _ttfb(url: str, count: int) -> list[float]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {OPENAI_KEY}", KEY_HEADER: GATEWAY_KEY}
+    times = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            started = time.perf_counter()
+            async with session.post(
+                url + "/threads/thread_abc/runs", json={"stream": True}, headers=headers
+            ) as answer:
+                await answer.content.readany()
+                times.append((time.perf_counter() - started) * 1000)
+                await answer.read()
+    return times[2:]  # the first ones open connections
+
+
+@contextmanager
+def servers(upstream_kind: str, targets: list[str], home: Path) -> Iterator[dict[str, Server]]:
+    here = [sys.executable, "-m", "bench.gateway_servers"]
+    started: dict[str, Server] = {}
+    try:
+        if upstream_kind == "static":
+            started["direct"] = _start("static", [*here, "static", "0"])
+        else:
+            started["direct"] = _start(
+                "sandbox", [sys.executable, "-m", "aigw", "sandbox", "serve", "--port", "0"]
+            )
+        upstream = started["direct"].url
+        for target in targets:
+            if target.startswith("bare-"):
+                started[target] = _start(target, [*here, target, "0", upstream])
+            elif target == "aigw":
+                env = {
+                    k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "GATEWAY_"))
+                }
+                env |= {"AIGW_HOME": str(home / upstream_kind), "GATEWAY_API_KEY": GATEWAY_KEY}
+                started[target] = _start(
+                    "aigw",
+                    [
+                        sys.executable,
+                        "-m",
+                        "aigw",
+                        "gateway",
+                        "serve",
+                        "--port",
+                        "0",
+                        "--upstream",
+                        upstream,
+                    ],
+                    env,
+                )
+        yield started
+    finally:
+        for server in started.values():
+            _stop(server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, static only")
+    parser.add_argument("--compare", action="store_true", help="also the bare proxies")
+    parser.add_argument("--only-bare", action="store_true", help="the bare proxies, not aigw")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--upstreams", default="static,sandbox")
+    parser.add_argument("--concurrency", default="1,16,64")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench.gateway needs wrk: apt-get install wrk")
+    rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
+    upstreams = ["static"] if args.quick else args.upstreams.split(",")
+    targets = [] if args.only_bare else ["aigw"]
+    if args.compare or args.only_bare:
+        targets += ["bare-aiohttp", "bare-uvicorn"]
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+        f"{rounds} round(s) of {seconds:g} s per row, interleaved; wrk -t1"
+    )
+    with tempfile.TemporaryDirectory() as temp:
+        script = Path(temp) / "bench.lua"
+        script.write_text(WRK_SCRIPT)
+        for upstream_kind in upstreams:
+            table: dict[tuple[str, int, str], Row] = {}
+            with servers(upstream_kind, targets, Path(temp)) as running:
+                for name in running:  # warm every path once
+                    for endpoint in ENDPOINTS:
+                        load(running[name], None, endpoint, 4, 1, script)
+                for _ in range(rounds):
+                    for connections in concurrencies:
+                        for endpoint in ENDPOINTS:
+                            for name, server in running.items():
+                                cpu_of = server if name != "direct" else None
+                                sample = load(
+                                    server, cpu_of, endpoint, connections, seconds, script
+                                )
+                                table.setdefault(
+                                    (endpoint, connections, name), Row()
+                                ).samples.append(sample)
+                ttfb = {}
+                if upstream_kind == "static":
+                    for name, server in running.items():
+                        ttfb[name] = statistics.median(asyncio.run(_ttfb(server.url, 52)))
+            _print(upstream_kind, table, list(running), ttfb)
+
+
+def _print(
+    upstream: str, table: dict[tuple[str, int, str], Row], names: list[str], ttfb: dict[str, float]
+) -> None:
+    print(f"\nupstream: {upstream}")
+    print(
+        f"{'endpoint':28} {'C':>3} {'target':13} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
+        f"{'p99 ms':>7} {'+p50 ms':>8} {'CPU ms/req':>10} {'errors':>6} {'busy':>5}"
+    )
+    for (endpoint, connections, name), row in table.items():
+        direct = table[(endpoint, connections, "direct")]
+        added = (row.median("p50_ms") or 0) - (direct.median("p50_ms") or 0)
+        cpu = row.median("cpu_ms_per_request")
+        errors = sum(s.errors for s in row.samples)
+        print(
+            f"{endpoint:28} {connections:>3} {name:13} {row.median('rps'):>8.0f} "
+            f"{row.median('p50_ms'):>7.2f} {row.median('p95_ms'):>7.2f} "
+            f"{row.median('p99_ms'):>7.2f} "
+            f"{'' if name == 'direct' else f'{added:+.2f}':>8} "
+            f"{'' if cpu is None else f'{cpu:.3f}':>10} {errors:>6} "
+            f"{row.median('busy') or 0:>5.0%}"
+        )
+    for name, value in ttfb.items():
+        extra = "" if name == "direct" else f"  (added {value - ttfb['direct']:+.2f} ms)"
+        print(f"streaming time to first byte, {name}: {value:.2f} ms{extra}")
+
+
+if __name__ == "__main__":
+    main()
