@@ -8,22 +8,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from aigw.sandbox import Sandbox, SandboxOptions
-from tests.gateway_fixtures import authorised, http, serve_process
-from tests.resilience_fixtures import aigw_process, log_rows
-
-
-@pytest.fixture
-def upstream() -> Iterator[Sandbox]:
-    server = Sandbox(SandboxOptions(run_duration_ms=50, poll_after_ms=10)).start()
-    yield server
-    server.stop()
+from aigw.sandbox import Sandbox
+from tests.helpers.gateway import authorised, http, serve_process
+from tests.helpers.processes import aigw_process
+from tests.helpers.rows import log_rows
 
 
 def readiness(url: str) -> dict[str, Any]:
@@ -39,10 +31,10 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = 20) ->
 
 
 def test_sigterm_finishes_the_request_in_flight_commits_its_row_and_exits_0(
-    upstream: Sandbox, isolated_env: Path
+    fresh_sandbox: Sandbox, isolated_env: Path
 ) -> None:
-    upstream.faults.add("GET /v1/assistants delay=1500 x1")
-    server = serve_process("--upstream", upstream.url)
+    fresh_sandbox.faults.add("GET /v1/assistants delay=1500 x1")
+    server = serve_process("--upstream", fresh_sandbox.url)
     answers: list[int] = []
     slow = threading.Thread(
         target=lambda: answers.append(
@@ -62,9 +54,9 @@ def test_sigterm_finishes_the_request_in_flight_commits_its_row_and_exits_0(
 
 
 def test_rows_the_writer_reports_committed_survive_kill_9(
-    upstream: Sandbox, isolated_env: Path
+    fresh_sandbox: Sandbox, isolated_env: Path
 ) -> None:
-    server = serve_process("--upstream", upstream.url)
+    server = serve_process("--upstream", fresh_sandbox.url)
     try:
         for _ in range(20):
             assert http("GET", f"{server.url}/assistants", headers=authorised())[0] == 200
@@ -76,8 +68,8 @@ def test_rows_the_writer_reports_committed_survive_kill_9(
     assert len(log_rows(isolated_env)) == 20
 
 
-def test_a_port_in_use_is_one_line_and_exit_2(upstream: Sandbox) -> None:
-    server = serve_process("--upstream", upstream.url)
+def test_a_port_in_use_is_one_line_and_exit_2(fresh_sandbox: Sandbox) -> None:
+    server = serve_process("--upstream", fresh_sandbox.url)
     try:
         port = server.url.rsplit(":", 1)[1].split("/")[0]
         taken = aigw_process("gateway", "serve", "--port", port, env={"GATEWAY_API_KEY": "gk-x"})

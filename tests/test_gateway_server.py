@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from aigw.sandbox import Sandbox, SandboxOptions
-from tests.gateway_fixtures import (
+from aigw.sandbox import Sandbox
+from tests.helpers.gateway import (
     GATEWAY_KEY,
     RunningGateway,
     authorised,
@@ -28,16 +28,9 @@ WEATHER_TOOL = {
 
 
 @pytest.fixture
-def upstream() -> Iterator[Sandbox]:
-    server = Sandbox(SandboxOptions(run_duration_ms=50, poll_after_ms=10)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def through(upstream: Sandbox) -> Iterator[RunningGateway]:
+def through(fresh_sandbox: Sandbox) -> Iterator[RunningGateway]:
     """The gateway in front of this test's sandbox, default policies, cache on."""
-    with gateway(upstream.url) as running:
+    with gateway(fresh_sandbox.url) as running:
         yield running
 
 
@@ -118,7 +111,7 @@ def test_the_tool_call_round_trip_goes_through(through: RunningGateway) -> None:
 
 
 def test_a_missing_or_wrong_gateway_key_is_a_401_in_openais_shape(
-    through: RunningGateway, upstream: Sandbox
+    through: RunningGateway, fresh_sandbox: Sandbox
 ) -> None:
     with pytest.raises(openai.AuthenticationError) as refused:
         through.client(gateway_key="gk-wrong").beta.assistants.list()
@@ -128,20 +121,19 @@ def test_a_missing_or_wrong_gateway_key_is_a_401_in_openais_shape(
     status, _, raw = http("GET", f"{through.url}/assistants")
     error = json.loads(raw)["error"]
     assert status == 401 and set(error) == {"message", "type", "param", "code"}
-    assert upstream.faults.requests_seen == 0  # nothing reached the upstream
+    assert fresh_sandbox.faults.requests_seen == 0  # nothing reached the upstream
     assert through.rows() == []
 
 
-def test_the_next_and_listed_keys_are_accepted_during_a_rotation(upstream: Sandbox) -> None:
-    with gateway(
-        upstream.url, gateway_api_key_next="gk-next-000000000002", gateway_api_keys="gk-a, gk-b"
-    ) as running:
+def test_the_next_and_listed_keys_are_accepted_during_a_rotation(fresh_sandbox: Sandbox) -> None:
+    keys = {"gateway_api_key_next": "gk-next-000000000002", "gateway_api_keys": "gk-a, gk-b"}
+    with gateway(fresh_sandbox.url, **keys) as running:
         for key in (GATEWAY_KEY, "gk-next-000000000002", "gk-b"):
             assert running.client(gateway_key=key).beta.assistants.list().data == []
 
 
-def test_rows_record_the_user_header_and_never_the_keys(upstream: Sandbox) -> None:
-    with gateway(upstream.url, log_payloads=True) as running:
+def test_rows_record_the_user_header_and_never_the_keys(fresh_sandbox: Sandbox) -> None:
+    with gateway(fresh_sandbox.url, log_payloads=True) as running:
         client = running.client(headers={"x-aigw-user-id": "u-7"})
         client.beta.assistants.create(model="gpt-4o-mini", instructions=f"the key is {GATEWAY_KEY}")
         (row,) = running.rows()

@@ -32,14 +32,13 @@ from aigw.gateway.policies.cache import (
     KEPT_HEADERS,
     MISS,
     cache_key,
+    cacheable_answer,
     entry_tag,
     invalidated_by,
     max_age_of,
     resource_tag,
-    storable,
 )
-from aigw.gateway.policies.logrow import body_facts
-from aigw.gateway.policies.logrow import storable as storable_json
+from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.gateway.transports.retry import RetryPolicy, is_retryable_status, retry_after_seconds
 from aigw.server.errors import gateway_error
@@ -313,7 +312,7 @@ class _Call:
         if (
             key is not None
             and tag is not None
-            and storable(status, content_type, answer.headers.get("cache-control", ""))
+            and cacheable_answer(status, content_type, answer.headers.get("cache-control", ""))
         ):
             kept = [(n, v) for n, v in answer.headers.items() if n.lower() in KEPT_HEADERS]
             origin = runtime.upstream_origin
@@ -391,10 +390,8 @@ class _Call:
         settings = runtime.settings
         endpoint = endpoint_of(self.path)
         facts = body_facts(self.sent, got)
-        if error is None and status is not None and status >= 400:
-            detail = got.get("error") if isinstance(got, dict) else None
-            text = detail.get("message") if isinstance(detail, dict) else None
-            error = str(text) if text else f"HTTP {status}"
+        if error is None and status is not None:
+            error = answer_error_text(status, got)
         assistant_id = endpoint.ids.get("assistant_id") or facts.assistant_id
         payloads = settings.log_payloads
         record = LogRecord(
@@ -407,10 +404,10 @@ class _Call:
             request_payload=runtime.redactor.payload(self.sent)
             if payloads and self.sent is not None
             else None,
-            response_payload=runtime.redactor.payload(storable_json(got))
+            response_payload=runtime.redactor.payload(storable(got))
             if payloads and got is not None
             else None,
-            error_message=runtime.redactor.text(storable_json(error))[:2000] if error else None,
+            error_message=runtime.redactor.text(storable(error))[:2000] if error else None,
             user_id=self.user_id,
             agent_id=runtime.agent_for(assistant_id) if assistant_id else None,
             path=endpoint.path,

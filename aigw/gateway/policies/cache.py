@@ -82,7 +82,7 @@ def cache_key(
     return digest.hexdigest()
 
 
-def storable(status: int, content_type: str, cache_control: str) -> bool:
+def cacheable_answer(status: int, content_type: str, cache_control: str) -> bool:
     """Whether an answer may be kept: a 200 JSON body the upstream did not mark no-store."""
     return (
         status == 200

@@ -44,6 +44,17 @@ def body_facts(sent: Any, got: Any) -> BodyFacts:
     )
 
 
+def answer_error_text(status: int, got: Any) -> str | None:
+    """The error a log row records for an answer: the API's message, else `HTTP <status>`;
+    None for a success."""
+    if status < 400:
+        return None
+    detail = got.get("error") if isinstance(got, dict) else None
+    text = detail.get("message") if isinstance(detail, dict) else None
+    # (the standard library's parse keeps lone surrogates: made storable like the rest)
+    return storable(str(text)) if text else f"HTTP {status}"
+
+
 def storable(value: Any) -> Any:
     """What SQLite and Postgres can both take: lone surrogates become U+FFFD and integers
     past 64 bits floats (such values only ever reach payloads and ids here)."""

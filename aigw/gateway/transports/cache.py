@@ -18,11 +18,11 @@ from aigw.gateway.policies.cache import (
     MISS,
     age_text,
     cache_key,
+    cacheable_answer,
     entry_tag,
     invalidated_by,
     max_age_of,
     resource_tag,
-    storable,
 )
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
@@ -141,7 +141,7 @@ class CacheTransport(Layer):
     def _storable(response: Response) -> bool:
         content_type = header(response.headers, b"content-type")
         cache_control = header(response.headers, b"cache-control")
-        return storable(response.status_code, content_type, cache_control)
+        return cacheable_answer(response.status_code, content_type, cache_control)
 
     def _hit(self, request: Request, entry: CacheEntry, age: float) -> Response:
         if self.options.get("verbose"):

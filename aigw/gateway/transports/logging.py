@@ -31,6 +31,7 @@ import orjson
 
 from aigw.gateway.endpoints import COLLECTIONS
 from aigw.gateway.http import BaseTransport, Request, Response, headers_named
+from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
 from aigw.storage.attempts import FORMAT, Attempt
@@ -59,7 +60,7 @@ def _json(body: bytes | None) -> Any:
     except ValueError:  # orjson refuses integers past 64 bits and lone surrogates
         pass
     try:
-        return _storable(json.loads(body))
+        return storable(json.loads(body))
     except ValueError:
         return None
 
@@ -91,20 +92,6 @@ def _response_json(response: Response, body: bytes) -> Any:
         return None
     with contextlib.suppress(AttributeError):  # a Response type that will not take it
         response.json = _SharedParse(body, value)  # type: ignore[method-assign]
-    return value
-
-
-def _storable(value: Any) -> Any:
-    """What the journal, SQLite and Postgres can all take: lone surrogates become U+FFFD and
-    integers past 64 bits floats (such values only ever reach payloads and ids here)."""
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return float(value)
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
     return value
 
 
@@ -194,13 +181,7 @@ class LoggingTransport(Layer):
             got = _response_json(response, body)
         if got is None and self.log_payloads and body is not None:
             got = _json(body)
-        sent_obj = sent if isinstance(sent, dict) else _NOTHING
         got_obj = got if isinstance(got, dict) else _NOTHING
-        kind = got_obj.get("object")
-        own_id = _str(got_obj.get("id"))
-        usage = got_obj.get("usage") if kind == "thread.run" else None
-        if not isinstance(usage, dict):
-            usage = _NOTHING
         extensions = request.extensions
         payloads = self.log_payloads
         return (
@@ -217,18 +198,10 @@ class LoggingTransport(Layer):
             self.user_id,
             response.extensions.get(CACHE_STATUS) if response is not None else None,
             self._error_message(error, response, got_obj),
-            _str(got_obj.get("thread_id")) or (own_id if kind == "thread" else None),
-            _str(got_obj.get("run_id")) or (own_id if kind == "thread.run" else None),
-            _str(sent_obj.get("assistant_id"))
-            or _str(got_obj.get("assistant_id"))
-            or (own_id if kind == "assistant" else None),
-            _str(got_obj.get("model")) or _str(sent_obj.get("model")),
-            _int(usage.get("prompt_tokens")),
-            _int(usage.get("completion_tokens")),
-            _int(usage.get("total_tokens")),
+            *body_facts(sent, got),
             self.redactor.payload(sent) if payloads and sent is not None else None,
             # (a copy: `got` is the SDK's too, and must reach it as it came)
-            self.redactor.payload(_storable(got)) if payloads and got is not None else None,
+            self.redactor.payload(storable(got)) if payloads and got is not None else None,
         )
 
     def _error_message(
@@ -236,11 +209,11 @@ class LoggingTransport(Layer):
     ) -> str | None:
         if error is not None:
             message = f"{type(error).__name__}: {error}"
-        elif response is not None and response.status_code >= 400:
-            detail = got.get("error")
-            text = detail.get("message") if isinstance(detail, dict) else None
-            # (the standard library's parse keeps lone surrogates: made storable like the rest)
-            message = _storable(str(text)) if text else f"HTTP {response.status_code}"
+        elif response is not None:
+            found = answer_error_text(response.status_code, got)
+            if found is None:
+                return None
+            message = found
         else:
             return None
         return self.redactor.text(message)[:2000]  # error text may echo the input back
@@ -251,16 +224,3 @@ def _request_body(request: Request) -> bytes | None:
         return request.content
     except Exception:  # a streamed upload: not read here, it belongs to the network layer
         return None
-
-
-def _str(value: Any) -> str | None:
-    """A non-empty string the journal can hold (a lone surrogate becomes U+FFFD)."""
-    if not isinstance(value, str) or not value:
-        return None
-    return value if value.isascii() else _storable(value)
-
-
-def _int(value: Any) -> int | None:
-    """An integer SQLite and Postgres can store (bigint), else None."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-    return value if ok else None
