@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -71,3 +72,79 @@ def test_serve_answers_400_for_a_missing_model_and_404_for_unknown_ids(served: s
     assert (
         status == 404 and body["error"]["message"] == "No assistant found with id 'asst_missing'."
     )
+
+
+def test_serve_prints_the_export_line_after_its_url() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aigw", "sandbox", "serve", "--gateway-key", "gk-1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("listening on ")
+        export = proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert export == (
+        f"export AI_GATEWAY_URL={url} GATEWAY_API_KEY=gk-1 OPENAI_API_KEY=sk-sandbox "
+        "USE_AI_GATEWAY=true"
+    )
+
+
+def exported(line: str) -> dict[str, str]:
+    assert line.startswith("export ")
+    return dict(pair.split("=", 1) for pair in line.removeprefix("export ").split())
+
+
+def test_a_detached_sandbox_serves_the_exported_environment_until_stopped(
+    isolated_env: object,
+) -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", "aigw", "sandbox", "serve", "--env", "--detach"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 0, started.stderr
+    lines = started.stdout.splitlines()
+    assert len(lines) == 1  # only the export line: `eval "$(…)"` takes it as it is
+    env = exported(lines[0])
+    headers = {
+        "authorization": f"Bearer {env['OPENAI_API_KEY']}",
+        "x-vercel-ai-gateway-key": env["GATEWAY_API_KEY"],
+    }
+    status, _ = call(f"{env['AI_GATEWAY_URL']}/assistants", headers)
+    assert status == 200
+    stopped = aigw_sandbox_stop()
+    assert stopped.returncode == 0 and env["AI_GATEWAY_URL"] in stopped.stderr
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{env['AI_GATEWAY_URL']}/assistants", timeout=5)
+
+
+def test_sandbox_stop_with_nothing_running_says_so(isolated_env: object) -> None:
+    stopped = aigw_sandbox_stop()
+    assert stopped.returncode == 0 and "no detached sandbox is running" in stopped.stderr
+
+
+def test_a_detached_sandbox_that_cannot_start_says_why(isolated_env: object) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        failed = subprocess.run(
+            [sys.executable, "-m", "aigw", "sandbox", "serve", "--detach", "--port", port],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert failed.returncode != 0
+    assert failed.stderr.startswith("error: the sandbox did not start:")
+    assert "Traceback" not in failed.stderr
+
+
+def aigw_sandbox_stop() -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "aigw", "sandbox", "stop"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)

@@ -88,7 +88,10 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            # shutdown() waits for the serve loop to end: only a loop on our thread can. A
+            # foreground serve_forever() has already ended (Ctrl-C, SIGTERM) when stop() runs.
+            if self._thread is not None:
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
 
