@@ -4,7 +4,7 @@ _aigw() {
     local cmdpath="aigw" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$cmdpath ${COMP_WORDS[i]}" in
-            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw breaker" | "aigw breaker reset" | "aigw breaker status" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw demo" | "aigw doctor" | "aigw gateway" | "aigw gateway serve" | "aigw logs" | "aigw logs list" | "aigw logs prune" | "aigw logs show" | "aigw logs sync" | "aigw logs tail" | "aigw messages" | "aigw messages create" | "aigw messages get" | "aigw messages list" | "aigw metrics" | "aigw migrate" | "aigw migrate status" | "aigw runs" | "aigw runs cancel" | "aigw runs create" | "aigw runs get" | "aigw runs list" | "aigw runs steps" | "aigw runs submit-tool-outputs" | "aigw sandbox" | "aigw sandbox serve" | "aigw threads" | "aigw threads create" | "aigw threads delete" | "aigw threads get" | "aigw threads update") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
+            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw breaker" | "aigw breaker reset" | "aigw breaker status" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw demo" | "aigw doctor" | "aigw gateway" | "aigw gateway serve" | "aigw logs" | "aigw logs list" | "aigw logs prune" | "aigw logs show" | "aigw logs sync" | "aigw logs tail" | "aigw messages" | "aigw messages create" | "aigw messages get" | "aigw messages list" | "aigw metrics" | "aigw migrate" | "aigw migrate status" | "aigw runs" | "aigw runs cancel" | "aigw runs create" | "aigw runs get" | "aigw runs list" | "aigw runs steps" | "aigw runs submit-tool-outputs" | "aigw sandbox" | "aigw sandbox serve" | "aigw sandbox stop" | "aigw threads" | "aigw threads create" | "aigw threads delete" | "aigw threads get" | "aigw threads update") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
         esac
     done
     local words=""
@@ -51,8 +51,9 @@ _aigw() {
             "aigw runs list") words="--limit --order --after --before --all --json --help" ;;
             "aigw runs steps") words="--limit --order --after --before --all --json --help" ;;
             "aigw runs submit-tool-outputs") words="--output --outputs-file --wait --timeout --json --help" ;;
-            "aigw sandbox") words="serve --help" ;;
-            "aigw sandbox serve") words="--host --port --gateway-key --gateway-key-header --run-ms --requires-action-expiry --poll-after-ms --fault --help" ;;
+            "aigw sandbox") words="serve stop --help" ;;
+            "aigw sandbox serve") words="--host --port --gateway-key --gateway-key-header --run-ms --requires-action-expiry --poll-after-ms --fault --env --detach -d --help" ;;
+            "aigw sandbox stop") words="--help" ;;
             "aigw threads") words="create delete get update --help" ;;
             "aigw threads create") words="--message --metadata -m --agent --user --json --help" ;;
             "aigw threads delete") words="--yes -y --json --help" ;;
