@@ -17,64 +17,18 @@ The convention (also at the top of docs/README.md):
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from aigw.sandbox import Sandbox, SandboxOptions
 from aigw.services.sandbox import env_line, stop_all
+from tests.helpers.docs_examples import Example, all_examples
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BLOCK_DEADLINE_S = 180
-FENCE = re.compile(r"^```(\S*)[ \t]*([^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
-
-
-class Example(NamedTuple):
-    page: str
-    line: int
-    needs_db: bool
-    commands: list[str]
-
-    @property
-    def name(self) -> str:
-        return f"{self.page}:{self.line}"
-
-
-def commands_of(body: str) -> list[str]:
-    """The `$ ` lines of a console block, with their `\\` continuations joined."""
-    commands: list[str] = []
-    continuing = False
-    for line in body.splitlines():
-        if continuing:
-            commands[-1] += "\n" + line
-        elif line.startswith("$ "):
-            commands.append(line[2:])
-        else:
-            continue
-        continuing = line.endswith("\\")
-    return commands
-
-
-def examples_in(path: Path) -> list[Example]:
-    text = path.read_text(encoding="utf-8")
-    found = []
-    for match in FENCE.finditer(text):
-        if match.group(1) != "console":
-            continue
-        line = text.count("\n", 0, match.start()) + 1
-        needs_db = "db" in match.group(2).split()
-        found.append(
-            Example(str(path.relative_to(ROOT)), line, needs_db, commands_of(match.group(3)))
-        )
-    return found
-
-
-EXAMPLES = [example for page in PAGES for example in examples_in(page)]
+BLOCK_DEADLINE_S = 150
+EXAMPLES = all_examples()
 
 
 def test_every_console_block_has_a_command() -> None:
@@ -97,6 +51,7 @@ def shell_environment(sandbox_url: str, home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.timeout(BLOCK_DEADLINE_S + 30)  # the block has its own deadline, below
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_example_runs_as_printed(
     example: Example, isolated_env: Path, request: pytest.FixtureRequest

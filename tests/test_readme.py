@@ -9,7 +9,7 @@ from pathlib import Path
 import typer.main
 
 from aigw.cli import app
-from tests.test_docs_examples import EXAMPLES
+from tests.helpers.docs_examples import all_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,7 +36,7 @@ def test_the_readme_is_short() -> None:
 
 
 def test_every_command_has_an_example_that_runs() -> None:
-    shown = "\n".join(command for example in EXAMPLES for command in example.commands)
+    shown = "\n".join(command for example in all_examples() for command in example.commands)
     root = typer.main.get_command(app)
     missing = []
     for group_name, group in root.commands.items():  # type: ignore[attr-defined]

@@ -9,14 +9,18 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from tests.helpers.processes import aigw_process
 
-@pytest.fixture
-def served() -> Iterator[str]:
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[str, str]]:
+    """`aigw sandbox serve ARGS` in the foreground: its URL and the export line after it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "sandbox", "serve", "--port", "0", "--gateway-key", "gk-1"],
+        [sys.executable, "-m", "aigw", "sandbox", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -25,10 +29,16 @@ def served() -> Iterator[str]:
         assert proc.stdout is not None
         first = proc.stdout.readline().strip()
         assert first.startswith("listening on http://127.0.0.1:") and first.endswith("/v1")
-        yield first.removeprefix("listening on ")
+        yield first.removeprefix("listening on "), proc.stdout.readline().strip()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    with serving("--port", "0", "--gateway-key", "gk-1") as (url, _):
+        yield url
 
 
 def call(url: str, headers: dict[str, str], method: str = "GET", body: dict | None = None):
@@ -75,23 +85,11 @@ def test_serve_answers_400_for_a_missing_model_and_404_for_unknown_ids(served: s
 
 
 def test_serve_prints_the_export_line_after_its_url() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "sandbox", "serve", "--gateway-key", "gk-1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().removeprefix("listening on ")
-        export = proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    assert export == (
-        f"export AI_GATEWAY_URL={url} GATEWAY_API_KEY=gk-1 OPENAI_API_KEY=sk-sandbox "
-        "USE_AI_GATEWAY=true"
-    )
+    with serving("--gateway-key", "gk-1") as (url, export):
+        assert export == (
+            f"export AI_GATEWAY_URL={url} GATEWAY_API_KEY=gk-1 OPENAI_API_KEY=sk-sandbox "
+            "USE_AI_GATEWAY=true"
+        )
 
 
 def exported(line: str) -> dict[str, str]:
@@ -102,13 +100,8 @@ def exported(line: str) -> dict[str, str]:
 def test_a_detached_sandbox_serves_the_exported_environment_until_stopped(
     isolated_env: object,
 ) -> None:
-    started = subprocess.run(
-        [sys.executable, "-m", "aigw", "sandbox", "serve", "--env", "--detach"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert started.returncode == 0, started.stderr
+    started = aigw_process("sandbox", "serve", "--env", "--detach")
+    assert started.exit_code == 0, started.stderr
     lines = started.stdout.splitlines()
     assert len(lines) == 1  # only the export line: `eval "$(…)"` takes it as it is
     env = exported(lines[0])
@@ -118,15 +111,15 @@ def test_a_detached_sandbox_serves_the_exported_environment_until_stopped(
     }
     status, _ = call(f"{env['AI_GATEWAY_URL']}/assistants", headers)
     assert status == 200
-    stopped = aigw_sandbox_stop()
-    assert stopped.returncode == 0 and env["AI_GATEWAY_URL"] in stopped.stderr
+    stopped = aigw_process("sandbox", "stop")
+    assert stopped.exit_code == 0 and env["AI_GATEWAY_URL"] in stopped.stderr
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{env['AI_GATEWAY_URL']}/assistants", timeout=5)
 
 
 def test_sandbox_stop_with_nothing_running_says_so(isolated_env: object) -> None:
-    stopped = aigw_sandbox_stop()
-    assert stopped.returncode == 0 and "no detached sandbox is running" in stopped.stderr
+    stopped = aigw_process("sandbox", "stop")
+    assert stopped.exit_code == 0 and "no detached sandbox is running" in stopped.stderr
 
 
 def test_a_detached_sandbox_that_cannot_start_says_why(isolated_env: object) -> None:
@@ -134,17 +127,7 @@ def test_a_detached_sandbox_that_cannot_start_says_why(isolated_env: object) -> 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        failed = subprocess.run(
-            [sys.executable, "-m", "aigw", "sandbox", "serve", "--detach", "--port", port],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert failed.returncode != 0
+        failed = aigw_process("sandbox", "serve", "--detach", "--port", port)
+    assert failed.exit_code != 0
     assert failed.stderr.startswith("error: the sandbox did not start:")
     assert "Traceback" not in failed.stderr
-
-
-def aigw_sandbox_stop() -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "aigw", "sandbox", "stop"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
