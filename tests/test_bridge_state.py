@@ -98,6 +98,33 @@ def test_a_run_in_progress_when_the_bridge_died_is_failed_as_interrupted(tmp_pat
             client.beta.threads.messages.create(thread_id=thread_id, role="user", content="again")
 
 
+def test_a_stop_waits_for_runs_then_fails_the_rest_and_ends_their_streams(tmp_path: Path) -> None:
+    database = tmp_path / "bridge.db"
+    with running() as slow:
+        slow.faults.add("POST /v1/chat/completions delay=30000")
+        with bridge_over(slow, database, drain_s=0.2) as bridge:
+            client = design_doc_client(bridge.url)
+            assistant = client.beta.assistants.create(model="gpt-4o")
+            thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+            events: list[str] = []
+            with client.beta.threads.runs.stream(
+                thread_id=thread.id, assistant_id=assistant.id
+            ) as stream:
+                for event in stream:
+                    events.append(event.event)
+                    if event.event == "thread.run.in_progress":
+                        with ThreadPoolExecutor(1) as pool:
+                            pool.submit(bridge.stop)  # while this stream waits on the model
+            run_id = stream.current_run.id if stream.current_run else ""
+        assert events[-1] == "thread.run.failed"
+        with bridge_over(slow, database) as restarted:
+            run = design_doc_client(restarted.url).beta.threads.runs.retrieve(
+                run_id, thread_id=thread.id
+            )
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.message == INTERRUPTED
+
+
 @pytest.fixture
 def model_url(sandbox: Sandbox) -> str:
     return sandbox.url

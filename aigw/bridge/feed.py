@@ -20,15 +20,17 @@ _WAIT_S = 30.0  # a follower re-checks at least this often (a leg has its own de
 class RunFeed:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
+        self.closed = False  # the leg is over: followers end after the last event
         self._changed = asyncio.Event()
 
     def emit(self, name: str, obj: dict[str, Any]) -> None:
         self.events.append((name, dump(obj)))
         self._changed.set()
 
-    @property
-    def ended(self) -> bool:
-        return bool(self.events) and self.events[-1][0] in STREAM_END
+    def close(self) -> None:
+        """No more events will come (the leg ended, or its thread was deleted under it)."""
+        self.closed = True
+        self._changed.set()
 
     async def follow(self, cursor: int = 0) -> AsyncIterator[tuple[str, str]]:
         """Events from `cursor` on as they come, then `done` after the leg's last one."""
@@ -40,6 +42,9 @@ class RunFeed:
                 if name in STREAM_END:
                     yield "done", "[DONE]"
                     return
+            if self.closed:
+                yield "done", "[DONE]"
+                return
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), _WAIT_S)

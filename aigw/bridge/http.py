@@ -223,11 +223,23 @@ def bridge_app(service: BridgeService) -> web.Application:
     """An app serving the bridge alone; the service starts and stops with it."""
     app = web.Application()
     add_routes(app, service)
-
-    async def lifespan(app: web.Application) -> Any:
-        await service.start()
-        yield
-        await service.stop()
-
-    app.cleanup_ctx.append(lifespan)
+    add_lifecycle(app, service)
     return app
+
+
+def add_lifecycle(app: web.Application, service: BridgeService) -> None:
+    """Start with the app; on shutdown drain the legs before aiohttp waits for the requests
+    (their streams end when the legs do), then close."""
+
+    async def start(app: web.Application) -> None:
+        await service.start()
+
+    async def drain(app: web.Application) -> None:
+        await service.drain()
+
+    async def close(app: web.Application) -> None:
+        await service.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(drain)
+    app.on_cleanup.append(close)

@@ -167,6 +167,7 @@ class RunLeg:
         self.on_call = on_call
         self.step: dict[str, Any] | None = None
         self.message: dict[str, Any] | None = None
+        self.earlier_usage: list[dict[str, int] | None] = []  # of the steps of earlier legs
 
     async def save(self, *objects: tuple[Kind, dict[str, Any]], expect: tuple[str, ...]) -> None:
         if not await self.store.write(
@@ -181,6 +182,7 @@ class RunLeg:
         self.feed.emit("thread.run.in_progress", run)
         messages = await self.store.objects("message", thread_id=run["thread_id"])
         steps = await self.store.objects("step", run_id=run["id"])
+        self.earlier_usage = [step["usage"] for step in steps]
         request = chat_request(run, messages, steps, stream=self.stream)
         calls: dict[int, dict[str, str]] = {}
         usage: dict[str, int] | None = None
@@ -289,8 +291,7 @@ class RunLeg:
         assert self.step is not None
         self.message.update(status="completed", completed_at=at)
         self.step.update(status="completed", completed_at=at, usage=usage)
-        earlier = await self.store.objects("step", run_id=self.run["id"])
-        total = sum_usage([s["usage"] for s in earlier if s["id"] != self.step["id"]] + [usage])
+        total = sum_usage([*self.earlier_usage, usage])
         self.run.update(status="completed", completed_at=at, expires_at=None, usage=total)
         await self.save(("message", self.message), ("step", self.step), expect=("in_progress",))
         self.feed.emit("thread.message.completed", self.message)

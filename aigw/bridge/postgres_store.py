@@ -117,9 +117,8 @@ class PostgresBridgeStore:
                         (body["thread_id"],),
                     )
                 values = (body["id"], *column_values(kind, body, now, self.lease_s), dump(body))
-                try:
-                    async with conn.transaction():  # a savepoint: the error is ours to map
-                        await conn.execute(upsert_sql(kind, "%s"), values)
+                try:  # a failure rolls the whole transaction back
+                    await conn.execute(upsert_sql(kind, "%s"), values)
                 except UniqueViolation as error:
                     if kind == "run" and "one_active_per_thread" in str(error):
                         raise ThreadBusy(body["thread_id"]) from None

@@ -43,6 +43,7 @@ class BridgeServer:
         *,
         timeout_s: float = 120.0,
         expiry_s: float = 600.0,
+        drain_s: float = 10.0,
         on_call: Callable[[ModelCall], None] = lambda call: None,
     ):
         store, exclusive = make_store(database, lease_s=timeout_s + 60.0)
@@ -51,6 +52,7 @@ class BridgeServer:
             ChatModel(model_url, model_key, timeout_s=timeout_s),
             expiry_s=expiry_s,
             exclusive_store=exclusive,
+            drain_s=drain_s,
             on_call=on_call,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -68,7 +70,11 @@ class BridgeServer:
         failure: list[BaseException] = []
 
         async def serve() -> None:
-            runner = web.AppRunner(bridge_app(self.service), access_log=None)
+            runner = web.AppRunner(
+                bridge_app(self.service),
+                access_log=None,
+                shutdown_timeout=self.service.drain_s + 5.0,
+            )
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", port)
             await site.start()

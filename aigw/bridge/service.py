@@ -53,6 +53,7 @@ class BridgeService:
         clock: Callable[[], float] = time.time,
         expiry_s: float = 600.0,
         exclusive_store: bool = True,
+        drain_s: float = 10.0,
         on_call: Callable[[ModelCall], None] = lambda call: None,
     ):
         self.store = store
@@ -60,6 +61,7 @@ class BridgeService:
         self.clock = clock
         self.expiry_s = expiry_s
         self.exclusive_store = exclusive_store
+        self.drain_s = drain_s
         self.on_call = on_call
         self.legs: dict[str, tuple[RunLeg, asyncio.Task[None]]] = {}  # run id → this process's
 
@@ -69,14 +71,18 @@ class BridgeService:
         await self.model.open()
         await self.recover(all_in_flight=self.exclusive_store)
 
-    async def stop(self, deadline_s: float = 10.0) -> None:
-        """Let running legs finish within `deadline_s`, then fail the rest as interrupted."""
+    async def drain(self) -> None:
+        """Let running legs finish within `drain_s`, then fail the rest as interrupted (their
+        streams end with thread.run.failed)."""
         tasks = [task for _, task in self.legs.values()]
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=deadline_s)
+            _, pending = await asyncio.wait(tasks, timeout=self.drain_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain()  # nothing left after a drain; anything started since goes too
         await self.model.close()
         await self.store.close()
 
@@ -310,9 +316,10 @@ class BridgeService:
             if stored is not None and stored["status"] == "cancelling":
                 with contextlib.suppress(RunInterrupted):
                     await leg.cancelled()
-            elif stored is not None:
-                await self._interrupt(stored)
+            elif stored is not None and await self._interrupt(stored):
+                leg.feed.emit("thread.run.failed", stored)
         finally:
+            leg.feed.close()
             self.legs.pop(run_id, None)
 
     async def _finish_elsewhere(self, leg: RunLeg) -> None:
