@@ -110,19 +110,27 @@ class PostgresBridgeStore:
                     return False
             elif isinstance(guard, IdleThread):
                 await self._idle(conn, guard.thread_id)
+            try:  # one round trip for the writes; a failure rolls everything back
+                async with conn.pipeline():
+                    for kind, body in objects:
+                        if kind == "run" and body["status"] == "queued":
+                            # A new run serialises with messages added to its thread.
+                            await conn.execute(
+                                "SELECT 1 FROM bridge_threads WHERE id = %s FOR UPDATE",
+                                (body["thread_id"],),
+                            )
+                        values = (
+                            body["id"],
+                            *column_values(kind, body, now, self.lease_s),
+                            dump(body),
+                        )
+                        await conn.execute(upsert_sql(kind, "%s"), values)
+            except UniqueViolation as error:
+                if "one_active_per_thread" in str(error):
+                    runs = [body for kind, body in objects if kind == "run"]
+                    raise ThreadBusy(runs[0]["thread_id"]) from None
+                raise
             for kind, body in objects:
-                if kind == "run":  # serialises with messages added to the same thread
-                    await conn.execute(
-                        "SELECT 1 FROM bridge_threads WHERE id = %s FOR UPDATE",
-                        (body["thread_id"],),
-                    )
-                values = (body["id"], *column_values(kind, body, now, self.lease_s), dump(body))
-                try:  # a failure rolls the whole transaction back
-                    await conn.execute(upsert_sql(kind, "%s"), values)
-                except UniqueViolation as error:
-                    if kind == "run" and "one_active_per_thread" in str(error):
-                        raise ThreadBusy(body["thread_id"]) from None
-                    raise
                 if kind == "assistant":
                     await self._agent(conn, body)
         return True
