@@ -32,12 +32,16 @@ def _error(error: ApiError) -> web.Response:
     return _json(error.body(), error.status)
 
 
-@web.middleware
-async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return _error(error)
+def answering_errors(handler: Handler) -> Handler:
+    """The handler, with an ApiError it raises answered in the API's shape."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return _error(error)
+
+    return handle
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -60,9 +64,14 @@ async def _stream(request: web.Request, feed: RunFeed, cursor: int = 0) -> web.S
     return response
 
 
-def add_routes(app: web.Application, service: BridgeService) -> None:
+def add_routes(
+    app: web.Application,
+    service: BridgeService,
+    wrap: Callable[[Handler], Handler] = lambda handler: handler,
+) -> None:
+    """Every Assistants route on `app`; `wrap` goes around each handler (the gateway checks
+    its key and logs the call there) and sees errors already answered."""
     app[SERVICE] = service
-    app.middlewares.append(api_errors)
     poll = {"openai-poll-after-ms": "100"}
 
     def run_answer(
@@ -210,7 +219,9 @@ def add_routes(app: web.Application, service: BridgeService) -> None:
             raise ApiError(404, f"No run step found with id '{info['step_id']}'.")
         return _json(step)
 
-    app.add_routes(routes)
+    for route in routes:
+        assert isinstance(route, web.RouteDef)
+        app.router.add_route(route.method, route.path, wrap(answering_errors(route.handler)))
 
 
 async def _maybe(answer: Awaitable[web.StreamResponse] | web.Response) -> web.StreamResponse:
