@@ -21,6 +21,7 @@ SyncByteStream = httpx2.SyncByteStream
 TransportError = httpx2.TransportError
 TimeoutException = httpx2.TimeoutException
 ConnectError = httpx2.ConnectError
+ConnectTimeout = httpx2.ConnectTimeout
 NetworkError = httpx2.NetworkError
 RemoteProtocolError = httpx2.RemoteProtocolError
 ReadTimeout = httpx2.ReadTimeout
@@ -52,6 +53,7 @@ __all__ = [
     "ByteStream",
     "Client",
     "ConnectError",
+    "ConnectTimeout",
     "HTTPTransport",
     "Headers",
     "MockTransport",

@@ -16,6 +16,8 @@ Everything a request meets before (and after) the sandbox's handlers:
   retry-after=1 x2`, `* * 503 x5`, `POST /v1/assistants 500 x1 after`, `GET * drop x1`.
 * **Idempotency-Key**: a POST repeating the key of an earlier successful POST gets that
   answer again and changes nothing (a different body with the same key is a 400, as Stripe).
+  A streamed create repeated so gets the stream of the object the first one made, from its
+  first event.
 * **Key revocation**: `POST /v1/__sandbox/keys/revoke {"key": …}` makes a gateway key fail
   with 401 from then on.
 
@@ -122,7 +124,7 @@ class Faults:
         self.faults: list[Fault] = []
         self.revoked: set[str] = set()
         self.requests_seen = 0
-        self._answers: dict[str, tuple[str, Response]] = {}
+        self._answers: dict[str, tuple[str, Response | EventStream]] = {}
         self._idempotency_lock = threading.Lock()
 
     # -- the Python API (tests) and the admin endpoint share these -------------------------
@@ -190,11 +192,15 @@ class Faults:
                         code="idempotency_key_reused",
                     )
                     return Response(400, error.body())
-                return Response(
-                    answer.status, answer.body, {**answer.headers, "idempotent-replayed": "true"}
-                )
+                replayed = {**answer.headers, "idempotent-replayed": "true"}
+                if isinstance(answer, EventStream):
+                    assert answer.again is not None
+                    return EventStream(answer.again(), replayed, answer.again)
+                return Response(answer.status, answer.body, replayed)
             result = handle(request)
-            if isinstance(result, Response) and 200 <= result.status < 300:
+            if isinstance(result, EventStream) and result.again is not None:
+                self._answers[scope] = (body.hexdigest(), result)
+            elif isinstance(result, Response) and 200 <= result.status < 300:
                 stored = Response(
                     result.status, json.loads(json.dumps(result.body)), dict(result.headers)
                 )

@@ -89,10 +89,13 @@ class EventStream:
     """A server-sent-events response: (event name, data) pairs produced while sending.
 
     An event without a name (None) is sent as a `data:` line alone, as Chat Completions does.
+    `again`, when given, makes the same stream anew from its start (for an Idempotency-Key
+    replay: a repeated streamed create follows the object the first one made).
     """
 
     events: Iterator[tuple[str | None, Any]]
     headers: dict[str, str] = field(default_factory=dict)
+    again: Callable[[], Iterator[tuple[str | None, Any]]] | None = None
 
 
 Handler = Callable[[Request], Any]

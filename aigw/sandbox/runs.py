@@ -139,7 +139,9 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
 
     def answer(machine: RunMachine, body: dict[str, Any], cursor: int) -> Response | EventStream:
         if body.get("stream"):
-            return EventStream(follow(state, machine, cursor))
+            return EventStream(
+                follow(state, machine, cursor), again=lambda: follow(state, machine, cursor)
+            )
         return Response(200, machine.run, dict(poll_header))
 
     def new_run(body: dict[str, Any], thread_id: str) -> tuple[dict[str, Any], Timing]:

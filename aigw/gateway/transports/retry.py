@@ -11,10 +11,14 @@ Unlike the seed's `callWithRetry` (3 *attempts*, and a useless sleep after the l
 makes 1 + max_retries attempts and never waits after the last. Creating POSTs get an
 `Idempotency-Key` set once, before the first attempt, so every retry carries the same key and
 the upstream can answer a repeat with the first result instead of making a second object.
+A streamed POST (`"stream": true`, e.g. `runs create --wait`) is retried after a transport error
+only when the request surely never reached the upstream (the connection was never made): once
+its events may have begun, a second attempt could start a second run.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -23,7 +27,15 @@ from email.utils import parsedate_to_datetime
 
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
-from aigw.gateway.http import BaseTransport, Headers, Request, Response, TransportError
+from aigw.gateway.http import (
+    BaseTransport,
+    ConnectError,
+    ConnectTimeout,
+    Headers,
+    Request,
+    Response,
+    TransportError,
+)
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 from aigw.storage.base import new_id
@@ -54,6 +66,26 @@ def retry_after_seconds(headers: Headers, now: float) -> float | None:
 
 def is_retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+def is_streamed(request: Request) -> bool:
+    """Whether the request asks for a server-sent-event stream (`"stream": true` in its body)."""
+    try:
+        body = request.content
+    except Exception:  # a streamed upload: not a JSON body of ours
+        return False
+    if b'"stream"' not in body:
+        return False
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("stream") is True
+
+
+def never_sent(error: TransportError) -> bool:
+    """The connection was never made, so the upstream cannot have seen the request."""
+    return isinstance(error, ConnectError | ConnectTimeout)
 
 
 class RetryPolicy:
@@ -90,6 +122,7 @@ class RetryTransport(Layer):
             request.headers[IDEMPOTENCY_HEADER] = f"aigw-{uuid.uuid4()}"
         # Continue the numbering when an outer layer (key rotation) sends the call again.
         first = int(request.extensions.get(ATTEMPT, 0)) + 1
+        streamed = request.method == "POST" and is_streamed(request)
         waited = 0.0
         retry = 0
         while True:
@@ -97,9 +130,11 @@ class RetryTransport(Layer):
             can_retry = retry < self.policy.max_retries
             try:
                 response = self.inner.handle_request(request)
-            except TransportError:
+            except TransportError as error:
                 delay = self.policy.backoff(retry + 1)
                 if not can_retry or waited + delay > self.policy.budget:
+                    raise
+                if streamed and not never_sent(error):
                     raise
             else:
                 if not (can_retry and is_retryable_status(response.status_code)):
