@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import typer
@@ -20,11 +19,20 @@ def _validation_message(exc: Exception) -> str:
     return f"invalid {field}: {first['msg']}"
 
 
+def _debug(ctx: typer.Context) -> bool:
+    """AIGW_DEBUG as the settings read it (environment or .env, any boolean spelling); off when
+    the settings themselves cannot be read, so that error is reported as one line."""
+    obj = ctx.find_root().obj
+    try:
+        return bool(obj.settings.debug) if obj is not None else False
+    except Exception:
+        return False
+
+
 class ErrorBoundaryGroup(TyperGroup):
     """Maps AigwError, SDK/transport errors and validation errors to exit codes, once."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
-        debug = os.environ.get("AIGW_DEBUG", "").lower() in {"1", "true", "yes"}
         try:
             return super().invoke(ctx)
         except (Exit, Abort, TyperException):
@@ -36,7 +44,7 @@ class ErrorBoundaryGroup(TyperGroup):
             Output().error("terminated")
             raise Exit(ExitCode.TERMINATED) from None
         except Exception as exc:
-            if debug:
+            if _debug(ctx):
                 raise
             error = self._translate(ctx, exc)
             if error is None:
@@ -54,7 +62,7 @@ class ErrorBoundaryGroup(TyperGroup):
                 try:
                     close()
                 except Exception as exc:  # closing must never hide the command's own result
-                    if debug:
+                    if _debug(ctx):
                         raise
                     Output().warn(f"while closing: {exc}")
 
