@@ -159,6 +159,11 @@ class AppContext:
                     "they are kept and sent by the next command or `aigw logs sync`"
                 )
         if "repository" in self.__dict__:
+            if malformed := list(self.repository.malformed.values()):
+                Output().warn(
+                    f"skipped {len(malformed)} malformed row(s) of the local store (row "
+                    f"{malformed[0].id}: {malformed[0].reason}); sync sets them aside"
+                )
             self.repository.close()
 
 

@@ -69,9 +69,9 @@ LOG_COLUMNS = [
     ("run_id", "text", "YES", None),
     ("assistant_id", "text", "YES", None),
     ("model", "text", "YES", None),
-    ("prompt_tokens", "integer", "YES", None),
-    ("completion_tokens", "integer", "YES", None),
-    ("total_tokens", "integer", "YES", None),
+    ("prompt_tokens", "bigint", "YES", None),  # since 0004
+    ("completion_tokens", "bigint", "YES", None),  # since 0004
+    ("total_tokens", "bigint", "YES", None),  # since 0004
     ("source", "text", "YES", None),
 ]
 

@@ -12,6 +12,7 @@ from aigw.context import app_context
 from aigw.render import Output
 
 app = typer.Typer(help="The call log: local outbox and remote store.", no_args_is_help=True)
+SET_ASIDE_SHOWN = 5  # rows set aside named on stderr; --json lists them all
 
 
 @app.command("sync")
@@ -55,6 +56,17 @@ def sync(
             f"synced {report.synced} rows to {report.remote} in {report.seconds:.1f} s"
             f" ({report.pending} pending)"
         )
+    if report.set_aside_rows:
+        out.warn(
+            f"{len(report.set_aside_rows)} rows set aside, kept locally: the database refused "
+            "them; fix the cause (often `aigw migrate`) and run `aigw logs sync` again"
+        )
+        shown = report.set_aside_rows[:SET_ASIDE_SHOWN]
+        for row in shown:
+            out.warn(f"row {row['id']}: {row['reason']}")
+        if len(report.set_aside_rows) > len(shown):
+            more = len(report.set_aside_rows) - len(shown)
+            out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
 
 
 # -- reading and retention: list, show, tail, prune (services/logs.py) ----------------------

@@ -133,9 +133,20 @@ def check_schema(app: AppContext) -> Check:
 def check_outbox(app: AppContext) -> Check:
     from aigw.storage import remote_kind
 
-    pending = app.local_logs().pending_count()
+    local = app.local_logs()
+    pending = local.pending_count()
     if remote_kind(app.settings) is None:
         return Check("outbox", "ok", f"{pending} row(s) kept locally (no remote store to sync)")
+    aside = local.set_aside_rows()
+    if aside:
+        first = aside[0]
+        return Check(
+            "outbox",
+            "warn",
+            f"{len(aside)} row(s) set aside, the database refused them (row {first.id}: "
+            f"{first.reason}); {pending} pending sync",
+            "fix the cause (often `aigw migrate`), then `aigw logs sync` sends them again",
+        )
     if pending:
         return Check("outbox", "warn", f"{pending} row(s) pending sync", "aigw logs sync")
     return Check("outbox", "ok", "nothing pending sync")

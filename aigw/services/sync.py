@@ -5,22 +5,31 @@ locally (the outbox's cursor moves past it), so a sync interrupted anywhere — 
 out, remote gone — leaves rows pending that the next sync sends again, and the upsert turns
 the repeats into no-ops: no duplicate, no gap. Two processes syncing at once are safe for the
 same reason.
+
+One bad row never blocks the rest: when the database refuses a batch's data (a value out of
+range, a constraint — not the connection), the batch is sent in halves until each refused row
+is alone, and those rows are *set aside*: kept locally, listed with the reason (`aigw logs
+sync`, `aigw doctor`) and tried again by every `aigw logs sync`. A row the local store cannot
+read as a record is set aside the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aigw.errors import AigwError, ConfigError, ExitCode
+from aigw.storage.base import RowsRefused, SetAside
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.settings import Settings
     from aigw.storage.base import LogRecord, PendingBatch, Repository
+    from aigw.storage.sqlite import SQLiteRepository
 
 BATCH_SIZE = 1000
 
@@ -32,10 +41,48 @@ class SyncReport:
     remote: str | None = None  # where to, for messages
     error: str | None = None  # why it stopped early, if it did
     seconds: float = 0.0
+    set_aside: int = 0  # rows this sync set aside
+    set_aside_rows: list[dict[str, object]] = field(default_factory=list)  # all, with reasons
+
+
+def isolate_refused(
+    remote: Repository, records: list[LogRecord], seqs: Sequence[int], error: RowsRefused
+) -> list[SetAside]:
+    """The rows of a refused batch the database refuses alone; the others are written.
+
+    Halves are sent until each refused row is alone (about 2·log2(n) writes for one bad row
+    in n). A failure other than a refusal propagates: nothing is set aside on a guess."""
+    if len(records) == 1:
+        return [SetAside(seqs[0], records[0].id, error.message)]
+    middle = len(records) // 2
+    refused: list[SetAside] = []
+    for part in (slice(0, middle), slice(middle, None)):
+        try:
+            remote.write(records[part])
+        except RowsRefused as exc:
+            refused += isolate_refused(remote, records[part], seqs[part], exc)
+    return refused
+
+
+def retry_set_aside(local: SQLiteRepository, remote: Repository) -> int:
+    """Send the rows set aside again (the remote schema or data may have been fixed since);
+    returns how many went. Those refused again stay aside with the new reason."""
+    batch = local.set_aside_batch()
+    if not batch.records:
+        return 0
+    try:
+        remote.write(batch.records)
+        refused: list[SetAside] = []
+    except RowsRefused as exc:
+        refused = isolate_refused(remote, batch.records, batch.seqs, exc)
+    local.set_aside(refused)
+    still = {r.seq for r in refused}
+    local.release_set_aside([seq for seq in batch.seqs if seq not in still])
+    return len(batch.records) - len(refused)
 
 
 def sync_logs(
-    local: Repository,
+    local: SQLiteRepository,
     remote: Repository,
     *,
     batch_size: int = BATCH_SIZE,
@@ -55,13 +102,14 @@ def sync_logs(
     report = SyncReport()
     batch = local.pending(batch_size)
     written: PendingBatch | None = None  # confirmed remotely, not yet marked locally
+    written_count = 0  # its rows that went (not set aside)
     while True:
         sending = None
-        if batch.records and (deadline is None or clock() < deadline):
+        if (batch.records or batch.malformed) and (deadline is None or clock() < deadline):
             sending = _RemoteWrite(remote, batch.records)
         if written is not None:
             local.mark_synced(written.last)
-            report.synced += len(written.records)
+            report.synced += written_count
             if progress is not None:
                 progress(len(written.records))
             written = None
@@ -69,10 +117,20 @@ def sync_logs(
             break
         upcoming = local.pending(batch_size, after=batch.last)
         error = sending.wait()
+        refused: list[SetAside] = []
+        if isinstance(error, RowsRefused):
+            try:
+                refused = isolate_refused(remote, batch.records, batch.seqs, error)
+                error = None
+            except Exception as exc:
+                error = exc
         if error is not None:
             report.error = str(error)
             break
-        written, batch = batch, upcoming
+        local.set_aside([*batch.malformed, *refused])  # before the cursor moves past them
+        report.set_aside += len(batch.malformed) + len(refused)
+        written, written_count = batch, len(batch.records) - len(refused)
+        batch = upcoming
     report.pending = local.pending_count()
     report.seconds = clock() - started
     return report
@@ -130,10 +188,15 @@ def sync_command(
     else:
         assert remote is not None
         try:
+            retried = 0
+            with contextlib.suppress(Exception):  # a failing remote fails the sync below too
+                retried = retry_set_aside(local, remote)
             report = sync_logs(local, remote, batch_size=batch_size, progress=progress)
+            report.synced += retried
         finally:
             remote.close()
         report.remote = label
+    report.set_aside_rows = [r._asdict() for r in local.set_aside_rows()]
     if report.error is not None:
         raise AigwError(
             f"sync stopped after {report.synced} rows: {report.error}",

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from aigw.errors import AigwError, ExitCode
+
 if TYPE_CHECKING:
     from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
 
@@ -209,11 +211,29 @@ def filter_sql(
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
+class SetAside(NamedTuple):
+    """A local row sync does not send: the remote database refused it, or it is malformed."""
+
+    seq: int  # its position in the local store
+    id: str
+    reason: str
+
+
 class PendingBatch(NamedTuple):
     """Rows waiting for the remote store, and the outbox position of the last of them."""
 
     records: list[LogRecord]
     last: int  # what mark_synced takes once these rows are in the remote store
+    seqs: Sequence[int] = ()  # each record's position, in the same order (local store only)
+    malformed: Sequence[SetAside] = ()  # rows in the batch that cannot be read as records
+
+
+class RowsRefused(AigwError):
+    """The remote database refused the data of a batch (a value out of range, a constraint),
+    not the connection: sending the rows without the offending ones would succeed."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code=ExitCode.DATABASE)
 
 
 class Repository(Protocol):

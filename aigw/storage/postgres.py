@@ -30,6 +30,7 @@ from aigw.storage.base import (
     LogFilter,
     LogRecord,
     RemoteDestination,
+    RowsRefused,
     filter_sql,
     is_uuid,
     without_nul,
@@ -146,14 +147,24 @@ class PostgresRepository(RemoteDestination):
 
     # -- Repository ------------------------------------------------------------------------
     def write(self, records: Sequence[LogRecord]) -> None:
+        """Raises RowsRefused when the database refuses a value or a constraint (SQLSTATE
+        classes 22 and 23) rather than the connection: sync then sets those rows aside."""
+        import psycopg
+
         if not records:
             return
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute("CREATE TEMP TABLE aigw_log_batch (LIKE ai_gateway_logs) ON COMMIT DROP")
-            with cur.copy(f"COPY aigw_log_batch ({_COPY_COLUMNS}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(remote_row(record))
-            cur.execute(_INSERT_BATCH)
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                cur.execute(
+                    "CREATE TEMP TABLE aigw_log_batch (LIKE ai_gateway_logs) ON COMMIT DROP"
+                )
+                with cur.copy(f"COPY aigw_log_batch ({_COPY_COLUMNS}) FROM STDIN") as copy:
+                    for record in records:
+                        copy.write_row(remote_row(record))
+                cur.execute(_INSERT_BATCH)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RowsRefused(f"Postgres refused: {detail} ({exc.sqlstate})") from exc
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         clause, params = where_sql(where)

@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,12 +35,14 @@ from aigw.storage.base import (
     LogFilter,
     LogRecord,
     PendingBatch,
+    SetAside,
     filter_sql,
     id_time,
 )
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
+TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # Measured (bench/logging.py, one commit per record): the default 1,000-page checkpoint cost
 # about a third of each commit, mostly its fsyncs; 4,000 pages (a WAL of up to ~16 MB) cuts
 # that to a few percent, and a larger value measured no better.
@@ -50,8 +52,14 @@ WAL_AUTOCHECKPOINT = 4000
 INSERT_ROW = (
     f"INSERT INTO ai_gateway_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 )
-_SELECT = f"SELECT {', '.join(FIELDS)} FROM ai_gateway_logs"  # rows come back as LogRecord(*row)
+# Rows come back as (seq, *LogRecord's fields): LogRecord(*row[1:]) once checked (read_row).
+_SELECT = f"SELECT seq, {', '.join(FIELDS)} FROM ai_gateway_logs"
 _READ_CREATED = FIELDS.index("created_at")
+_SELECTED_ID = 1 + FIELDS.index("id")  # in a _SELECT row, after seq
+_READ_INTS = [FIELDS.index(n) for n in ("status_code", "attempt", *TOKEN_COLUMNS)]
+_READ_LATENCY = FIELDS.index("latency_ms")
+# A row is in the remote store when the sync cursor passed it and it was not set aside.
+_SYNCED = "(seq <= (SELECT seq FROM sync_cursor) AND seq NOT IN (SELECT seq FROM sync_set_aside))"
 ID_TIME_SLACK_S = 1.0  # a record's id and created_at are taken together; allow for clock steps
 _READ_PAYLOADS = [FIELDS.index(name) for name in ("request_payload", "response_payload")]
 
@@ -140,18 +148,46 @@ def to_row(r: LogRecord) -> tuple[Any, ...]:
 
 
 def from_row(row: Sequence[Any]) -> LogRecord:
-    """A row selected by _SELECT (LogRecord's field order) as a LogRecord."""
+    """A row in LogRecord's field order as a LogRecord; ValueError says what is malformed."""
     values = list(row)
-    values[_READ_CREATED] = datetime.fromtimestamp(values[_READ_CREATED], UTC)
+    created = values[_READ_CREATED]
+    try:
+        values[_READ_CREATED] = datetime.fromtimestamp(created, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError(f"created_at is not a time ({created!r:.40})") from None
     for index in _READ_PAYLOADS:
         if values[index] is not None:
-            values[index] = json.loads(values[index])
+            try:
+                values[index] = json.loads(values[index])
+            except (TypeError, ValueError):
+                raise ValueError(f"{FIELDS[index]} is not JSON") from None
+    for index in _READ_INTS:
+        if values[index] is not None and type(values[index]) is not int:
+            raise ValueError(f"{FIELDS[index]} is not an integer ({values[index]!r:.40})")
+    latency = values[_READ_LATENCY]
+    if latency is not None and type(latency) not in (int, float):
+        raise ValueError(f"latency_ms is not a number ({latency!r:.40})")
     return LogRecord(*values)
 
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:
     """The WHERE for a LogFilter (`?` placeholders, times as epoch seconds)."""
     return filter_sql(where, mark="?", when=lambda t: t.timestamp(), agent_id="agent_id")
+
+
+def _batch(rows: Sequence[Sequence[Any]], last: int) -> PendingBatch:
+    """Rows selected by _SELECT as a batch to send: records, their seqs, the malformed."""
+    records: list[LogRecord] = []
+    seqs: list[int] = []
+    malformed: list[SetAside] = []
+    for row in rows:
+        try:
+            records.append(from_row(row[1:]))
+        except ValueError as exc:
+            malformed.append(SetAside(row[0], str(row[_SELECTED_ID]), f"malformed locally: {exc}"))
+        else:
+            seqs.append(row[0])
+    return PendingBatch(records, last, seqs, malformed)
 
 
 class SQLiteRepository:
@@ -161,7 +197,19 @@ class SQLiteRepository:
         self.path = path
         self.conn = connect(path, timeout)
         self._lock = threading.Lock()  # one connection, possibly used from a sync thread
+        # Rows a read skipped because they cannot be records, by seq: said once, at the end.
+        self.malformed: dict[int, SetAside] = {}
         migrate(self.conn)
+
+    def _readable(self, rows: Iterable[Sequence[Any]]) -> list[LogRecord]:
+        """Rows selected by _SELECT as records; malformed ones are skipped and remembered."""
+        found: list[LogRecord] = []
+        for row in rows:
+            try:
+                found.append(from_row(row[1:]))
+            except ValueError as exc:
+                self.malformed[row[0]] = SetAside(row[0], str(row[_SELECTED_ID]), str(exc))
+        return found
 
     # -- Repository ------------------------------------------------------------------------
     def write(self, records: Sequence[LogRecord]) -> None:
@@ -189,7 +237,25 @@ class SQLiteRepository:
             sql += " LIMIT ?"
             params.append(where.limit)
         with self._lock:
-            return [from_row(row) for row in self.conn.execute(sql, params)]
+            return self._readable(self.conn.execute(sql, params))
+
+    def last_seq(self) -> int:
+        """The position of the newest committed row (0 when there is none)."""
+        with self._lock:
+            row = self.conn.execute("SELECT max(seq) FROM ai_gateway_logs").fetchone()
+        return int(row[0] or 0)
+
+    def committed_after(
+        self, where: LogFilter, after: int, limit: int
+    ) -> tuple[list[LogRecord], int]:
+        """Rows matching `where` (its time window and limit aside) committed after position
+        `after`, in commit order, at most `limit`; and the position read up to."""
+        clause, params = where_clause(where._replace(since=None, until=None))
+        clause = f"{clause} AND seq > ?" if clause else " WHERE seq > ?"
+        sql = f"{_SELECT}{clause} ORDER BY seq LIMIT ?"
+        with self._lock:
+            rows = self.conn.execute(sql, [*params, after, limit]).fetchall()
+        return self._readable(rows), rows[-1][0] if rows else after
 
     def get(self, record_id: str) -> LogRecord | None:
         at = id_time(record_id)
@@ -201,18 +267,17 @@ class SQLiteRepository:
                 row = self.conn.execute(sql, around).fetchone()
             if row is None:  # an older id, or a clock that jumped: read the whole table
                 row = self.conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
-        return from_row(row) if row else None
+        found = self._readable([row] if row else [])
+        return found[0] if found else None
 
     def pending(self, limit: int, after: int | None = None) -> PendingBatch:
         with self._lock:
             if after is None:
                 after = self._cursor()
             rows = self.conn.execute(
-                f"SELECT seq, {', '.join(FIELDS)} FROM ai_gateway_logs WHERE seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (after, limit),
+                f"{_SELECT} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
             ).fetchall()
-        return PendingBatch([from_row(row[1:]) for row in rows], rows[-1][0] if rows else after)
+        return _batch(rows, rows[-1][0] if rows else after)
 
     def pending_count(self) -> int:
         with self._lock:
@@ -228,12 +293,57 @@ class SQLiteRepository:
     def _cursor(self) -> int:
         return int(self.conn.execute("SELECT seq FROM sync_cursor").fetchone()[0])
 
-    def prune(self, older_than: datetime) -> int:
+    # -- rows sync passed over ---------------------------------------------------------------
+    def set_aside(self, rows: Sequence[SetAside]) -> None:
+        """Remember rows sync did not send, with why; a row set aside again gets the new reason."""
+        if not rows:
+            return
+        now = time.time()
         with self._lock, immediate(self.conn) as conn:
-            cursor = conn.execute(
-                "DELETE FROM ai_gateway_logs WHERE created_at < ?", (older_than.timestamp(),)
+            conn.executemany(
+                "INSERT INTO sync_set_aside (seq, id, reason, set_aside_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (seq) DO UPDATE SET reason = excluded.reason",
+                [(r.seq, r.id, r.reason[:500], now) for r in rows],
             )
-            return cursor.rowcount
+
+    def set_aside_rows(self) -> list[SetAside]:
+        """Every row set aside, oldest first."""
+        with self._lock:
+            rows = self.conn.execute("SELECT seq, id, reason FROM sync_set_aside ORDER BY seq")
+            return [SetAside(*row) for row in rows]
+
+    def set_aside_batch(self) -> PendingBatch:
+        """The rows set aside, as a batch to send again (the malformed ones stay aside)."""
+        with self._lock:
+            rows = self.conn.execute(
+                f"{_SELECT} WHERE seq IN (SELECT seq FROM sync_set_aside) ORDER BY seq"
+            ).fetchall()
+        return _batch(rows, 0)
+
+    def release_set_aside(self, seqs: Sequence[int]) -> None:
+        """These rows are in the remote store now, or deleted: no longer set aside."""
+        with self._lock, immediate(self.conn) as conn:
+            conn.executemany("DELETE FROM sync_set_aside WHERE seq = ?", [(s,) for s in seqs])
+
+    # -- retention -----------------------------------------------------------------------
+    def prune(self, older_than: datetime, *, keep_unsynced: bool = False) -> int:
+        """Delete rows created before `older_than`; with `keep_unsynced`, only those already in
+        the remote store (at or before the sync cursor, and not set aside)."""
+        with self._lock, immediate(self.conn) as conn:
+            sql = "DELETE FROM ai_gateway_logs WHERE created_at < ?"
+            if keep_unsynced:
+                sql += f" AND {_SYNCED}"
+            deleted = conn.execute(sql, (older_than.timestamp(),)).rowcount
+            conn.execute(
+                "DELETE FROM sync_set_aside WHERE seq NOT IN (SELECT seq FROM ai_gateway_logs)"
+            )
+            return deleted
+
+    def count_unsynced_before(self, older_than: datetime) -> int:
+        """How many rows created before `older_than` have not reached the remote store."""
+        with self._lock:
+            sql = f"SELECT count(*) FROM ai_gateway_logs WHERE created_at < ? AND NOT {_SYNCED}"
+            return int(self.conn.execute(sql, (older_than.timestamp(),)).fetchone()[0])
 
     # -- aggregate reads (SQL in storage/sqlite_metrics.py) -------------------------------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:

@@ -146,6 +146,16 @@ MIGRATIONS: list[str] = [
       offset INTEGER NOT NULL            -- its bytes already in ai_gateway_logs
     );
     """,
+    # 5: rows sync passed over (the remote database refused them, or they cannot be read):
+    # kept in ai_gateway_logs, listed here with the reason, sent again by `aigw logs sync`.
+    """
+    CREATE TABLE sync_set_aside (
+      seq INTEGER PRIMARY KEY,           -- the row's ai_gateway_logs.seq
+      id TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      set_aside_at REAL NOT NULL         -- Unix seconds
+    );
+    """,
 ]
 
 

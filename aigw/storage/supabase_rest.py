@@ -24,6 +24,7 @@ from aigw.storage.base import (
     LogFilter,
     LogRecord,
     RemoteDestination,
+    RowsRefused,
     is_uuid,
     status_range,
     without_nul,
@@ -103,8 +104,8 @@ class SupabaseRepository(RemoteDestination):
             return
         rows = [rest_row(record) for record in records]
         try:
-            self._run(lambda: self._upsert_logs(rows))
-        except AigwError as exc:
+            self._refusing(lambda: self._upsert_logs(rows))
+        except RowsRefused as exc:
             if getattr(exc.__cause__, "code", None) != FOREIGN_KEY_VIOLATION:
                 raise
             known = self._known_agents({r["agent_id"] for r in rows if r["agent_id"]})
@@ -112,7 +113,18 @@ class SupabaseRepository(RemoteDestination):
                 row["user_id"] = None
                 if row["agent_id"] not in known:
                     row["agent_id"] = None
-            self._run(lambda: self._upsert_logs(rows))
+            self._refusing(lambda: self._upsert_logs(rows))
+
+    def _refusing(self, action: Callable[[], T]) -> T:
+        """`_run`, with a refusal of the data (SQLSTATE classes 22, 23) as RowsRefused, so
+        sync can set the offending rows aside."""
+        try:
+            return self._run(action)
+        except AigwError as exc:
+            code = str(getattr(exc.__cause__, "code", None) or "")
+            if code[:2] in ("22", "23"):
+                raise RowsRefused(exc.message) from exc.__cause__
+            raise
 
     def _upsert_logs(self, rows: list[dict[str, Any]]) -> Any:
         from postgrest.types import ReturnMethod
