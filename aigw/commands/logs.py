@@ -171,26 +171,34 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would go."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     local: bool = typer.Option(False, "--local", help="Only the local store, not the remote."),
+    delete_unsynced: int | None = typer.Option(
+        None,
+        "--delete-unsynced",
+        metavar="COUNT",
+        min=0,
+        help="Also delete the local rows that never reached the remote store; COUNT must be "
+        "how many there are (a dry run says).",
+    ),
     json: bool = JsonOption,
 ) -> None:
-    """Delete log rows older than --older-than, in the local and the remote store."""
+    """Delete log rows older than --older-than, in the local and the remote store.
+
+    Local rows not yet in the remote store are kept unless --delete-unsynced names their count.
+    """
     from datetime import UTC, datetime
 
     from aigw.commands._options import confirm
-    from aigw.services.logs import prune_logs, prune_preview
+    from aigw.services.logs import prune_logs, prune_preview, prune_summary
 
     app_ctx = app_context(ctx)
     now = datetime.now(UTC)
+    options: dict[str, Any] = {"local_only": local, "now": now, "delete_unsynced": delete_unsynced}
     if not dry_run:
-        confirm(prune_preview(app_ctx, older_than, local_only=local, now=now), yes)
-    report = prune_logs(app_ctx, older_than, dry_run=dry_run, local_only=local, now=now)
+        confirm(prune_preview(app_ctx, older_than, **options), yes)
+    report = prune_logs(app_ctx, older_than, dry_run=dry_run, **options)
     out = Output(json)
     if json:
         out.json(report)
         return
-    verb = "would delete" if dry_run else "deleted"
-    parts = [f"{report.local} local"]
-    if report.remote is not None:
-        parts.append(f"{report.remote} remote ({report.remote_kind})")
-    message = f"{verb} {' and '.join(parts)} rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
+    message = prune_summary(report)
     out.note(message) if dry_run else out.success(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aigw.errors import AigwError, ExitCode, UsageError
@@ -20,6 +20,7 @@ from aigw.storage.base import LogFilter, LogRecord, status_range
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.storage.base import Repository
+    from aigw.storage.sqlite import SQLiteRepository
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ def show_log(ctx: AppContext, record_id: str, *, local: bool) -> LogRecord:
     return record
 
 
+FOLLOW_PAGE = 1000  # rows read at a time while following; every page is shown
+# How late a row may reach the remote store, after its call started, and still be shown by
+# `logs tail -f` on it (docs/logging.md): the remote table has no commit order to follow.
+REMOTE_FOLLOW_LAG_S = 120.0
+
+
 def follow(
     store: Repository,
     where: LogFilter,
@@ -87,21 +94,55 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[list[LogRecord]]:
     """Batches of rows, oldest first: the newest `where.limit` rows, then every poll the rows
-    that appeared since (rows written in the same instant are told apart by id)."""
+    that appeared since — on the local store in commit order (a long call that commits after
+    a short one is still shown), on a remote one by time with REMOTE_FOLLOW_LAG_S of lag."""
+    from aigw.storage.sqlite import SQLiteRepository
+
+    if isinstance(store, SQLiteRepository):
+        return _follow_commits(store, where, interval, sleep)
+    return _follow_times(store, where, interval, sleep)
+
+
+def _follow_commits(
+    store: SQLiteRepository, where: LogFilter, interval: float, sleep: Callable[[float], None]
+) -> Iterator[list[LogRecord]]:
+    position = store.last_seq()  # before the first read: a row committed meanwhile is not lost
     batch = list(reversed(store.records(where)))
-    last = batch[-1].created_at if batch else where.since
-    # ids already shown at the instant `last`: the next read starts there, inclusive
-    seen = {r.id for r in batch if r.created_at == last}
+    shown = {r.id for r in batch}  # rows of the first batch committed after `position`
     yield batch
     while True:
         sleep(interval)
-        newer = where._replace(since=last, limit=1000)
-        fresh = [r for r in reversed(store.records(newer)) if r.id not in seen]
-        if fresh:
-            if fresh[-1].created_at != last:
-                seen = set()
-            last = fresh[-1].created_at
-            seen |= {r.id for r in fresh if r.created_at == last}
+        yielded = False
+        while True:
+            page, reached = store.committed_after(where, position, FOLLOW_PAGE)
+            fresh = [r for r in page if r.id not in shown]
+            if fresh:
+                yield fresh
+                yielded = True
+            if reached == position:
+                break
+            position = reached
+        shown = set()
+        if not yielded:
+            yield []
+
+
+def _follow_times(
+    store: Repository, where: LogFilter, interval: float, sleep: Callable[[float], None]
+) -> Iterator[list[LogRecord]]:
+    lag = timedelta(seconds=REMOTE_FOLLOW_LAG_S)
+    batch = list(reversed(store.records(where)))
+    newest = batch[-1].created_at if batch else datetime.now(UTC)
+    seen = {r.id: r.created_at for r in batch if r.created_at >= newest - lag}
+    yield batch
+    while True:
+        sleep(interval)
+        window = store.records(where._replace(since=newest - lag, limit=None))
+        fresh = [r for r in reversed(window) if r.id not in seen]
+        for record in fresh:
+            seen[record.id] = record.created_at
+            newest = max(newest, record.created_at)
+        seen = {i: at for i, at in seen.items() if at >= newest - lag}
         yield fresh
 
 
@@ -112,6 +153,7 @@ class PruneReport:
     local: int | None  # rows deleted (or, dry run, that would be) in the local store
     remote: int | None  # the same remotely; None when no remote store is configured/asked
     remote_kind: str | None
+    kept_unsynced: int = 0  # local rows old enough but kept: not yet in the remote store
 
 
 def prune_cutoff(older_than: str, now: datetime) -> datetime:
@@ -120,26 +162,80 @@ def prune_cutoff(older_than: str, now: datetime) -> datetime:
 
 
 def prune_logs(
-    ctx: AppContext, older_than: str, *, dry_run: bool, local_only: bool, now: datetime
+    ctx: AppContext,
+    older_than: str,
+    *,
+    dry_run: bool,
+    local_only: bool,
+    now: datetime,
+    delete_unsynced: int | None = None,
 ) -> PruneReport:
-    """Delete (or count, dry run) rows older than the cutoff, in the local and remote stores."""
+    """Delete (or count, dry run) rows older than the cutoff, in the local and remote stores.
+
+    With a remote store configured, local rows that have not reached it (pending or set aside)
+    are kept unless `delete_unsynced` names exactly how many of them would go."""
     from aigw.storage import remote_kind
 
     cutoff = prune_cutoff(older_than, now)
     local = ctx.local_logs()
-    local_count = local.count_before(cutoff) if dry_run else local.prune(cutoff)
-    kind = None if local_only else remote_kind(ctx.settings)
+    configured = remote_kind(ctx.settings)
+    unsynced = local.count_unsynced_before(cutoff) if configured is not None else 0
+    if delete_unsynced is not None and delete_unsynced != unsynced:
+        raise UsageError(
+            f"--delete-unsynced {delete_unsynced}: {unsynced} rows older than the cutoff have "
+            "not reached the remote store",
+            hint=f"give --delete-unsynced {unsynced} to delete them, or run `aigw logs sync`",
+        )
+    keep = delete_unsynced is None
+    if dry_run:
+        local_count = local.count_before(cutoff) - (unsynced if keep else 0)
+    else:
+        local_count = local.prune(cutoff, keep_unsynced=keep and configured is not None)
+    kind = None if local_only else configured
     remote_count = None
     remote = ctx.remote if kind is not None else None
     if remote is not None:
         remote_count = remote.count_before(cutoff) if dry_run else remote.prune(cutoff)
-    return PruneReport(cutoff, dry_run, local_count, remote_count, kind)
+    kept = unsynced if keep else 0
+    return PruneReport(cutoff, dry_run, local_count, remote_count, kind, kept)
 
 
-def prune_preview(ctx: AppContext, older_than: str, *, local_only: bool, now: datetime) -> str:
-    """The confirmation question, with the counts it is about."""
-    report = prune_logs(ctx, older_than, dry_run=True, local_only=local_only, now=now)
+def prune_summary(report: PruneReport) -> str:
+    """What was (or would be) deleted, and what was kept, in one line."""
     parts = [f"{report.local} local"]
     if report.remote is not None:
         parts.append(f"{report.remote} remote ({report.remote_kind})")
-    return f"Delete {' and '.join(parts)} log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z?"
+    verb = "would delete" if report.dry_run else "deleted"
+    text = f"{verb} {' and '.join(parts)} rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
+    if report.kept_unsynced:
+        text += (
+            f"; kept {report.kept_unsynced} local rows not yet in the remote store "
+            f"(`aigw logs sync` sends them; --delete-unsynced {report.kept_unsynced} deletes them)"
+        )
+    return text
+
+
+def prune_preview(
+    ctx: AppContext,
+    older_than: str,
+    *,
+    local_only: bool,
+    now: datetime,
+    delete_unsynced: int | None = None,
+) -> str:
+    """The confirmation question, with the counts it is about."""
+    report = prune_logs(
+        ctx,
+        older_than,
+        dry_run=True,
+        local_only=local_only,
+        now=now,
+        delete_unsynced=delete_unsynced,
+    )
+    parts = [f"{report.local} local"]
+    if report.remote is not None:
+        parts.append(f"{report.remote} remote ({report.remote_kind})")
+    question = f"Delete {' and '.join(parts)} log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z?"
+    if delete_unsynced:
+        question += f" ({delete_unsynced} of them never reached the remote store)"
+    return question

@@ -1,0 +1,172 @@
+"""Reading and pruning the log lose nothing: `logs tail -f` follows the local store's commit
+order (every row, however many), and `logs prune` keeps rows not yet in the remote store."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aigw.services.logs import follow
+from aigw.services.sync import sync_logs
+from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.postgres import PostgresRepository
+from aigw.storage.sqlite import SQLiteRepository
+from tests.conftest import Cli
+from tests.logging_fixtures import records, remote_db, remote_rows
+
+__all__ = ["remote_db"]
+
+
+def started(seconds_ago: float, path: str) -> LogRecord:
+    return LogRecord(
+        endpoint="/v1/threads/{thread_id}/runs",
+        method="POST",
+        created_at=datetime.now(UTC) - timedelta(seconds=seconds_ago),
+        status_code=200,
+        path=path,
+    )
+
+
+def test_following_shows_a_long_call_that_commits_after_a_short_one(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "f.sqlite3")
+    store.write([started(60, "/v1/old")])
+    long_call = started(30, "/v1/long")  # started first, answered last
+    short_call = started(1, "/v1/short")
+    commits = [[short_call], [long_call]]
+
+    def sleep(_: float) -> None:
+        store.write(commits.pop(0) if commits else [])
+
+    batches = follow(store, LogFilter(limit=5), sleep=sleep)
+    shown = [[r.path for r in next(batches)] for _ in range(3)]
+    assert shown == [["/v1/old"], ["/v1/short"], ["/v1/long"]]
+    store.close()
+
+
+def test_following_shows_every_row_of_a_poll_past_a_thousand(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "f.sqlite3")
+    arriving = records(2500, start=datetime.now(UTC))
+    polls = [arriving]
+
+    def sleep(_: float) -> None:
+        store.write(polls.pop(0) if polls else [])
+
+    batches = follow(store, LogFilter(limit=5), sleep=sleep)
+    assert next(batches) == []
+    shown: list[str] = []
+    while len(shown) < 2500:
+        batch = next(batches)
+        assert batch, "a poll ended before every new row was shown"
+        shown += [r.id for r in batch]
+    assert shown == [r.id for r in arriving]
+    store.close()
+
+
+def lines_of(proc: subprocess.Popen) -> queue.Queue[str]:
+    """The process's stdout lines, read on a helper thread (a test waits with a deadline)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_tail_follow_prints_a_row_committed_late_with_an_earlier_time(isolated_env: Path) -> None:
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    store.write([started(120, "/v1/first")])
+    env = {**os.environ, "AIGW_HOME": str(isolated_env)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    lines = lines_of(proc)
+    try:
+        assert json.loads(lines.get(timeout=30))["path"] == "/v1/first"
+        store.write([started(1, "/v1/short")])
+        assert json.loads(lines.get(timeout=30))["path"] == "/v1/short"
+        store.write([started(60, "/v1/long")])  # a long call: started earlier, committed now
+        assert json.loads(lines.get(timeout=30))["path"] == "/v1/long"
+    finally:
+        proc.kill()
+        proc.wait()
+        store.close()
+
+
+# -- prune keeps what the remote store does not have -------------------------------------
+
+
+@pytest.fixture
+def half_synced(isolated_env: Path, remote_db: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Old local rows: 3 already in the remote store, 2 not yet."""
+    monkeypatch.setenv("DATABASE_URL", remote_db)
+    monkeypatch.setenv("AIGW_SYNC_BUDGET", "0")  # commands leave rows pending
+    old = datetime.now(UTC) - timedelta(days=40)
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    synced = records(3, start=old)
+    store.write(synced)
+    remote = PostgresRepository(remote_db)
+    assert sync_logs(store, remote).synced == 3
+    remote.close()
+    unsynced = records(2, start=old + timedelta(seconds=5))
+    store.write(unsynced)
+    store.close()
+    return {"synced": synced, "unsynced": unsynced, "db": remote_db}
+
+
+def local_ids(cli: Cli) -> set[str]:
+    return {r["id"] for r in json.loads(cli("logs", "list", "--local", "--json").stdout)}
+
+
+def test_prune_local_keeps_unsynced_rows_and_says_how_many(cli: Cli, half_synced: dict) -> None:
+    dry = json.loads(
+        cli("logs", "prune", "--local", "--older-than", "30d", "--dry-run", "--json").stdout
+    )
+    assert (dry["local"], dry["kept_unsynced"]) == (3, 2)
+    result = cli("logs", "prune", "--local", "--older-than", "30d", "--yes")
+    assert result.exit_code == 0, result.stderr
+    assert "deleted 3 local rows" in result.stderr
+    assert "kept 2 local rows not yet in the remote store" in result.stderr
+    assert "--delete-unsynced 2" in result.stderr
+    assert local_ids(cli) == {r.id for r in half_synced["unsynced"]}
+    assert cli("logs", "sync").exit_code == 0  # they still reach the remote store
+    assert len(remote_rows(half_synced["db"])) == 5
+
+
+def test_prune_deletes_unsynced_rows_only_when_the_flag_names_their_count(
+    cli: Cli, half_synced: dict
+) -> None:
+    wrong = cli(
+        "logs", "prune", "--local", "--older-than", "30d", "--yes", "--delete-unsynced", "5"
+    )
+    assert wrong.exit_code == 2
+    assert "2 rows older than the cutoff have not reached the remote store" in wrong.stderr
+    assert len(local_ids(cli)) == 5
+    done = cli("logs", "prune", "--local", "--older-than", "30d", "--yes", "--delete-unsynced", "2")
+    assert done.exit_code == 0, done.stderr
+    assert "deleted 5 local rows" in done.stderr and local_ids(cli) == set()
+
+
+def test_without_a_remote_store_prune_deletes_by_age_alone(cli: Cli, isolated_env: Path) -> None:
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    store.write(records(4, start=datetime.now(UTC) - timedelta(days=40)))
+    store.close()
+    result = cli("logs", "prune", "--older-than", "30d", "--yes", "--json")
+    assert (json.loads(result.stdout)["local"], json.loads(result.stdout)["kept_unsynced"]) == (
+        4,
+        0,
+    )
