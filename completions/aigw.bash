@@ -33,7 +33,7 @@ _aigw() {
             "aigw gateway serve") words="--host --port --upstream --workers --help" ;;
             "aigw logs") words="list prune show sync tail --help" ;;
             "aigw logs list") words="--since --until --endpoint --status --method --agent --limit --local --json --help" ;;
-            "aigw logs prune") words="--older-than --dry-run --yes -y --local --json --help" ;;
+            "aigw logs prune") words="--older-than --dry-run --yes -y --local --delete-unsynced --json --help" ;;
             "aigw logs show") words="--local --json --help" ;;
             "aigw logs sync") words="--batch-size --json --help" ;;
             "aigw logs tail") words="--follow -f --lines -n --endpoint --status --method --agent --interval --local --json --help" ;;

@@ -119,6 +119,7 @@ complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcomman
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l dry-run -d 'Only count what would go'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l yes -s y -d 'Do not ask for confirmation'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l local -d 'Only the local store, not the remote'
+complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l delete-unsynced -r -d 'Also delete the local rows that never reached the remote store; COUNT must be how many there are (a dry run says)'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l json -d 'Print JSON (API objects as-is; lists as arrays)'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from prune' -l help -d 'Show help and exit'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and __fish_seen_subcommand_from show' -l local -d 'Read the local store even when a remote one is configured'

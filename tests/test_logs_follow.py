@@ -19,10 +19,8 @@ from aigw.services.sync import sync_logs
 from aigw.storage.base import LogFilter, LogRecord
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli
-from tests.logging_fixtures import records, remote_db, remote_rows
-
-__all__ = ["remote_db"]
+from tests.helpers.cli import Cli
+from tests.helpers.rows import records, remote_rows
 
 
 def started(seconds_ago: float, path: str) -> LogRecord:
@@ -111,21 +109,21 @@ def test_tail_follow_prints_a_row_committed_late_with_an_earlier_time(isolated_e
 
 
 @pytest.fixture
-def half_synced(isolated_env: Path, remote_db: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+def half_synced(isolated_env: Path, migrated_db: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     """Old local rows: 3 already in the remote store, 2 not yet."""
-    monkeypatch.setenv("DATABASE_URL", remote_db)
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
     monkeypatch.setenv("AIGW_SYNC_BUDGET", "0")  # commands leave rows pending
     old = datetime.now(UTC) - timedelta(days=40)
     store = SQLiteRepository(isolated_env / "aigw.sqlite3")
     synced = records(3, start=old)
     store.write(synced)
-    remote = PostgresRepository(remote_db)
+    remote = PostgresRepository(migrated_db)
     assert sync_logs(store, remote).synced == 3
     remote.close()
     unsynced = records(2, start=old + timedelta(seconds=5))
     store.write(unsynced)
     store.close()
-    return {"synced": synced, "unsynced": unsynced, "db": remote_db}
+    return {"synced": synced, "unsynced": unsynced, "db": migrated_db}
 
 
 def local_ids(cli: Cli) -> set[str]:

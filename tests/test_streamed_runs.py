@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from aigw.sandbox import Sandbox
-from tests.conftest import Cli, point_at
-from tests.runs_fixtures import make_assistant, make_thread
+from tests.helpers.cli import Cli, make_assistant, make_thread, point_at
 
 
 def runs_of(sandbox: Sandbox, thread_id: str) -> list[dict]:

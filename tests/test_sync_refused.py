@@ -17,8 +17,8 @@ from aigw.services.sync import sync_logs
 from aigw.storage.migrations import apply_all, shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
-from tests.conftest import Cli
-from tests.logging_fixtures import records, remote_rows
+from tests.helpers.cli import Cli
+from tests.helpers.rows import records, remote_rows
 
 HUGE = 3_000_000_000  # a token count past INTEGER
 
