@@ -30,7 +30,7 @@ _aigw() {
             "aigw demo") words="--keep --run-ms --help" ;;
             "aigw doctor") words="--smoke --json --help" ;;
             "aigw gateway") words="serve --help" ;;
-            "aigw gateway serve") words="--host --port --upstream --workers --help" ;;
+            "aigw gateway serve") words="--host --port --upstream --workers --assistants --model-url --help" ;;
             "aigw logs") words="list prune show sync tail --help" ;;
             "aigw logs list") words="--since --until --endpoint --status --method --agent --limit --local --json --help" ;;
             "aigw logs prune") words="--older-than --dry-run --yes -y --local --delete-unsynced --json --help" ;;

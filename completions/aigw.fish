@@ -98,6 +98,8 @@ complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcom
 complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l port -r -d 'Port; 0 picks a free one'
 complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l upstream -r -d 'Upstream base URL ending in /v1 (default: OPENAI_BASE_URL)'
 complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l workers -r -d 'Worker processes'
+complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l assistants -r -d 'proxy: pass Assistants calls upstream; local: answer them here, making each run through --model-url (docs/bridge.md)'
+complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l model-url -r -d 'With --assistants local: a Chat Completions base URL ending in /v1 (its key: OPENAI_API_KEY)'
 complete -c aigw -n '__fish_seen_subcommand_from gateway; and __fish_seen_subcommand_from serve' -l help -d 'Show help and exit'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from list prune show sync tail' -a list -d 'Log rows, newest first: time, method, endpoint, status, latency, cache status'
 complete -c aigw -n '__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from list prune show sync tail' -a prune -d 'Delete log rows older than --older-than, in the local and the remote store'

@@ -13,9 +13,11 @@ import pytest
 
 from aigw.bridge.serve import BridgeServer
 from aigw.sandbox import Sandbox, SandboxOptions
+from aigw.server.runtime import ServerOptions
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.bridge import bridge_over
 from tests.helpers.cli import Cli, point_at
+from tests.helpers.gateway import RunningGateway, gateway
 
 # Variables aigw reads; none of the developer's own may leak into a test.
 _OUR_VARS = (
@@ -87,13 +89,34 @@ def session_bridge(
         yield server
 
 
-@pytest.fixture(params=["sandbox", "bridge"])
+@pytest.fixture(scope="session")
+def session_local_gateway(
+    sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    """`aigw gateway serve --assistants local` for the session, the session's sandbox as its
+    model, accepting the gateway key `point_at` sets."""
+    options = ServerOptions(upstream=sandbox.url, assistants="local", model_url=sandbox.url)
+    with gateway(
+        sandbox.url,
+        options,
+        gateway_api_key="gk-test",
+        openai_api_key="sk-model",
+        home=tmp_path_factory.mktemp("gateway-home"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(params=["sandbox", "bridge", "gateway"])
 def api_env(
     request: pytest.FixtureRequest, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The environment of an operator whose gateway serves the Assistants API: the sandbox's
-    own, or the bridge making its runs through the sandbox's chat completions."""
-    target = sandbox if request.param == "sandbox" else request.getfixturevalue("session_bridge")
+    own, the bridge making its runs through the sandbox's chat completions, or the gateway
+    server doing the same (`--assistants local`)."""
+    targets = {"bridge": "session_bridge", "gateway": "session_local_gateway"}
+    target = (
+        request.getfixturevalue(targets[request.param]) if request.param in targets else sandbox
+    )
     point_at(monkeypatch, target)
 
 

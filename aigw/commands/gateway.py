@@ -21,11 +21,25 @@ def serve(
         None, "--upstream", help="Upstream base URL ending in /v1 (default: OPENAI_BASE_URL)."
     ),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    assistants: str = typer.Option(
+        "proxy",
+        "--assistants",
+        help="proxy: pass Assistants calls upstream; local: answer them here, making each run "
+        "through --model-url (docs/bridge.md).",
+    ),
+    model_url: str | None = typer.Option(
+        None,
+        "--model-url",
+        help="With --assistants local: a Chat Completions base URL ending in /v1 (its key: "
+        "OPENAI_API_KEY).",
+    ),
 ) -> None:
     """Serve /v1/* until stopped (SIGTERM/SIGINT drain it). The first stdout line is
     `listening on http://HOST:PORT/v1`.
 
     Example: aigw gateway serve --port 8787 --upstream https://api.openai.com/v1
+
+    Example: aigw gateway serve --assistants local --model-url http://127.0.0.1:11434/v1
     """
     from aigw.services.gateway_server import serve_gateway
 
@@ -35,6 +49,8 @@ def serve(
         port=port,
         upstream=upstream,
         workers=workers,
+        assistants=assistants,
+        model_url=model_url,
         announce=lambda url: typer.echo(f"listening on {url}"),
     )
     raise typer.Exit(code)

@@ -39,6 +39,10 @@ def create_app(
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    if options.assistants == "local":  # before the proxy: these routes must win over it
+        from aigw.server.assistants import mount_assistants
+
+        mount_assistants(app, settings, options)
     if proxy:
         mount_proxy(app)
 

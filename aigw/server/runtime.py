@@ -42,6 +42,11 @@ class ServerOptions:
 
     upstream: str  # base URL ending in /v1 (default OPENAI_BASE_URL)
     worker: int = 0  # which worker this process is (0 when there is one)
+    workers: int = 1  # how many there are
+    assistants: str = (
+        "proxy"  # proxy: pass them upstream; local: answer them (server/assistants.py)
+    )
+    model_url: str | None = None  # with local: the Chat Completions base URL runs are made through
 
 
 @dataclass

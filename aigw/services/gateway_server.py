@@ -19,6 +19,8 @@ def serve_gateway(
     upstream: str | None,
     workers: int,
     announce: Callable[[str], None],
+    assistants: str = "proxy",
+    model_url: str | None = None,
 ) -> int:
     """Serve until stopped; the exit code. Raises ConfigError/UsageError before binding."""
     from aigw.server.run import bind, serve
@@ -32,6 +34,7 @@ def serve_gateway(
     base = (upstream or settings.openai_base_url).rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise UsageError(f"--upstream must be an http(s) URL, got {base[:100]!r}")
+    model = check_assistants(settings, assistants, model_url)
     if settings.rate_limit or settings.key_rate_limit:
         from aigw.gateway.transports.ratelimit import parse_rate
 
@@ -44,4 +47,28 @@ def serve_gateway(
         raise UsageError(
             f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
         ) from None
-    return serve(settings, ServerOptions(upstream=base), sock, workers=workers, announce=announce)
+    options = ServerOptions(upstream=base, workers=workers, assistants=assistants, model_url=model)
+    return serve(settings, options, sock, workers=workers, announce=announce)
+
+
+def check_assistants(settings: Settings, assistants: str, model_url: str | None) -> str | None:
+    """The model URL `--assistants local` makes runs through (None for proxy); or why not."""
+    if assistants not in ("proxy", "local"):
+        raise UsageError(f"--assistants must be proxy or local, got {assistants[:40]!r}")
+    if assistants == "proxy":
+        if model_url:
+            raise UsageError("--model-url needs --assistants local")
+        return None
+    if not model_url:
+        raise UsageError(
+            "--assistants local needs --model-url: the Chat Completions API runs are made through"
+        )
+    model = model_url.rstrip("/")
+    if not model.startswith(("http://", "https://")):
+        raise UsageError(f"--model-url must be an http(s) URL, got {model[:100]!r}")
+    if settings.openai_api_key is None:
+        raise ConfigError(
+            "OPENAI_API_KEY is not set: the model API at --model-url needs a key",
+            hint="set OPENAI_API_KEY to the model API's key (any value for one that needs none)",
+        )
+    return model

@@ -36,9 +36,10 @@ KEY_HEADER = "x-vercel-ai-gateway-key"
 class RunningGateway:
     """`create_app` served on a free loopback port by its own event loop thread."""
 
-    def __init__(self, settings: Settings, upstream: str):
+    def __init__(self, settings: Settings, upstream: str, options: ServerOptions | None = None):
         self.settings = settings
-        self.app = create_app(settings, ServerOptions(upstream=upstream.rstrip("/")))
+        options = options or ServerOptions(upstream=upstream.rstrip("/"))
+        self.app = create_app(settings, options)
         self.sock = bind("127.0.0.1", 0)
         self.url = url_of(self.sock)
         self.loop = asyncio.new_event_loop()
@@ -96,10 +97,12 @@ class RunningGateway:
 
 
 @contextmanager
-def gateway(upstream: str, **settings: Any) -> Iterator[RunningGateway]:
+def gateway(
+    upstream: str, options: ServerOptions | None = None, **settings: Any
+) -> Iterator[RunningGateway]:
     """A gateway in front of `upstream` accepting GATEWAY_KEY; `settings` override the rest."""
     values: dict[str, Any] = {"gateway_api_key": GATEWAY_KEY} | settings
-    running = RunningGateway(Settings(**values), upstream).start()
+    running = RunningGateway(Settings(**values), upstream, options).start()
     try:
         yield running
     finally:
