@@ -175,3 +175,22 @@ def test_two_instances_racing_for_a_thread_get_one_active_run(migrated_db: str) 
                 outcomes = list(pool.map(start, clients * 4))
             assert outcomes.count("queued") == 1
             assert all("already has an active run" in o for o in outcomes if o != "queued")
+
+
+@pytest.mark.postgres
+def test_a_cancel_on_one_instance_stops_the_run_another_instance_is_making(
+    migrated_db: str,
+) -> None:
+    with running() as slow:
+        slow.faults.add("POST /v1/chat/completions delay=1500 x1")
+        with bridge_over(slow, migrated_db) as a, bridge_over(slow, migrated_db) as b:
+            on_a, on_b = design_doc_client(a.url), design_doc_client(b.url)
+            assistant = on_a.beta.assistants.create(model="gpt-4o")
+            thread = on_a.beta.threads.create(messages=[{"role": "user", "content": "slow"}])
+            run = on_a.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+            cancelling = on_b.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id)
+            assert cancelling.status == "cancelling"
+            # A's leg finds the cancel when it next writes, and finishes it.
+            done = on_b.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=20)
+            assert done.status == "cancelled"
+            assert on_a.beta.threads.messages.list(thread_id=thread.id).data[0].role == "user"

@@ -13,6 +13,7 @@ import pytest
 from aigw.bridge.postgres_store import PostgresBridgeStore
 from aigw.bridge.sqlite_store import SqliteBridgeStore
 from aigw.bridge.store import BridgeStore, Expect, IdleThread, ThreadBusy
+from aigw.errors import AigwError, ExitCode
 from tests.helpers.sandbox import ManualClock
 
 T = TypeVar("T")
@@ -190,3 +191,18 @@ def test_bridge_tables_are_closed_to_the_api_roles(migrated_db: str) -> None:
     assert rows == [(t, True) for t in tables]
     assert ("anon",) not in grants and ("authenticated",) not in grants
     assert policies == [(t, f"{t}_service_role_all", "{service_role}") for t in tables]
+
+
+@pytest.mark.postgres
+def test_a_database_without_the_bridge_tables_is_a_clear_error(fresh_db: str) -> None:
+    store = PostgresBridgeStore(fresh_db)
+    with pytest.raises(AigwError, match="no Assistants bridge tables") as caught:
+        asyncio.run(store.open())
+    assert caught.value.code == ExitCode.DATABASE and "aigw migrate" in (caught.value.hint or "")
+
+
+def test_an_unreachable_database_is_a_clear_error_without_its_password() -> None:
+    store = PostgresBridgeStore("postgresql://postgres:hunter2@127.0.0.1:1/x")
+    with pytest.raises(AigwError, match=r"cannot reach its database at 127\.0\.0\.1:1/x") as caught:
+        asyncio.run(store.open())
+    assert "hunter2" not in str(caught.value)

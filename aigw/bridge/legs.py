@@ -227,8 +227,8 @@ class RunLeg:
                 {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
                 at,
             )
-            self.step, self.message = step, message
             await self.save(("step", step), ("message", message), expect=("in_progress",))
+            self.step, self.message = step, message  # stored: a cancel now ends them too
             self.feed.emit("thread.run.step.created", step)
             self.feed.emit("thread.run.step.in_progress", step)
             self.feed.emit("thread.message.created", message)
@@ -262,13 +262,13 @@ class RunLeg:
         ]
         step = step_object(self.run, {"type": "tool_calls", "tool_calls": tool_calls}, at)
         step["usage"] = usage  # the leg's; the step completes when the outputs arrive
-        self.step = step
         self.run.update(
             status="requires_action",
             required_action=required_action(tool_calls),
             expires_at=int(at + self.expiry_s),
         )
         await self.save(("step", step), expect=("in_progress",))
+        self.step = step
         self.feed.emit("thread.run.step.created", step)
         self.feed.emit("thread.run.step.in_progress", step)
         delta = [{"index": i, **c} for i, c in enumerate(tool_calls)]
