@@ -17,8 +17,8 @@ from aigw.context import AppContext
 from aigw.errors import Terminated
 
 # The sub-apps in help order, as the attribute of their module in aigw.commands that holds
-# them: "metrics" is a single command, the rest are groups. A run imports only the module of
-# the command it invokes (all of them cost ~15 ms).
+# them: "metrics" and "dashboard" are single commands, the rest are groups. A run imports only
+# the module of the command it invokes (all of them cost ~15 ms).
 COMMANDS: dict[str, str] = {
     "config": "app",
     "assistants": "app",
@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "breaker": "app",
     "logs": "app",
     "metrics": "metrics",
+    "dashboard": "dashboard",
     "doctor": "app",
     "demo": "app",
 }

@@ -4,7 +4,7 @@ _aigw() {
     local cmdpath="aigw" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "$cmdpath ${COMP_WORDS[i]}" in
-            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw breaker" | "aigw breaker reset" | "aigw breaker status" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw demo" | "aigw doctor" | "aigw gateway" | "aigw gateway serve" | "aigw logs" | "aigw logs list" | "aigw logs prune" | "aigw logs show" | "aigw logs sync" | "aigw logs tail" | "aigw messages" | "aigw messages create" | "aigw messages get" | "aigw messages list" | "aigw metrics" | "aigw migrate" | "aigw migrate status" | "aigw runs" | "aigw runs cancel" | "aigw runs create" | "aigw runs get" | "aigw runs list" | "aigw runs steps" | "aigw runs submit-tool-outputs" | "aigw sandbox" | "aigw sandbox serve" | "aigw sandbox stop" | "aigw threads" | "aigw threads create" | "aigw threads delete" | "aigw threads get" | "aigw threads update") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
+            "aigw assistants" | "aigw assistants create" | "aigw assistants delete" | "aigw assistants get" | "aigw assistants list" | "aigw assistants update" | "aigw breaker" | "aigw breaker reset" | "aigw breaker status" | "aigw completions" | "aigw completions install" | "aigw completions show" | "aigw config" | "aigw config show" | "aigw dashboard" | "aigw demo" | "aigw doctor" | "aigw gateway" | "aigw gateway serve" | "aigw logs" | "aigw logs list" | "aigw logs prune" | "aigw logs show" | "aigw logs sync" | "aigw logs tail" | "aigw messages" | "aigw messages create" | "aigw messages get" | "aigw messages list" | "aigw metrics" | "aigw migrate" | "aigw migrate status" | "aigw runs" | "aigw runs cancel" | "aigw runs create" | "aigw runs get" | "aigw runs list" | "aigw runs steps" | "aigw runs submit-tool-outputs" | "aigw sandbox" | "aigw sandbox serve" | "aigw sandbox stop" | "aigw threads" | "aigw threads create" | "aigw threads delete" | "aigw threads get" | "aigw threads update") cmdpath="$cmdpath ${COMP_WORDS[i]}" ;;
         esac
     done
     local words=""
@@ -12,7 +12,7 @@ _aigw() {
     esac
     if [ -z "$words" ]; then
         case "$cmdpath" in
-            "aigw") words="assistants breaker completions config demo doctor gateway logs messages metrics migrate runs sandbox threads --direct --gateway --gateway-url --home --version --force --no-wait --help" ;;
+            "aigw") words="assistants breaker completions config dashboard demo doctor gateway logs messages metrics migrate runs sandbox threads --direct --gateway --gateway-url --home --version --force --no-wait --help" ;;
             "aigw assistants") words="create delete get list update --help" ;;
             "aigw assistants create") words="--model --name --description --instructions --instructions-file --tool --metadata -m --temperature --top-p --json --help" ;;
             "aigw assistants delete") words="--yes -y --json --help" ;;
@@ -27,6 +27,7 @@ _aigw() {
             "aigw completions show") words="--help" ;;
             "aigw config") words="show --help" ;;
             "aigw config show") words="--json --help" ;;
+            "aigw dashboard") words="--port --host --open --local --help" ;;
             "aigw demo") words="--keep --run-ms --help" ;;
             "aigw doctor") words="--smoke --json --help" ;;
             "aigw gateway") words="serve --help" ;;

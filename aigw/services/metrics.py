@@ -172,19 +172,25 @@ def group_row(stats: GroupStats) -> GroupRow:
     )
 
 
+def hour_keys(found: Iterable[str], since: datetime, until: datetime) -> list[str]:
+    """Every UTC hour of the window (`2026-01-31T14:00:00Z`); beyond MAX_TREND_HOURS, only the
+    hours `found` in the store."""
+    start = since.replace(minute=0, second=0, microsecond=0)
+    if (until - start) > timedelta(hours=MAX_TREND_HOURS):
+        return sorted(found)
+    keys = []
+    moment = start
+    while moment < until:
+        keys.append(moment.strftime("%Y-%m-%dT%H:00:00Z"))
+        moment += timedelta(hours=1)
+    return keys
+
+
 def trend(hours: Iterable[GroupStats], since: datetime, until: datetime) -> list[TrendPoint]:
     """One point per UTC hour of the window, hours without rows as zero calls."""
     found = {h.group_key: group_row(h) for h in hours if h.group_key}
-    keys = sorted(found)
-    start = since.replace(minute=0, second=0, microsecond=0)
-    if (until - start) <= timedelta(hours=MAX_TREND_HOURS):
-        keys = []
-        moment = start
-        while moment < until:
-            keys.append(moment.strftime("%Y-%m-%dT%H:00:00Z"))
-            moment += timedelta(hours=1)
     points = []
-    for key in keys:
+    for key in hour_keys(found, since, until):
         row = found.get(key)
         if row is None:
             points.append(TrendPoint(key, 0, 0, None, None))
@@ -275,6 +281,19 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
         parse_duration(options.max_p95, "--max-p95")
     kind, store = open_store(ctx, options.local)
     stats, usage = store.aggregates(query)
+    report = report_from(kind, query, stats, usage, price_table(ctx.settings.prices))
+    return report._replace(alerts=check_alerts(report.total, options))
+
+
+def report_from(
+    source: str,
+    query: MetricsQuery,
+    stats: list[GroupStats],
+    usage: list[UsageStats],
+    prices: dict[str, Price],
+) -> MetricsReport:
+    """The report (without alerts) from the store's aggregates of one window: the one place
+    the store's numbers become the ones people read (the CLI and the dashboard alike)."""
     assert query.since is not None and query.until is not None
     total = group_row(next(s for s in stats if s.dimension == "total"))
     groups = [group_row(s) for s in stats if s.dimension == "by"]
@@ -282,12 +301,11 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
         groups.sort(key=lambda g: g.key or "")
     else:
         groups.sort(key=lambda g: (-g.attempts, g.key or ""))
-    prices = price_table(ctx.settings.prices)
     by_agent = cost_rows(usage, "agent", prices)
     by_model = cost_rows(usage, "model", prices)
     priced = [row.cost_usd for row in by_model if row.cost_usd is not None]
     return MetricsReport(
-        source=kind,
+        source=source,
         since=query.since,
         until=query.until,
         by=query.by,
@@ -299,7 +317,7 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
         cost_by_agent=by_agent,
         cost_by_model=by_model,
         cost_total_usd=sum(priced) if priced else None,
-        alerts=check_alerts(total, options),
+        alerts=[],
     )
 
 
