@@ -32,18 +32,22 @@ class RunFeed:
         self.closed = True
         self._changed.set()
 
-    async def follow(self, cursor: int = 0) -> AsyncIterator[tuple[str, str]]:
-        """Events from `cursor` on as they come, then `done` after the leg's last one."""
+    async def follow(self, cursor: int = 0) -> AsyncIterator[list[tuple[str, str]]]:
+        """Events from `cursor` on, in batches of those ready together (one write each), then
+        `done` after the leg's last one."""
         while True:
+            batch: list[tuple[str, str]] = []
             while cursor < len(self.events):
                 name, data = self.events[cursor]
                 cursor += 1
-                yield name, data
+                batch.append((name, data))
                 if name in STREAM_END:
-                    yield "done", "[DONE]"
+                    yield [*batch, ("done", "[DONE]")]
                     return
+            if batch:
+                yield batch
             if self.closed:
-                yield "done", "[DONE]"
+                yield [("done", "[DONE]")]
                 return
             self._changed.clear()
             try:

@@ -58,8 +58,8 @@ async def _stream(request: web.Request, feed: RunFeed, cursor: int = 0) -> web.S
         headers={"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
     )
     await response.prepare(request)
-    async for name, data in feed.follow(cursor):
-        await response.write(f"event: {name}\ndata: {data}\n\n".encode())
+    async for batch in feed.follow(cursor):
+        await response.write("".join(f"event: {n}\ndata: {d}\n\n" for n, d in batch).encode())
     await response.write_eof()
     return response
 
