@@ -8,7 +8,8 @@ import json
 import pytest
 
 from aigw.sandbox import Sandbox
-from tests.helpers.cli import Cli, make_assistant, make_thread, point_at
+from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json, point_at
+from tests.helpers.rows import log_rows
 
 
 def runs_of(sandbox: Sandbox, thread_id: str) -> list[dict]:
@@ -44,3 +45,34 @@ def test_a_waited_create_is_not_retried_when_the_connection_dropped_after_sendin
     result = cli("runs", "create", thread_id, "--assistant", assistant, "--wait")
     assert result.exit_code == 4, result.stderr
     assert fresh_sandbox.faults.requests_seen == seen + 1  # one attempt, no retry
+
+
+def test_n_waited_runs_cost_what_the_same_runs_read_with_runs_get_cost(
+    cli: Cli, fresh_sandbox: Sandbox, monkeypatch, tmp_path
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    monkeypatch.setenv("AIGW_HOME", str(tmp_path / "waited"))
+    assistant = make_assistant(cli, tmp_path)
+    thread_id = make_thread(cli, "how much does this cost?")
+    runs = [
+        ok_json(cli, "runs", "create", thread_id, "--assistant", assistant, "--wait")["run"]
+        for _ in range(3)
+    ]
+    waited = ok_json(cli, "metrics")
+    (row,) = [r for r in log_rows(tmp_path / "waited") if r.run_id == runs[0]["id"]]
+    assert (row.endpoint, row.model) == ("/v1/threads/{thread_id}/runs", "gpt-4o")
+    assert row.prompt_tokens == runs[0]["usage"]["prompt_tokens"] > 0
+
+    monkeypatch.setenv("AIGW_HOME", str(tmp_path / "read"))  # a log of the reads alone
+    for run in runs:
+        assert ok_json(cli, "runs", "get", thread_id, run["id"])["usage"] == run["usage"]
+    read = ok_json(cli, "metrics")
+
+    def tokens(report: dict) -> tuple[int, int]:
+        rows = report["cost_by_model"]
+        return sum(r["tokens_in"] for r in rows), sum(r["tokens_out"] for r in rows)
+
+    expected_in = sum(r["usage"]["prompt_tokens"] for r in runs)
+    expected_out = sum(r["usage"]["completion_tokens"] for r in runs)
+    assert tokens(waited) == tokens(read) == (expected_in, expected_out)
+    assert waited["cost_total_usd"] == read["cost_total_usd"] > 0

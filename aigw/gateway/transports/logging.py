@@ -14,24 +14,28 @@ no status code, the error message, and the latency of the refusal.
 
 What is read: the request body (JSON, when it is small) and, unless the response is a
 server-sent-event stream, the response body — read here, so the latency covers the whole
-body; a stream is passed through untouched and timed to its headers. Payloads are stored only
-with AIGW_LOG_PAYLOADS, and then redacted first. Building a record can never fail the call:
-any surprise becomes a minimal row instead.
+body. A stream is passed through as it arrives and timed to its headers; its row is made when
+it ends or is closed (at the latest when this layer closes), with the model, IDs and token
+usage of the last run object it carried (policies/sse.py) — so a streamed run's cost counts.
+Payloads are stored only with AIGW_LOG_PAYLOADS, and then redacted first. Building a record
+can never fail the call: any surprise becomes a minimal row instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
 from aigw.gateway.endpoints import COLLECTIONS
-from aigw.gateway.http import BaseTransport, Request, Response, headers_named
+from aigw.gateway.http import BaseTransport, Request, Response, SyncByteStream, headers_named
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
+from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
 from aigw.storage.attempts import FORMAT, Attempt
@@ -114,6 +118,8 @@ class LoggingTransport(Layer):
         self.redactor = redactor or Redactor()
         self.log_payloads = log_payloads
         self.clock = clock
+        self._streams: set[_WatchedStream] = set()  # streams whose row is not made yet
+        self._streams_lock = threading.Lock()
 
     def handle_request(self, request: Request) -> Response:
         started_ns = time.time_ns()
@@ -121,14 +127,45 @@ class LoggingTransport(Layer):
         try:
             response = self.inner.handle_request(request)
             content_type, request_id = headers_named(response.headers, _READ_HEADERS)
-            body = None if content_type.startswith("text/event-stream") else response.read()
+            streamed = content_type.startswith("text/event-stream")
+            body = None if streamed else response.read()
         except Exception as exc:
             latency = (self.clock() - started) * 1000
             self._emit(request, None, None, None, started_ns, latency, exc)
             raise
         latency = (self.clock() - started) * 1000
-        self._emit(request, response, body, request_id or None, started_ns, latency, None)
+        answer_id = request_id or None
+        if streamed:
+
+            def emit(run: dict[str, Any] | None) -> None:
+                self._emit(request, response, None, answer_id, started_ns, latency, None, run)
+
+            self._watch(response, emit)
+            return response
+        self._emit(request, response, body, answer_id, started_ns, latency, None)
         return response
+
+    def _watch(self, response: Response, emit: Callable[[dict[str, Any] | None], None]) -> None:
+        """Pass the stream on through a watcher; its row is made once, when it ends."""
+
+        def ended(stream: _WatchedStream) -> None:
+            with self._streams_lock:
+                self._streams.discard(stream)
+            emit(stream.watcher.run)
+
+        watched = _WatchedStream(response.stream, ended)  # type: ignore[arg-type]
+        with self._streams_lock:
+            self._streams.add(watched)
+        response.stream = watched
+
+    def close(self) -> None:
+        """Rows for streams nobody finished reading (with what they carried so far), then the
+        layers below."""
+        with self._streams_lock:
+            open_streams = list(self._streams)
+        for stream in open_streams:
+            stream.end()
+        super().close()
 
     def _emit(
         self,
@@ -139,10 +176,13 @@ class LoggingTransport(Layer):
         started_ns: int,
         latency: float,
         error: BaseException | None,
+        streamed_run: dict[str, Any] | None = None,
     ) -> None:
         status = response.status_code if response is not None else None
         try:
-            facts = self._attempt(request, response, body, request_id, started_ns, latency, error)
+            facts = self._attempt(
+                request, response, body, request_id, started_ns, latency, error, streamed_run
+            )
         except Exception as exc:  # never let logging fail the call: keep what is certain
             facts = tuple(
                 Attempt(
@@ -169,8 +209,10 @@ class LoggingTransport(Layer):
         started_ns: int,
         latency: float,
         error: BaseException | None,
+        streamed_run: dict[str, Any] | None = None,
     ) -> tuple[Any, ...]:
-        """The attempt's facts, in storage.attempts.Attempt's order (a plain tuple: cheaper)."""
+        """The attempt's facts, in storage.attempts.Attempt's order (a plain tuple: cheaper).
+        `streamed_run`: the last run object of a server-sent-event answer, as its body."""
         method = request.method
         path = request.url.path
         sent = _json(_request_body(request)) if method != "GET" else None
@@ -181,6 +223,8 @@ class LoggingTransport(Layer):
             got = _response_json(response, body)
         if got is None and self.log_payloads and body is not None:
             got = _json(body)
+        if streamed_run is not None:
+            got = streamed_run
         got_obj = got if isinstance(got, dict) else _NOTHING
         extensions = request.extensions
         payloads = self.log_payloads
@@ -217,6 +261,40 @@ class LoggingTransport(Layer):
         else:
             return None
         return self.redactor.text(message)[:2000]  # error text may echo the input back
+
+
+class _WatchedStream(SyncByteStream):
+    """A response stream passed on chunk by chunk through a RunEventWatcher; `on_end` is called
+    once, when the stream is exhausted, fails, is closed or is ended by its layer's close."""
+
+    def __init__(self, inner: SyncByteStream, on_end: Callable[[_WatchedStream], None]):
+        self.inner = inner
+        self.on_end = on_end
+        self.watcher = RunEventWatcher()
+        self._ended = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self.inner:
+                with contextlib.suppress(Exception):  # watching must never fail the stream
+                    self.watcher.feed(chunk)
+                yield chunk
+        finally:
+            self.end()
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self.end()
+
+    def end(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        self.on_end(self)
 
 
 def _request_body(request: Request) -> bytes | None:
