@@ -38,6 +38,9 @@ class AppContext:
         self.clock = clock
         self.command_options: dict[str, Any] = {}  # per-invocation knobs: --no-cache, --force…
         self.flush_logs_on_close = True  # off when the command synced the logs itself
+        # What a command could not record after its upstream write, with the repair: said on
+        # stderr at close; the command itself still succeeds (services/records.py).
+        self.unrecorded: list[str] = []
 
     @cached_property
     def settings(self) -> Settings:
@@ -146,16 +149,21 @@ class AppContext:
                 Output().warn(
                     f"{len(outbox.unwritten)} log rows could not be saved ({outbox.problem})"
                 )
+        for message in self.unrecorded:
+            Output().warn(message)
         if "remote" in self.__dict__ and self.remote is not None:
             self.remote.close()
         if "repository" in self.__dict__ and self.flush_logs_on_close:
             from aigw.services.sync import flush_pending
 
             report = flush_pending(self.settings, self.settings.sync_budget)
-            if report is not None and report.pending:
+            if report is not None and (report.pending or report.mirror_pending):
                 reason = f": {report.error}" if report.error else ""
+                rows = f"{report.pending} log rows"
+                if report.mirror_pending:
+                    rows += f" and {report.mirror_pending} mirror rows (agents, conversations…)"
                 Output().warn(
-                    f"{report.pending} log rows pending sync to {report.remote}{reason}; "
+                    f"{rows} pending sync to {report.remote}{reason}; "
                     "they are kept and sent by the next command or `aigw logs sync`"
                 )
         if "repository" in self.__dict__:

@@ -59,7 +59,7 @@ _aigw() {
             "aigw threads create") words="--message --metadata -m --agent --user --json --help" ;;
             "aigw threads delete") words="--yes -y --json --help" ;;
             "aigw threads get") words="--json --no-cache --max-age --verbose -v --help" ;;
-            "aigw threads update") words="--metadata -m --json --help" ;;
+            "aigw threads update") words="--metadata -m --agent --user --json --help" ;;
         esac
     fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -83,7 +83,9 @@ def test_agent_needs_a_user(cli: Cli, fresh_sandbox, monkeypatch) -> None:
     assert fresh_sandbox.state.request_count == 0
 
 
-def test_agent_without_a_store_configured_is_skipped_silently(cli: Cli, gateway_env) -> None:
+def test_agent_without_a_store_configured_says_the_conversation_is_not_recorded(
+    cli: Cli, gateway_env
+) -> None:
     result = cli(
         "threads",
         "create",
@@ -94,7 +96,8 @@ def test_agent_without_a_store_configured_is_skipped_silently(cli: Cli, gateway_
         "--json",
     )
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["id"].startswith("thread_") and result.stderr == ""
+    assert json.loads(result.stdout)["id"].startswith("thread_")
+    assert "the conversation was not recorded: no remote store is configured" in result.stderr
 
 
 # -- the store's mirror (agents, conversations, messages) on the real Postgres ---------------

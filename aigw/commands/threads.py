@@ -82,17 +82,28 @@ def update(
     ctx: typer.Context,
     thread_id: str,
     metadata: list[str] | None = MetadataOption,
+    agent: str | None = typer.Option(
+        None,
+        "--agent",
+        metavar="NAME|ID",
+        help="Record the thread as a conversation of this agent in the store.",
+    ),
+    user: str | None = typer.Option(
+        None, "--user", metavar="UUID", help="The conversation's user (default AIGW_USER_ID)."
+    ),
     json: bool = JsonOption,
 ) -> None:
-    """Replace a thread's metadata."""
+    """Replace a thread's metadata, or record it as an agent's conversation."""
     from aigw.render.assistants_views import thread_fields
     from aigw.services.requests import ThreadUpdate
     from aigw.services.threads import update_thread
 
     request = ThreadUpdate(metadata=parse_pairs(metadata))
-    if not request.params():
-        raise UsageError("nothing to update: give --metadata KEY=VALUE")
-    thread = update_thread(app_context(ctx), thread_id, request)
+    if user is not None and agent is None:
+        raise UsageError("--user only applies with --agent")
+    if not request.params() and agent is None:
+        raise UsageError("nothing to update: give --metadata KEY=VALUE or --agent")
+    thread = update_thread(app_context(ctx), thread_id, request, agent=agent, user=user)
     Output(json).record(thread, thread_fields(thread))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from aigw.services.records import AGENT, check_writable, record, records_mirror
 from aigw.services.requests import AssistantCreate, AssistantFields, ListQuery, check_id
 
 if TYPE_CHECKING:
@@ -22,16 +23,29 @@ def list_assistants(app: AppContext, query: ListQuery, *, all_pages: bool = Fals
 
 
 def create_assistant(app: AppContext, request: AssistantCreate) -> Any:
+    check_writable(app)
     assistant = app.openai.beta.assistants.create(**request.params())
-    mirror = getattr(app, "mirror", None)  # None without a remote store: nothing to record
-    if mirror is not None:
-        mirror.upsert_agent(
-            openai_assistant_id=assistant.id,
-            name=assistant.name or assistant.id,
-            instructions=assistant.instructions,
-            model=assistant.model,
-        )
+    record_agent(app, assistant)
     return assistant
+
+
+def record_agent(app: AppContext, assistant: Any) -> None:
+    """The assistant's `agents` row, owed to the remote store (services/records.py)."""
+    if not records_mirror(app):
+        return
+    name = assistant.name or assistant.id
+    record(
+        app,
+        AGENT,
+        {
+            "openai_assistant_id": assistant.id,
+            "name": name,
+            "instructions": assistant.instructions,
+            "model": assistant.model,
+        },
+        what=f"the agents row of {assistant.id}",
+        repair=f"record it with `aigw assistants update {assistant.id} --name {name!r}`",
+    )
 
 
 def get_assistant(app: AppContext, assistant_id: str) -> Any:
@@ -40,8 +54,12 @@ def get_assistant(app: AppContext, assistant_id: str) -> Any:
 
 
 def update_assistant(app: AppContext, assistant_id: str, request: AssistantFields) -> Any:
+    """Change the assistant; its `agents` row follows (and is recorded if it was missing)."""
     check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
-    return app.openai.beta.assistants.update(assistant_id, **request.params())
+    check_writable(app)
+    assistant = app.openai.beta.assistants.update(assistant_id, **request.params())
+    record_agent(app, assistant)
+    return assistant
 
 
 def delete_assistant(app: AppContext, assistant_id: str) -> Any:

@@ -6,18 +6,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from aigw.services.assistants import follow_pages
+from aigw.services.records import MESSAGE, check_writable, record, records_mirror
 from aigw.services.requests import MessageCreate, MessageListQuery, check_id
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
-
-
-def mirror_of(app: AppContext) -> Any | None:
-    """The remote store's Mirror, or None when none is configured (then mirroring is skipped).
-
-    getattr: the property belongs to the storage layer and may be absent in older contexts.
-    """
-    return getattr(app, "mirror", None)
 
 
 def message_text(message: Any) -> str:
@@ -39,21 +32,27 @@ def message_text(message: Any) -> str:
 
 
 def mirror_messages(app: AppContext, thread_id: str, messages: Iterable[Any]) -> None:
-    """Copy messages into the remote store's `messages` table (skipped without a store)."""
-    mirror = mirror_of(app)
-    if mirror is None:
+    """Queue messages for the remote store's `messages` table (skipped without a store)."""
+    if not records_mirror(app):
         return
     for message in messages:
-        mirror.insert_message(
-            openai_thread_id=thread_id,
-            openai_message_id=message.id,
-            role=message.role,
-            content=message_text(message),
+        record(
+            app,
+            MESSAGE,
+            {
+                "openai_thread_id": thread_id,
+                "openai_message_id": message.id,
+                "role": message.role,
+                "content": message_text(message),
+            },
+            what=f"the messages row of {message.id}",
+            repair=f"record it with `aigw messages get {thread_id} {message.id}`",
         )
 
 
 def create_message(app: AppContext, thread_id: str, request: MessageCreate) -> Any:
     check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    check_writable(app)
     message = app.openai.beta.threads.messages.create(thread_id, **request.params())
     mirror_messages(app, thread_id, [message])
     return message
@@ -80,4 +79,6 @@ def get_message(app: AppContext, thread_id: str, message_id: str) -> Any:
     enabled = app.settings.check_id_prefixes
     check_id(thread_id, "thread_id", enabled=enabled)
     check_id(message_id, "message_id", enabled=enabled)
-    return app.openai.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
+    message = app.openai.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
+    mirror_messages(app, thread_id, [message])  # the copy follows (or repairs) the original
+    return message

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.services.assistants import follow_pages
 from aigw.services.messages import mirror_messages, run_messages
+from aigw.services.records import check_writable
 from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_id
 from aigw.services.wait import Progress, RunOutcome, RunWatch, poll_after
 
@@ -24,6 +25,7 @@ def _check(app: AppContext, thread_id: str, run_id: str | None = None) -> None:
 def create_run(app: AppContext, thread_id: str, request: RunCreate) -> Any:
     _check(app, thread_id)
     check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_writable(app)
     return app.openai.beta.threads.runs.create(thread_id, **request.params())
 
 
@@ -101,6 +103,7 @@ def create_run_and_wait(
     """Start a run with `stream=True` and follow it until it stops or `timeout` passes."""
     _check(app, thread_id)
     check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_writable(app)
 
     def start(runs: Any, watch: RunWatch) -> Any:
         return watch.follow(runs.create(thread_id, stream=True, **request.params()))

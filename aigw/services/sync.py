@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aigw.errors import AigwError, ConfigError, ExitCode
+from aigw.services.records import sync_mirror
 from aigw.storage.base import RowsRefused, SetAside
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class SyncReport:
     remote: str | None = None  # where to, for messages
     error: str | None = None  # why it stopped early, if it did
     seconds: float = 0.0
+    mirror_synced: int = 0  # agents/conversations/messages rows sent
+    mirror_pending: int = 0  # mirror rows still waiting afterwards (refused ones included)
     set_aside: int = 0  # rows this sync set aside
     set_aside_rows: list[dict[str, object]] = field(default_factory=list)  # all, with reasons
 
@@ -188,15 +191,23 @@ def sync_command(
     else:
         assert remote is not None
         try:
-            retried = 0
+            retried = mirrored = 0
+            mirror_error = None
+            try:  # mirror rows first: log rows name the agents they make
+                mirrored = sync_mirror(local, remote, refused_too=True)
+            except Exception as exc:
+                mirror_error = str(exc)
             with contextlib.suppress(Exception):  # a failing remote fails the sync below too
                 retried = retry_set_aside(local, remote)
             report = sync_logs(local, remote, batch_size=batch_size, progress=progress)
             report.synced += retried
+            report.mirror_synced = mirrored
+            report.error = report.error or mirror_error
         finally:
             remote.close()
         report.remote = label
     report.set_aside_rows = [r._asdict() for r in local.set_aside_rows()]
+    report.mirror_pending = len(local.mirror_queue(refused_too=True))
     if report.error is not None:
         raise AigwError(
             f"sync stopped after {report.synced} rows: {report.error}",
@@ -223,6 +234,7 @@ def flush_pending(settings: Settings, budget: float) -> SyncReport | None:
     if budget <= 0:  # syncing after commands is off: only say what waits
         local = SQLiteRepository(settings.state_db_path)
         outcome.pending = local.pending_count()
+        outcome.mirror_pending = len(local.mirror_queue())
         local.close()
         return outcome
 
@@ -230,12 +242,15 @@ def flush_pending(settings: Settings, budget: float) -> SyncReport | None:
         local = SQLiteRepository(settings.state_db_path)
         try:
             outcome.pending = local.pending_count()
-            if outcome.pending == 0:
+            outcome.mirror_pending = len(local.mirror_queue())
+            if outcome.pending == 0 and outcome.mirror_pending == 0:
                 return
             deadline = time.monotonic() + budget
             remote = open_remote(settings, timeout=budget)
             assert remote is not None
             try:
+                outcome.mirror_synced = sync_mirror(local, remote)
+                outcome.mirror_pending = len(local.mirror_queue())
                 done = sync_logs(local, remote, deadline=deadline)
             finally:
                 remote.close()

@@ -301,6 +301,9 @@ class Mirror(Protocol):
     def find_agent(self, ref: str) -> str | None:
         """agents.id by agents.id, name or openai_assistant_id; None when unknown."""
 
+    def user_exists(self, user_id: str) -> bool:
+        """Whether `user_id` is a user of auth.users (a conversation's owner must be)."""
+
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
         """The conversations.id for this thread (the existing one when already mirrored)."""
 

@@ -34,6 +34,9 @@ class RememberingMirror:
             self.remember(ref, agent_id)
         return agent_id
 
+    def user_exists(self, user_id: str) -> bool:
+        return self.inner.user_exists(user_id)
+
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
         return self.inner.insert_conversation(
             agent_id=agent_id, user_id=user_id, openai_thread_id=openai_thread_id

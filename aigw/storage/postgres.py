@@ -249,6 +249,10 @@ class PostgresRepository(RemoteDestination):
         ).fetchone()
         return str(row[0]) if row else None
 
+    def user_exists(self, user_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM auth.users WHERE id = %s", (user_id,)).fetchone()
+        return row is not None
+
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
         row = self.conn.execute(
             "INSERT INTO conversations (agent_id, user_id, openai_thread_id) "

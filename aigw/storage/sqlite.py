@@ -325,6 +325,43 @@ class SQLiteRepository:
         with self._lock, immediate(self.conn) as conn:
             conn.executemany("DELETE FROM sync_set_aside WHERE seq = ?", [(s,) for s in seqs])
 
+    # -- mirror rows owed to the remote store (services/records.py) ------------------------
+    def check_writable(self) -> None:
+        """Raise sqlite3.Error unless a write would be taken now (a read-only file or folder
+        fails here; a full disk only when the write comes)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("UPDATE sync_cursor SET seq = seq")
+            finally:
+                self.conn.execute("ROLLBACK")
+
+    def queue_mirror(self, kind: str, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self.conn.execute(
+                "INSERT INTO mirror_outbox (kind, payload) VALUES (?, ?)",
+                (kind, json.dumps(payload, ensure_ascii=False)),
+            )
+
+    def mirror_queue(self, *, refused_too: bool = False) -> list[tuple[int, str, dict[str, Any]]]:
+        """(seq, kind, payload) of the mirror rows not yet sent, oldest first."""
+        sql = "SELECT seq, kind, payload FROM mirror_outbox"
+        if not refused_too:
+            sql += " WHERE refused IS NULL"
+        with self._lock:
+            rows = self.conn.execute(sql + " ORDER BY seq").fetchall()
+        return [(seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+
+    def mirror_sent(self, seq: int) -> None:
+        with self._lock:
+            self.conn.execute("DELETE FROM mirror_outbox WHERE seq = ?", (seq,))
+
+    def mirror_refused(self, seq: int, reason: str) -> None:
+        with self._lock:
+            self.conn.execute(
+                "UPDATE mirror_outbox SET refused = ? WHERE seq = ?", (reason[:500], seq)
+            )
+
     # -- retention -----------------------------------------------------------------------
     def prune(self, older_than: datetime, *, keep_unsynced: bool = False) -> int:
         """Delete rows created before `older_than`; with `keep_unsynced`, only those already in

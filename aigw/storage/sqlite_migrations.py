@@ -156,6 +156,16 @@ MIGRATIONS: list[str] = [
       set_aside_at REAL NOT NULL         -- Unix seconds
     );
     """,
+    # 6: the mirror rows (agents, conversations, messages) a create owes the remote store,
+    # kept here and sent by the same sync as log rows (services/records.py).
+    """
+    CREATE TABLE mirror_outbox (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      kind TEXT NOT NULL,                -- agent | conversation | message
+      payload TEXT NOT NULL,             -- JSON: the Mirror method's keyword arguments
+      refused TEXT                       -- why the remote database refused it; NULL: pending
+    );
+    """,
 ]
 
 

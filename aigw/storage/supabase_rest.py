@@ -238,6 +238,20 @@ class SupabaseRepository(RemoteDestination):
                 return str(rows[0]["id"])
         return None
 
+    def user_exists(self, user_id: str) -> bool:
+        """GET /auth/v1/admin/users/{id} (REST cannot read auth.users): 404 means no such user."""
+        from supabase_auth.errors import AuthApiError
+
+        try:
+            self.client.auth.admin.get_user_by_id(user_id)
+        except AuthApiError as exc:
+            if exc.status == 404:
+                return False
+            raise AigwError(
+                f"Supabase refused the user lookup: {exc.message}", code=ExitCode.DATABASE
+            ) from exc
+        return True
+
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
         row = {"agent_id": agent_id, "user_id": user_id, "openai_thread_id": openai_thread_id}
         query = self._table("conversations").upsert(

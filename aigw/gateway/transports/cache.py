@@ -134,8 +134,18 @@ class CacheTransport(Layer):
         return entry_tag(request.url.host, request.url.port, tag)
 
     def _invalidate(self, request: Request, tags: list[str]) -> None:
-        if tags:
+        """Drop what a write made stale. A store that refuses is said, never raised: the write
+        itself happened upstream and must not be reported as failed."""
+        if not tags:
+            return
+        try:
             self.store.cache_drop([self._tag(request, t) for t in tags])
+        except Exception as exc:
+            self.notify(
+                f"warning: the cache could not drop its copies of {', '.join(tags)} "
+                f"({type(exc).__name__}: {exc}); reads may show the old answer for up to "
+                f"{self.default_ttl:g} s (AIGW_CACHE_TTL): use --no-cache until then"
+            )
 
     @staticmethod
     def _storable(response: Response) -> bool:
