@@ -12,6 +12,7 @@ import typer
 
 from aigw import __version__
 from aigw.boundary import ErrorBoundaryGroup
+from aigw.commands._help import examples
 from aigw.commands._options import ForceOption, NoWaitOption, set_invocation_options
 from aigw.context import AppContext
 from aigw.errors import Terminated
@@ -82,6 +83,11 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
         name="aigw",
         cls=ErrorBoundaryGroup,
         help="The operator's console for OpenAI Assistants traffic through an AI gateway.",
+        epilog=examples(
+            'eval "$(aigw sandbox serve --env --detach)"',
+            "aigw assistants list",
+            "aigw metrics --since 24h",
+        ),
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
@@ -96,7 +102,8 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
         if isinstance(sub, typer.Typer):
             built.add_typer(sub, name=name)
         else:
-            built.command(name)(sub)
+            module = sys.modules[f"aigw.commands.{name}"]
+            built.command(name, epilog=getattr(module, "EXAMPLES", None))(sub)
     return built
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -106,7 +107,14 @@ TemperatureOption = typer.Option(None, "--temperature", help="0–2.")
 TopPOption = typer.Option(None, "--top-p", help="0–1.")
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=examples(
+        "aigw assistants list --limit 20",
+        "aigw assistants list | cut -f1",
+        "aigw assistants list --all --json",
+    ),
+)
 def list_(
     ctx: typer.Context,
     limit: int | None = LimitOption,
@@ -131,7 +139,13 @@ def list_(
     )
 
 
-@app.command("create")
+@app.command(
+    "create",
+    epilog=examples(
+        "aigw assistants create --model gpt-4o --name Support --instructions-file prompt.md",
+        "aigw assistants create --model gpt-4o --tool function:get_weather.json --json | jq -r .id",
+    ),
+)
 def create(
     ctx: typer.Context,
     model: str = typer.Option(..., "--model", help="Model ID, e.g. gpt-4o."),
@@ -166,7 +180,12 @@ def create(
     Output(json).record(assistant)
 
 
-@app.command("get")
+@app.command(
+    "get",
+    epilog=examples(
+        "aigw assistants get asst_abc123", "aigw assistants get asst_abc123 --no-cache"
+    ),
+)
 def get(
     ctx: typer.Context,
     assistant_id: str,
@@ -183,7 +202,10 @@ def get(
     Output(json).record(get_assistant(app_ctx, assistant_id))
 
 
-@app.command("update")
+@app.command(
+    "update",
+    epilog=examples("aigw assistants update asst_abc123 --temperature 0.3 --metadata team=ops"),
+)
 def update(
     ctx: typer.Context,
     assistant_id: str,
@@ -220,7 +242,7 @@ def update(
     Output(json).record(update_assistant(app_context(ctx), assistant_id, request))
 
 
-@app.command("delete")
+@app.command("delete", epilog=examples("aigw assistants delete asst_abc123 --yes"))
 def delete(
     ctx: typer.Context, assistant_id: str, yes: bool = YesOption, json: bool = JsonOption
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.render import Column, Output
@@ -21,15 +22,18 @@ COLUMNS = [
 ]
 
 
-@app.command("status")
+@app.command("status", epilog=examples("aigw breaker status", "aigw breaker status --json"))
 def status(ctx: typer.Context, json: bool = JsonOption) -> None:
-    """Each upstream host's circuit: closed, open (refusing) or half_open (probing)."""
+    """Each upstream host's circuit. Closed, open (refusing) or half_open (probing)."""
     from aigw.services.breaker import breaker_status
 
     Output(json).rows(breaker_status(app_context(ctx)), COLUMNS)
 
 
-@app.command("reset")
+@app.command(
+    "reset",
+    epilog=examples("aigw breaker reset", "aigw breaker reset --host gateway.ai.vercel.app"),
+)
 def reset(
     ctx: typer.Context,
     host: str | None = typer.Option(
@@ -38,7 +42,7 @@ def reset(
     every_host: bool = typer.Option(False, "--all", help="Reset every host's circuit."),
     json: bool = JsonOption,
 ) -> None:
-    """Close the circuit now, without waiting for the cool-down and a probe."""
+    """Close the circuit now. No wait for the cool-down and a probe."""
     from aigw.services.breaker import breaker_reset
 
     count = breaker_reset(app_context(ctx), host, every_host=every_host)

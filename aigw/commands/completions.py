@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.render import Output
 
 app = typer.Typer(help="Shell completions for bash, zsh and fish.", no_args_is_help=True)
@@ -60,13 +61,13 @@ def script(shell: str) -> str:
     return render(_check_shell(shell), command_tree(typer.main.get_command(root_app)))
 
 
-@app.command("show")
+@app.command("show", epilog=examples("aigw completions show bash > completions/aigw.bash"))
 def show(shell: str = ShellArgument) -> None:
     """Print the completion script for SHELL."""
     typer.echo(script(shell), nl=False)
 
 
-@app.command("install")
+@app.command("install", epilog=examples("aigw completions install zsh"))
 def install(
     shell: str = ShellArgument,
     path: Path | None = typer.Option(None, "--path", help="Write here instead."),

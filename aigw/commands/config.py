@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.render import Column, Output
@@ -11,9 +12,9 @@ from aigw.render import Column, Output
 app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
 
-@app.command("show")
+@app.command("show", epilog=examples("aigw config show", "aigw config show --json"))
 def show(ctx: typer.Context, json: bool = JsonOption) -> None:
-    """Every setting, where it came from (flag, env, .env, default), secrets masked."""
+    """Every setting and where it came from. Flag, env, .env or default; secrets masked."""
     from aigw.services.config import describe
 
     app_ctx = app_context(ctx)

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.context import AppContext
 from aigw.render import Output
 
-app = typer.Typer(help="See aigw work end to end, offline, on the embedded defaults.")
+app = typer.Typer(
+    epilog=examples("aigw demo", "aigw demo --keep ./demo-state"),
+    help="See aigw work end to end, offline, on the embedded defaults.",
+)
 
 PROMPT = "Hello! What does aigw do for an operator?"
 

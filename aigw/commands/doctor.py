@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.errors import ExitCode
 from aigw.render import Output
 
-app = typer.Typer(help="Check the set-up: variables, route, gateway, store, schema, breaker.")
+app = typer.Typer(
+    epilog=examples("aigw doctor", "aigw doctor --smoke"),
+    help="Check the set-up. Variables, route, gateway, store, schema, breaker, in order.",
+)
 
 MARKS = {
     "ok": "[green]✓[/green]",

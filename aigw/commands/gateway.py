@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.context import app_context
 
 app = typer.Typer(
-    help="Run aigw as the gateway in front of an application's Assistants traffic.",
+    help="Run aigw as the gateway in front of your app.",
     no_args_is_help=True,
 )
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog=examples(
+        "aigw gateway serve --port 8787 --upstream https://api.openai.com/v1",
+        "aigw gateway serve --host 0.0.0.0 --workers 2",
+    ),
+)
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),

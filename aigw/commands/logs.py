@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.render import Output
@@ -15,7 +16,7 @@ app = typer.Typer(help="The call log: local outbox and remote store.", no_args_i
 SET_ASIDE_SHOWN = 5  # rows set aside named on stderr; --json lists them all
 
 
-@app.command("sync")
+@app.command("sync", epilog=examples("aigw logs sync", "aigw logs sync --json"))
 def sync(
     ctx: typer.Context,
     batch_size: int = typer.Option(
@@ -23,7 +24,7 @@ def sync(
     ),
     json: bool = JsonOption,
 ) -> None:
-    """Send pending log rows to Supabase/Postgres (idempotent; safe to interrupt and re-run)."""
+    """Send pending log rows to Supabase/Postgres. Idempotent; safe to interrupt and re-run."""
     from aigw.services.sync import sync_command
 
     out = Output(json)
@@ -88,7 +89,13 @@ def _log_query(**values: Any) -> Any:
     return LogQuery(**values)
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=examples(
+        "aigw logs list --since 1h --status 5xx",
+        "aigw logs list --endpoint /v1/assistants | cut -f8",
+    ),
+)
 def list_(
     ctx: typer.Context,
     since: str | None = SinceOption,
@@ -101,7 +108,7 @@ def list_(
     local: bool = LocalOption,
     json: bool = JsonOption,
 ) -> None:
-    """Log rows, newest first: time, method, endpoint, status, latency, cache status."""
+    """Log rows, newest first. Time, method, endpoint, status, latency, cache status."""
     from datetime import UTC, datetime
 
     from aigw.render.logs_views import render_logs
@@ -120,21 +127,29 @@ def list_(
     render_logs(Output(json), records)
 
 
-@app.command("show")
+@app.command(
+    "show",
+    epilog=examples(
+        "aigw logs show 0193a5c2-7e1f-7c3a-9d2e-5b8f1a2c3d4e",
+        "aigw logs show 0193a5c2-7e1f-7c3a-9d2e-5b8f1a2c3d4e --json",
+    ),
+)
 def show(
     ctx: typer.Context,
     record_id: str = typer.Argument(..., metavar="ID", help="The row's id (from `logs list`)."),
     local: bool = LocalOption,
     json: bool = JsonOption,
 ) -> None:
-    """One log row with every column; payloads pretty-printed (already redacted)."""
+    """One log row with every column. Payloads pretty-printed (already redacted)."""
     from aigw.render.logs_views import render_log
     from aigw.services.logs import show_log
 
     render_log(Output(json), show_log(app_context(ctx), record_id, local=local))
 
 
-@app.command("tail")
+@app.command(
+    "tail", epilog=examples("aigw logs tail -f", "aigw logs tail -n 50 --json | jq .status_code")
+)
 def tail(
     ctx: typer.Context,
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new rows."),
@@ -147,7 +162,7 @@ def tail(
     local: bool = LocalOption,
     json: bool = JsonOption,
 ) -> None:
-    """The newest rows, oldest first; with -f, new rows as they arrive (JSON lines with --json)."""
+    """The newest rows, oldest first. With -f, new rows as they arrive (JSON lines with --json)."""
     from datetime import UTC, datetime
 
     from aigw.render.logs_views import render_tail_batch
@@ -164,7 +179,12 @@ def tail(
             break
 
 
-@app.command("prune")
+@app.command(
+    "prune",
+    epilog=examples(
+        "aigw logs prune --older-than 30d --dry-run", "aigw logs prune --older-than 30d --yes"
+    ),
+)
 def prune(
     ctx: typer.Context,
     older_than: str = typer.Option(..., "--older-than", help="Retention, e.g. 30d or 2w."),
@@ -181,7 +201,7 @@ def prune(
     ),
     json: bool = JsonOption,
 ) -> None:
-    """Delete log rows older than --older-than, in the local and the remote store.
+    """Delete old log rows. Those older than --older-than, local and remote.
 
     Local rows not yet in the remote store are kept unless --delete-unsynced names their count.
     """

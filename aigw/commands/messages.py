@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -39,7 +40,13 @@ def message_content(content: str | None, content_file: Path | None, source: str 
     return read_text(path, option).rstrip("\r\n")
 
 
-@app.command("create")
+@app.command(
+    "create",
+    epilog=examples(
+        'aigw messages create thread_abc123 --content "What is my balance?"',
+        'echo "from a pipe" | aigw messages create thread_abc123 -',
+    ),
+)
 def create(
     ctx: typer.Context,
     thread_id: str,
@@ -66,7 +73,13 @@ def create(
     Output(json).record(message, message_fields(message))
 
 
-@app.command("list")
+@app.command(
+    "list",
+    epilog=examples(
+        "aigw messages list thread_abc123",
+        "aigw messages list thread_abc123 --run run_abc123 --json",
+    ),
+)
 def list_(
     ctx: typer.Context,
     thread_id: str,
@@ -91,7 +104,7 @@ def list_(
     )
 
 
-@app.command("get")
+@app.command("get", epilog=examples("aigw messages get thread_abc123 msg_abc123"))
 def get(ctx: typer.Context, thread_id: str, message_id: str, json: bool = JsonOption) -> None:
     """Show one message."""
     from aigw.render.assistants_views import message_fields

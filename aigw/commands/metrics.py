@@ -6,10 +6,17 @@ from datetime import UTC, datetime
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.errors import AigwError, ExitCode
 from aigw.render import Output
+
+EXAMPLES = examples(
+    "aigw metrics --since 24h",
+    "aigw metrics --since 7d --by agent",
+    "aigw metrics --since 15m --max-error-rate 5% --max-p95 2s",
+)
 
 
 def metrics(
@@ -38,7 +45,9 @@ def metrics(
     ),
     json: bool = JsonOption,
 ) -> None:
-    """Latency percentiles, success rate, error split, cache hit rate, trend and cost.
+    """Latency, success rate, errors, cache hits and cost.
+
+    Percentiles, the error split, the hourly trend and the cost per agent and model.
 
     Reads the remote store (Supabase/Postgres) when configured, else the local one. With
     --max-error-rate/--max-p95 it exits 1 naming the threshold that broke (for cron or CI).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
 from aigw.errors import UsageError
@@ -11,6 +12,11 @@ from aigw.render import Column, Output
 from aigw.render.output import fmt_cell
 
 app = typer.Typer(
+    epilog=examples(
+        "aigw migrate",
+        "aigw migrate --dry-run",
+        "aigw migrate --db-url postgresql://postgres@127.0.0.1:5432/app",
+    ),
     help="Apply the schema (sql/ migrations) to Postgres or Supabase.",
     invoke_without_command=True,
 )
@@ -91,13 +97,13 @@ def migrate(
         out.success(f"applied {a.name} ({a.ms:.0f} ms)")
 
 
-@app.command("status")
+@app.command("status", epilog=examples("aigw migrate status", "aigw migrate status --json"))
 def status(
     ctx: typer.Context,
     db_url: str | None = DbUrlOption,
     json: bool = JsonOption,
 ) -> None:
-    """Applied and pending migrations, and whether Supabase's auth pieces are present."""
+    """Applied and pending migrations. And whether Supabase's auth pieces are present."""
     from aigw.services.migrate import migrate_status
 
     parent = ctx.parent.params if ctx.parent is not None else {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -117,7 +118,13 @@ def show_outcome(out: Output, thread_id: str, outcome: Any, *, goal: str = "comp
         )
 
 
-@app.command("create")
+@app.command(
+    "create",
+    epilog=examples(
+        "aigw runs create thread_abc123 --assistant asst_abc123 --wait",
+        "aigw runs create thread_abc123 --assistant asst_abc123 --wait --timeout 2m --json",
+    ),
+)
 def create(
     ctx: typer.Context,
     thread_id: str,
@@ -134,7 +141,7 @@ def create(
     timeout: str = TimeoutOption,
     json: bool = JsonOption,
 ) -> None:
-    """Start a run; with --wait, follow it and print the reply (JSON: {run, messages})."""
+    """Start a run. With --wait, follow it and print the reply (JSON: {run, messages})."""
     from aigw.render.assistants_views import run_fields, wait_status
     from aigw.services.durations import parse_duration
     from aigw.services.requests import RunCreate
@@ -161,9 +168,9 @@ def create(
     show_outcome(out, thread_id, outcome)
 
 
-@app.command("get")
+@app.command("get", epilog=examples("aigw runs get thread_abc123 run_abc123"))
 def get(ctx: typer.Context, thread_id: str, run_id: str, json: bool = JsonOption) -> None:
-    """Show one run: status, times, last error, pending tool calls, usage."""
+    """Show one run. Status, times, last error, pending tool calls, usage."""
     from aigw.render.assistants_views import run_fields
     from aigw.services.runs import get_run
 
@@ -171,7 +178,7 @@ def get(ctx: typer.Context, thread_id: str, run_id: str, json: bool = JsonOption
     Output(json).record(run, run_fields(run))
 
 
-@app.command("list")
+@app.command("list", epilog=examples("aigw runs list thread_abc123"))
 def list_(
     ctx: typer.Context,
     thread_id: str,
@@ -194,7 +201,7 @@ def list_(
     )
 
 
-@app.command("cancel")
+@app.command("cancel", epilog=examples("aigw runs cancel thread_abc123 run_abc123 --wait"))
 def cancel(
     ctx: typer.Context,
     thread_id: str,
@@ -222,7 +229,13 @@ def cancel(
     show_outcome(out, thread_id, outcome, goal="cancelled")
 
 
-@app.command("submit-tool-outputs")
+@app.command(
+    "submit-tool-outputs",
+    epilog=examples(
+        "aigw runs submit-tool-outputs thread_abc123 run_abc123 --output call_abc123=21 --wait",
+        "aigw runs submit-tool-outputs thread_abc123 run_abc123 --outputs-file outputs.json",
+    ),
+)
 def submit(
     ctx: typer.Context,
     thread_id: str,
@@ -240,7 +253,7 @@ def submit(
     timeout: str = TimeoutOption,
     json: bool = JsonOption,
 ) -> None:
-    """Answer a run's pending tool calls; with --wait, follow it again."""
+    """Answer a run's pending tool calls. With --wait, follow it again."""
     from aigw.render.assistants_views import run_fields, wait_status
     from aigw.services.durations import parse_duration
     from aigw.services.runs import submit_tool_outputs, submit_tool_outputs_and_wait
@@ -260,7 +273,7 @@ def submit(
     show_outcome(out, thread_id, outcome)
 
 
-@app.command("steps")
+@app.command("steps", epilog=examples("aigw runs steps thread_abc123 run_abc123"))
 def steps(
     ctx: typer.Context,
     thread_id: str,
@@ -272,7 +285,7 @@ def steps(
     all_pages: bool = AllOption,
     json: bool = JsonOption,
 ) -> None:
-    """List a run's steps: the messages it wrote and the tools it called."""
+    """List a run's steps. The messages it wrote and the tools it called."""
     from aigw.render.assistants_views import STEP_COLUMNS
     from aigw.services.runs import list_steps
 

@@ -6,10 +6,19 @@ from pathlib import Path
 
 import typer
 
+from aigw.commands._help import examples
+
 app = typer.Typer(help="Run the Assistants-API-compatible sandbox server.", no_args_is_help=True)
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog=examples(
+        'eval "$(aigw sandbox serve --env --detach)"',
+        "aigw sandbox serve --port 8787 --run-ms 2000",
+        "aigw sandbox serve --fault '* /v1/* 503'",
+    ),
+)
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -117,9 +126,9 @@ def _silence_stdio() -> None:
     os.close(devnull)
 
 
-@app.command("stop")
+@app.command("stop", epilog=examples("aigw sandbox stop"))
 def stop(ctx: typer.Context) -> None:
-    """Stop the sandboxes that `aigw sandbox serve --detach` started with this AIGW_HOME."""
+    """Stop the detached sandboxes. Those `serve --detach` started with this AIGW_HOME."""
     from aigw.context import app_context
     from aigw.render import Output
     from aigw.services import sandbox as service

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.commands._options import (
     JsonOption,
     MaxAgeOption,
@@ -22,7 +23,13 @@ from aigw.render import Output
 app = typer.Typer(help="Manage threads (/v1/threads).", no_args_is_help=True)
 
 
-@app.command("create")
+@app.command(
+    "create",
+    epilog=examples(
+        'aigw threads create --message "Hi there"',
+        "aigw threads create --agent Support --json | jq -r .id",
+    ),
+)
 def create(
     ctx: typer.Context,
     message: list[str] | None = typer.Option(
@@ -58,7 +65,7 @@ def create(
     Output(json).record(thread, thread_fields(thread))
 
 
-@app.command("get")
+@app.command("get", epilog=examples("aigw threads get thread_abc123"))
 def get(
     ctx: typer.Context,
     thread_id: str,
@@ -77,7 +84,7 @@ def get(
     Output(json).record(thread, thread_fields(thread))
 
 
-@app.command("update")
+@app.command("update", epilog=examples("aigw threads update thread_abc123 --metadata ticket=43"))
 def update(
     ctx: typer.Context,
     thread_id: str,
@@ -107,7 +114,7 @@ def update(
     Output(json).record(thread, thread_fields(thread))
 
 
-@app.command("delete")
+@app.command("delete", epilog=examples("aigw threads delete thread_abc123 --yes"))
 def delete(
     ctx: typer.Context, thread_id: str, yes: bool = YesOption, json: bool = JsonOption
 ) -> None:
