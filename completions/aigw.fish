@@ -4,7 +4,7 @@ complete -c aigw -n '__fish_use_subcommand' -a assistants -d 'Manage assistants 
 complete -c aigw -n '__fish_use_subcommand' -a breaker -d 'Show or reset the circuit breaker'
 complete -c aigw -n '__fish_use_subcommand' -a completions -d 'Shell completions for bash, zsh and fish'
 complete -c aigw -n '__fish_use_subcommand' -a config -d 'Show the effective configuration'
-complete -c aigw -n '__fish_use_subcommand' -a dashboard -d 'Serve the metrics page until Ctrl-C: tiles, charts over time, per-endpoint and per-agent'
+complete -c aigw -n '__fish_use_subcommand' -a dashboard -d 'Serve the metrics page until Ctrl-C'
 complete -c aigw -n '__fish_use_subcommand' -a demo -d 'See aigw work end to end, offline, on the embedded defaults'
 complete -c aigw -n '__fish_use_subcommand' -a doctor -d 'Check the set-up. Variables, route, gateway, store, schema, breaker, in order'
 complete -c aigw -n '__fish_use_subcommand' -a gateway -d 'Run aigw as the gateway in front of your app'

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from aigw.commands._help import examples
 from aigw.context import app_context
+
+EXAMPLES = examples("aigw dashboard", "aigw dashboard --port 0 --open", "aigw dashboard --local")
 
 
 def dashboard(
@@ -18,11 +21,11 @@ def dashboard(
         False, "--local", help="Read the local store even when a remote one is configured."
     ),
 ) -> None:
-    """Serve the metrics page until Ctrl-C: tiles, charts over time, per-endpoint and per-agent
-    tables, the latest errors; the same numbers as `aigw metrics --json` for the same window.
+    """Serve the metrics page until Ctrl-C.
 
-    The first stdout line is `dashboard on http://HOST:PORT/`. Example:
-    `aigw dashboard --port 0 --open`.
+    Tiles, charts over time, per-endpoint and per-agent tables, the latest errors; the same
+    numbers as `aigw metrics --json` for the same window. The first stdout line is
+    `dashboard on http://HOST:PORT/`.
     """
     from aigw.dashboard.app import dashboard_app, serve
     from aigw.render import Output
