@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import typer
@@ -37,6 +39,13 @@ class ErrorBoundaryGroup(TyperGroup):
             return super().invoke(ctx)
         except (Exit, Abort, TyperException):
             raise
+        except BrokenPipeError:
+            # The reader has what it wanted (`| head -1`): end quietly, as a success, and keep
+            # the interpreter's last flush from complaining about the closed pipe.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise Exit(ExitCode.OK) from None
         except KeyboardInterrupt:
             Output().error("interrupted")
             raise Exit(ExitCode.INTERRUPTED) from None

@@ -65,6 +65,9 @@ def root(
     ),
     force: bool = ForceOption,
     no_wait: bool = NoWaitOption,
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Tell retries and cache answers on stderr, even piped."
+    ),
 ) -> None:
     if not isinstance(ctx.obj, AppContext):  # tests may inject their own
         ctx.obj = AppContext(
@@ -74,7 +77,7 @@ def root(
                 "home": home,
             }
         )
-    set_invocation_options(ctx.obj, force=force, no_wait=no_wait)
+    set_invocation_options(ctx.obj, force=force, no_wait=no_wait, verbose=verbose)
 
 
 def build_app(names: list[str] | None = None) -> typer.Typer:

@@ -94,7 +94,7 @@ VerboseOption = typer.Option(
     False,
     "--verbose",
     "-v",
-    help="Say on stderr whether the answer came from the cache, and its age.",
+    help="Say on stderr whether the answer came from the cache, its age, and any retry.",
 )
 
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -110,27 +110,49 @@ def parse_duration(text: str, option: str) -> float:
     return float(found.group(1)) * _DURATION_UNITS[found.group(2)]
 
 
-def set_invocation_options(app_ctx: Any, *, force: bool, no_wait: bool) -> None:
+def set_invocation_options(
+    app_ctx: Any, *, force: bool, no_wait: bool, verbose: bool = False
+) -> None:
     """Root-level knobs, and the callbacks through which the transport layers speak.
 
-    Layers cannot print; they call `notify` (a one-off status line, always shown) and
-    `on_wait` (a rate-limit wait, shown only on a terminal) with plain text.
+    Layers cannot print; they call `notify` (a one-off status line, always shown), and
+    `on_wait` (a rate-limit wait), `on_retry` (a retry's wait) and `on_cache_hit` (an answer
+    from the cache), which are told on a terminal, or with --verbose: piped, a script's
+    stderr stays for errors.
     """
     from aigw.render import Output
+
+    options = app_ctx.command_options  # a test's injected context may have set some already
+
+    def told() -> bool:
+        return bool(options.get("verbose")) or Output().stderr_is_terminal
 
     def notify(message: str) -> None:
         Output().note(message)
 
     def on_wait(seconds: float) -> None:
-        out = Output()
-        if out.interactive:
-            out.note(f"rate limit AIGW_RATE_LIMIT reached: waiting {seconds:.1f} s for a slot…")
+        if told():
+            Output().note(
+                f"rate limit AIGW_RATE_LIMIT reached: waiting {seconds:.1f} s for a slot…"
+            )
 
-    options = app_ctx.command_options  # a test's injected context may have set some already
+    def on_retry(message: str) -> None:
+        if told():
+            Output().note(message)
+
+    def on_cache_hit(age_seconds: float) -> None:
+        from aigw.gateway.policies.cache import age_text
+
+        if told():
+            Output().note(f"cached {age_text(age_seconds)} ago — --no-cache for fresh")
+
     options["force"] = force or bool(options.get("force"))
     options["no_wait"] = no_wait or bool(options.get("no_wait"))
+    options["verbose"] = verbose or bool(options.get("verbose"))
     options.setdefault("notify", notify)
     options.setdefault("on_wait", on_wait)
+    options.setdefault("on_retry", on_retry)
+    options.setdefault("on_cache_hit", on_cache_hit)
 
 
 def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verbose: bool) -> None:
@@ -138,7 +160,7 @@ def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verb
     app_ctx.command_options.update(
         no_cache=no_cache,
         max_age=parse_duration(max_age, "--max-age") if max_age is not None else None,
-        verbose=verbose,
+        verbose=verbose or bool(app_ctx.command_options.get("verbose")),
     )
 
 

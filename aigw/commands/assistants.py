@@ -34,7 +34,7 @@ from aigw.render.output import fmt_time
 app = typer.Typer(help="Manage assistants (/v1/assistants).", no_args_is_help=True)
 
 COLUMNS = [
-    Column("id", lambda a: a.id, style="cyan", no_wrap=True),
+    Column("id", lambda a: a.id, style="cyan", key=True),
     Column("name", lambda a: a.name),
     Column("model", lambda a: a.model),
     Column("tools", lambda a: ", ".join(tool_label(t) for t in a.tools)),

@@ -173,10 +173,14 @@ def tail(
     where = build_filter(query, datetime.now(UTC))
     _, store = open_store(app_context(ctx), local)
     out = Output(json)
-    for batch in follow(store, where, interval=interval):
-        render_tail_batch(out, batch)
+    from aigw.render.output import reader_gone
+
+    for n, batch in enumerate(follow(store, where, interval=interval)):
+        render_tail_batch(out, batch, first=n == 0)
         if not follow_:
             break
+        if reader_gone():  # `| head -1` has what it wanted: stop now, not at the next row
+            raise BrokenPipeError
 
 
 @app.command(

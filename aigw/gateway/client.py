@@ -104,7 +104,10 @@ def build_stack(
         log_payloads=settings.log_payloads,
     )
     transport = RetryTransport(
-        transport, RetryPolicy(settings.max_retries, settings.retry_budget), clock=clock
+        transport,
+        RetryPolicy(settings.max_retries, settings.retry_budget),
+        clock=clock,
+        on_retry=lambda message: opts.get("on_retry", _ignore)(message),
     )
     keys = _keys(settings)
     if state is not None and settings.route == "gateway" and len(keys) > 1:

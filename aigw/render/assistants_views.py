@@ -58,7 +58,7 @@ def thread_fields(thread: Any) -> list[tuple[str, Any]]:
 # -- messages --------------------------------------------------------------------------------
 
 MESSAGE_COLUMNS = [
-    Column("id", lambda m: m.id, style="cyan", no_wrap=True),
+    Column("id", lambda m: m.id, style="cyan", key=True),
     Column("role", lambda m: m.role),
     Column("text", lambda m: literal(message_text(m))),
     Column("run", lambda m: m.run_id, style="dim"),
@@ -83,7 +83,7 @@ def message_fields(message: Any) -> list[tuple[str, Any]]:
 # -- runs and steps --------------------------------------------------------------------------
 
 RUN_COLUMNS = [
-    Column("id", lambda r: r.id, style="cyan", no_wrap=True),
+    Column("id", lambda r: r.id, style="cyan", key=True),
     Column("status", lambda r: r.status),
     Column("assistant", lambda r: r.assistant_id),
     Column("model", lambda r: r.model),
@@ -128,7 +128,7 @@ def step_details(step: Any) -> str:
 
 
 STEP_COLUMNS = [
-    Column("id", lambda s: s.id, style="cyan", no_wrap=True),
+    Column("id", lambda s: s.id, style="cyan", key=True),
     Column("type", lambda s: s.type),
     Column("status", lambda s: s.status),
     Column("details", lambda s: literal(step_details(s))),
@@ -179,7 +179,7 @@ def show_reply(out: Output, messages: list[Any]) -> None:
 def show_tool_calls(out: Output, thread_id: str, run: Any) -> None:
     calls = pending_calls(run)
     columns = [
-        Column("call id", lambda c: c.id, style="cyan", no_wrap=True),
+        Column("call id", lambda c: c.id, style="cyan", key=True),
         Column("function", lambda c: literal(c.function.name)),
         Column("arguments", lambda c: literal(c.function.arguments)),
     ]

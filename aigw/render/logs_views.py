@@ -7,12 +7,10 @@ import json
 import sys
 from typing import Any
 
-from rich import box
 from rich.json import JSON
-from rich.table import Table
 from rich.text import Text
 
-from aigw.render.output import Output, to_jsonable
+from aigw.render.output import Column, Output, to_jsonable
 from aigw.storage.base import COLUMNS, LogRecord
 
 
@@ -39,66 +37,58 @@ def latency_text(ms: float | None) -> Text:
     return Text(f"{ms:,.0f}ms", style=style)
 
 
-def logs_table(records: list[LogRecord]) -> Table:
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("time (UTC)", style="dim", no_wrap=True)
-    table.add_column("method", no_wrap=True)
-    table.add_column("endpoint", overflow="fold", min_width=20)
-    table.add_column("status", justify="right", no_wrap=True)
-    table.add_column("latency", justify="right", no_wrap=True)
-    table.add_column("cache", no_wrap=True)
-    table.add_column("try", justify="right", style="dim", no_wrap=True)
-    table.add_column("id", style="cyan", overflow="fold")  # never cut: `logs show ID`
-    for r in records:
-        table.add_row(
-            r.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.method,
-            Text(r.endpoint),
-            status_text(r.status_code),
-            latency_text(r.latency_ms),
-            Text(r.cache_status or "", style="green" if r.cache_status == "hit" else "dim"),
-            str(r.attempt or ""),
-            r.id,
-        )
-    return table
+LOG_COLUMNS = [
+    Column(
+        "time (UTC)", lambda r: r.created_at.strftime("%Y-%m-%d %H:%M:%S"), style="dim", priority=3
+    ),
+    Column("method", lambda r: r.method, priority=1),
+    Column("endpoint", lambda r: Text(r.endpoint), priority=2),
+    Column("status", lambda r: status_text(r.status_code), justify="right", priority=4),
+    Column("latency", lambda r: latency_text(r.latency_ms), justify="right", priority=2),
+    Column(
+        "cache",
+        lambda r: Text(r.cache_status or "", style="green" if r.cache_status == "hit" else "dim"),
+        priority=0,
+    ),
+    Column("try", lambda r: str(r.attempt or ""), justify="right", style="dim", priority=0),
+    Column("id", lambda r: r.id, style="cyan", key=True),  # `aigw logs show ID` takes it
+]
 
 
 def render_logs(out: Output, records: list[LogRecord]) -> None:
-    if out.json_mode:
-        out.json(records)
-    elif records:
-        out.print(logs_table(records))
-    else:
+    if not records and not out.json_mode and out.to_terminal:
         out.note("(no log rows)")
+        return
+    out.rows(records, LOG_COLUMNS)
 
 
-def render_tail_batch(out: Output, records: list[LogRecord]) -> None:
-    """Rows as they arrive: JSON lines with --json (one object per line), else table rows."""
+def render_tail_batch(out: Output, records: list[LogRecord], *, first: bool) -> None:
+    """Rows as they arrive: JSON lines with --json (one object per line), else table rows
+    (the header with the first batch only)."""
     if out.json_mode:
         for record in records:
             sys.stdout.write(json.dumps(to_jsonable(record), ensure_ascii=False) + "\n")
         sys.stdout.flush()
-    elif records:
-        out.print(logs_table(records))
+    else:
+        out.rows(records, LOG_COLUMNS, header=first)
 
 
 def render_log(out: Output, record: LogRecord) -> None:
     if out.json_mode:
         out.json(record)
         return
-    table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
-    table.add_column(style="bold cyan", no_wrap=True)
-    table.add_column(overflow="fold")
+    fields: list[tuple[str, Any]] = []
     for name in COLUMNS:
         value: Any = getattr(record, name)
         if value is None:
             continue
         if name == "status_code":
-            table.add_row(name, status_text(value))
+            fields.append((name, status_text(value)))
         elif name in ("request_payload", "response_payload"):
-            table.add_row(name, JSON(json.dumps(to_jsonable(value), ensure_ascii=False)))
+            text = json.dumps(to_jsonable(value), ensure_ascii=False)
+            fields.append((name, JSON(text) if out.to_terminal else text))
         elif name == "created_at":
-            table.add_row(name, value.isoformat())
+            fields.append((name, value.isoformat()))
         else:
-            table.add_row(name, Text(str(value)))
-    out.print(table)
+            fields.append((name, Text(str(value))))
+    out.record(record, fields)

@@ -1,8 +1,12 @@
-"""Render data as JSON (for scripts) or Rich tables (for people); status lines go to stderr.
+"""Render data as JSON (for scripts), tab-separated text (pipes) or Rich tables (terminals);
+status lines go to stderr.
 
-Rich decides colour itself: none when piped or when NO_COLOR is set. Rich is imported only
-when something is drawn with it: a piped one-line error (cron, scripts, the breaker's fast
-refusal) is written plainly, without paying for the import.
+Piped, a listing is one header line and one tab-separated line per row, a record one
+`field<TAB>value` line per field — no box characters, no padding, so `cut -f1` gives IDs. On a
+terminal, tables fit its width: ID columns are never wrapped or cut; other columns shrink, and
+the least important go first. Rich decides colour itself: none when NO_COLOR is set. Rich is
+imported only when something is drawn with it: a piped one-line error (cron, scripts, the
+breaker's fast refusal) is written plainly, without paying for the import.
 """
 
 from __future__ import annotations
@@ -43,6 +47,20 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def reader_gone() -> bool:
+    """Has the reader of a piped stdout closed its end (e.g. `| head -1` got its line)?"""
+    import select
+
+    if sys.stdout.isatty() or not hasattr(select, "poll"):
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLERR)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def fmt_time(epoch: int | float | None) -> str:
     """A Unix timestamp as a short UTC time, the way the API's `created_at` reads best."""
     if epoch is None:
@@ -61,12 +79,21 @@ def fmt_cell(value: Any) -> str | Text:
     return str(value)
 
 
+def plain(value: Any) -> str:
+    """A cell as one line of plain text, for tab-separated output."""
+    cell = fmt_cell(value)
+    text = cell if isinstance(cell, str) else cell.plain
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
 class Column(NamedTuple):
     header: str
     get: Callable[[Any], Any]
     style: str | None = None
     justify: JustifyMethod = "left"
     no_wrap: bool = False
+    key: bool = False  # an ID people copy: shown whole, never wrapped, cut or dropped
+    priority: int = 1  # on a narrow terminal, lower priorities go first
 
 
 class Output:
@@ -109,6 +136,19 @@ class Output:
         sys.stderr.flush()
 
     @property
+    def to_terminal(self) -> bool:
+        """Is stdout a terminal (tables), or a pipe or file (tab-separated lines)?"""
+        if self._stdout is not None:
+            return self._stdout.is_terminal
+        return sys.stdout.isatty()
+
+    @property
+    def stderr_is_terminal(self) -> bool:
+        if self._stderr is not None:
+            return self._stderr.is_terminal
+        return sys.stderr.isatty()
+
+    @property
     def interactive(self) -> bool:
         """Spinners and live status only when stderr is a terminal and JSON is not asked."""
         return self.stderr.is_terminal and not self.json_mode
@@ -132,30 +172,71 @@ class Output:
         sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
+    def tsv(self, headers: Sequence[str] | None, lines: Iterable[Sequence[str]]) -> None:
+        """Tab-separated lines (a header line first, when given), for pipes and scripts."""
+        text = "".join("\t".join(line) + "\n" for line in lines)
+        sys.stdout.write(("\t".join(headers) + "\n" if headers else "") + text)
+        sys.stdout.flush()
+
     def rows(
-        self, items: Sequence[Any], columns: Iterable[Column], *, title: str | None = None
+        self,
+        items: Sequence[Any],
+        columns: Iterable[Column],
+        *,
+        title: str | None = None,
+        header: bool = True,
     ) -> None:
-        """A list: a JSON array, or a table with one row per item."""
+        """A list: a JSON array, tab-separated lines, or a table with one row per item.
+        `header=False` continues a listing (e.g. `logs tail -f`) without a new header."""
         if self.json_mode:
             self.json(list(items))
             return
         columns = list(columns)
+        if not items and self.to_terminal:
+            if header:
+                self.note("(none)")
+            return
+        if not self.to_terminal:  # an empty listing is its header line: stderr stays quiet
+            headers = [col.header for col in columns] if header else None
+            self.tsv(headers, ([plain(col.get(item)) for col in columns] for item in items))
+            return
+        self.stdout.print(self._fitted_table(items, columns, title=title, header=header))
+
+    def _fitted_table(
+        self, items: Sequence[Any], columns: list[Column], *, title: str | None, header: bool
+    ) -> Any:
+        from rich.cells import cell_len
         from rich.table import Table
 
-        table = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
-        for col in columns:
-            table.add_column(
-                col.header,
-                style=col.style,
-                justify=col.justify,
-                no_wrap=col.no_wrap,
-            )
-        for item in items:
-            table.add_row(*(fmt_cell(col.get(item)) for col in columns))
-        if not items:
-            self.note("(none)")
-            return
-        self.stdout.print(table)
+        from aigw.render.fit import columns_that_fit
+
+        cells = [[fmt_cell(col.get(item)) for col in columns] for item in items]
+
+        def width(cell: Any) -> int:
+            return cell_len(cell) if isinstance(cell, str) else cell.cell_len
+
+        widths = [
+            max([len(col.header), *(width(row[k]) for row in cells)])
+            for k, col in enumerate(columns)
+        ]
+        shown = columns_that_fit(
+            widths,
+            [col.key for col in columns],
+            [col.priority for col in columns],
+            self.stdout.width,
+        )
+        table = Table(
+            title=title, header_style="bold", show_edge=False, pad_edge=False, show_header=header
+        )
+        for k in shown:
+            col = columns[k]
+            if col.key:  # its own width: Rich shrinks the wrappable columns instead
+                table.add_column(col.header, style=col.style, no_wrap=True, width=widths[k])
+            else:
+                table.add_column(col.header, style=col.style, justify=col.justify)
+        for row in cells:
+            table.add_row(*(row[k] for k in shown))
+        return table
 
     def record(
         self,
@@ -164,21 +245,27 @@ class Output:
         *,
         title: str | None = None,
     ) -> None:
-        """One object: JSON, or a two-column field/value table."""
+        """One object: JSON, `field<TAB>value` lines, or a two-column field/value table."""
         if self.json_mode:
             self.json(item)
             return
         if fields is None:
             data = to_jsonable(item)
             fields = data.items() if isinstance(data, dict) else [("value", data)]
+        shown = [
+            (name, value)
+            for name, value in fields
+            if not (value is None or value == "" or value == {} or value == [])
+        ]
+        if not self.to_terminal:
+            self.tsv(None, ([name, plain(value)] for name, value in shown))
+            return
         from rich.table import Table
 
         table = Table(title=title, show_header=False, show_edge=False, pad_edge=False, box=None)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column(overflow="fold")
-        for name, value in fields:
-            if value is None or value == "" or value == {} or value == []:
-                continue
+        for name, value in shown:
             table.add_row(name, value if isinstance(value, Table) else fmt_cell(value))
         self.stdout.print(table)
 

@@ -68,8 +68,22 @@ def list_logs(ctx: AppContext, query: LogQuery, *, local: bool, now: datetime) -
 
 
 def show_log(ctx: AppContext, record_id: str, *, local: bool) -> LogRecord:
+    """The row with this id, or with the one id that starts with it."""
+    from aigw.storage.base import id_prefix_range, is_uuid
+
     _, store = open_store(ctx, local)
-    record = store.get(record_id.strip())
+    wanted = record_id.strip().lower()
+    span = None if is_uuid(wanted) else id_prefix_range(wanted)
+    if span is not None:
+        found = store.ids_between(*span, limit=3)
+        if len(found) > 1:
+            shown = ", ".join(found[:2]) + (", …" if len(found) > 2 else "")
+            raise UsageError(
+                f"{record_id!r} matches more than one log row ({shown})",
+                hint="give more of the id",
+            )
+        wanted = found[0] if found else wanted
+    record = store.get(wanted)
     if record is None:
         where = "the local store" if local else "the log"
         raise AigwError(

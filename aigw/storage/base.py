@@ -248,6 +248,9 @@ class Repository(Protocol):
 
     def get(self, record_id: str) -> LogRecord | None: ...
 
+    def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to `limit` row ids from `low` to `high` (both ids; `id_prefix_range` makes them)."""
+
     def pending(self, limit: int, after: int | None = None) -> PendingBatch:
         """The next rows not yet copied to the remote store, in the order they were written
         (always empty on a remote store); `after`: the previous batch's `last`."""
@@ -316,6 +319,20 @@ class Mirror(Protocol):
 UUID_SHAPE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"
 )
+
+
+def id_prefix_range(prefix: str) -> tuple[str, str] | None:
+    """The lowest and highest ids that start with `prefix`, or None if no id can."""
+    prefix = prefix.strip().lower()
+    if len(prefix) > len(_LOWEST_ID):
+        return None
+    low = prefix + _LOWEST_ID[len(prefix) :]
+    high = prefix + _HIGHEST_ID[len(prefix) :]
+    return (low, high) if is_uuid(low) and is_uuid(high) else None
+
+
+_LOWEST_ID = "00000000-0000-0000-0000-000000000000"
+_HIGHEST_ID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 
 
 def is_uuid(value: str | None) -> bool:

@@ -181,6 +181,10 @@ class PostgresRepository(RemoteDestination):
         row = self.conn.execute(sql, (record_id,)).fetchone()
         return record_from(row) if row else None
 
+    def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        sql = "SELECT id FROM ai_gateway_logs WHERE id BETWEEN %s AND %s ORDER BY id LIMIT %s"
+        return [str(row[0]) for row in self.conn.execute(sql, (low, high, limit))]
+
     def prune(self, older_than: datetime) -> int:
         cur = self.conn.execute("DELETE FROM ai_gateway_logs WHERE created_at < %s", (older_than,))
         return cur.rowcount

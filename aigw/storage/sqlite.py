@@ -270,6 +270,11 @@ class SQLiteRepository:
         found = self._readable([row] if row else [])
         return found[0] if found else None
 
+    def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        sql = "SELECT id FROM ai_gateway_logs WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?"
+        with self._lock:
+            return [row[0] for row in self.conn.execute(sql, (low, high, limit))]
+
     def pending(self, limit: int, after: int | None = None) -> PendingBatch:
         with self._lock:
             if after is None:

@@ -176,6 +176,17 @@ class SupabaseRepository(RemoteDestination):
         rows = self._run(query.execute).data
         return record_from(rows[0]) if rows else None
 
+    def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        query = (
+            self._table("ai_gateway_logs")
+            .select("id")
+            .gte("id", low)
+            .lte("id", high)
+            .order("id")
+            .limit(limit)
+        )
+        return [str(row["id"]) for row in self._run(query.execute).data]
+
     def prune(self, older_than: datetime) -> int:
         from postgrest.types import CountMethod, ReturnMethod
 

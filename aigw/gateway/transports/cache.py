@@ -156,6 +156,8 @@ class CacheTransport(Layer):
     def _hit(self, request: Request, entry: CacheEntry, age: float) -> Response:
         if self.options.get("verbose"):
             self.notify(f"cache hit: GET {entry.url} ({age_text(age)} old)")
+        else:
+            self.options.get("on_cache_hit", lambda seconds: None)(age)
         headers = [*entry.headers, ("age", str(int(age))), ("x-aigw-cache", HIT)]
         # A ready stream and length: `content=` makes httpx2 re-derive both (~10 µs a hit).
         headers.append(("content-length", str(len(entry.body))))

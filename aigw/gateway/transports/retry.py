@@ -111,10 +111,18 @@ class RetryPolicy:
 
 
 class RetryTransport(Layer):
-    def __init__(self, inner: BaseTransport, policy: RetryPolicy, *, clock: Clock | None = None):
+    def __init__(
+        self,
+        inner: BaseTransport,
+        policy: RetryPolicy,
+        *,
+        clock: Clock | None = None,
+        on_retry: Callable[[str], None] = lambda message: None,
+    ):
         super().__init__(inner)
         self.policy = policy
         self.clock = clock or Clock()
+        self.on_retry = on_retry  # a waiting person deserves to know why nothing happens
 
     def handle_request(self, request: Request) -> Response:
         call_id = str(request.extensions.get(CALL_ID) or new_id())
@@ -131,6 +139,7 @@ class RetryTransport(Layer):
             try:
                 response = self.inner.handle_request(request)
             except TransportError as error:
+                reason = type(error).__name__
                 delay = self.policy.backoff(retry + 1)
                 if not can_retry or waited + delay > self.policy.budget:
                     raise
@@ -147,6 +156,11 @@ class RetryTransport(Layer):
                     response.close()
                     raise self._beyond_budget(response.status_code, delay)
                 response.close()
+                reason = str(response.status_code)
+            self.on_retry(
+                f"retrying in {delay:.1f} s — {reason} from {_host(request)} "
+                f"(attempt {first + retry + 1} of {first + self.policy.max_retries})"
+            )
             self.clock.sleep(delay)
             waited += delay
             retry += 1
@@ -159,3 +173,8 @@ class RetryTransport(Layer):
             code=ExitCode.RATE_LIMITED,
             hint=f"try again after {at}; AIGW_RETRY_BUDGET sets how long aigw may wait",
         )
+
+
+def _host(request: Request) -> str:
+    url = request.url
+    return f"{url.host}:{url.port}" if url.port else str(url.host)
