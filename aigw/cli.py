@@ -133,6 +133,59 @@ def command_named(args: list[str]) -> str | None:
     return None
 
 
+# The root's own options (aigw --force runs …): written after the command they are moved in
+# front of it, unless that command has an option of the same name.
+ROOT_FLAGS = {"--force", "--no-wait", "--direct", "--gateway", "--verbose", "-v"}
+
+
+def hoist_root_options(root: Any, args: list[str]) -> list[str]:
+    """`aigw assistants list --force` as `aigw --force assistants list`."""
+    command, at = root, 0
+    while at < len(args):  # down to the invoked command, past the root's own options
+        arg = args[at]
+        subcommands = getattr(command, "commands", None) or {}
+        if arg in ROOT_OPTIONS_WITH_A_VALUE and command is root:
+            at += 2
+        elif arg.startswith("-") and command is root:
+            at += 1
+        elif arg in subcommands:
+            command, at = subcommands[arg], at + 1
+        else:
+            break
+    if command is root:
+        return args
+    own = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    takes_value = {
+        name
+        for param in command.params
+        if not getattr(param, "is_flag", True)
+        for name in param.opts
+    }
+    kept, moved = args[:at], []
+    rest = args[at:]
+    i = 0
+    while i < len(rest):
+        arg, name = rest[i], rest[i].split("=", 1)[0]
+        if arg == "--":
+            kept += rest[i:]
+            break
+        if name in own:
+            width = 2 if name in takes_value and "=" not in arg else 1
+            kept += rest[i : i + width]
+            i += width
+        elif name in ROOT_FLAGS:
+            moved.append(arg)
+            i += 1
+        elif name in ROOT_OPTIONS_WITH_A_VALUE:
+            width = 1 if "=" in arg else 2
+            moved += rest[i : i + width]
+            i += width
+        else:
+            kept.append(arg)
+            i += 1
+    return moved + kept
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
@@ -143,4 +196,10 @@ def main() -> None:
     # Typer turns every registered sub-app into click commands on each run (~20 ms for all
     # of them): build only the one invoked. Root help, typos and --version get the full app.
     name = command_named(sys.argv[1:])
-    build_app(None if name is None else [name])()
+    built = build_app(None if name is None else [name])
+    if name is not None:
+        import typer.main
+
+        built(hoist_root_options(typer.main.get_command(built), sys.argv[1:]))
+    else:
+        built()

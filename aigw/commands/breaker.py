@@ -37,7 +37,7 @@ def status(ctx: typer.Context, json: bool = JsonOption) -> None:
 def reset(
     ctx: typer.Context,
     host: str | None = typer.Option(
-        None, "--host", help="HOST or HOST:PORT (default: the configured upstream)."
+        None, "--host", help="HOST or HOST:PORT (default: every circuit that is not closed)."
     ),
     every_host: bool = typer.Option(False, "--all", help="Reset every host's circuit."),
     json: bool = JsonOption,
@@ -45,9 +45,15 @@ def reset(
     """Close the circuit now. No wait for the cool-down and a probe."""
     from aigw.services.breaker import breaker_reset
 
-    count = breaker_reset(app_context(ctx), host, every_host=every_host)
+    was_open = breaker_reset(app_context(ctx), host, every_host=every_host)
     out = Output(json)
     if json:
-        out.json({"reset": count})
-    else:
-        out.success(f"circuit closed ({count} host{'s' if count != 1 else ''} reset)")
+        out.json({"closed": [s.host for s in was_open]})
+        return
+    for status in was_open:
+        out.success(
+            f"circuit closed for {status.host} (was {status.state} after {status.failures} "
+            f"failures{f': {status.last_error}' if status.last_error else ''})"
+        )
+    if not was_open:
+        out.note(f"no circuit was open{f' for {host}' if host else ''}; nothing to close")

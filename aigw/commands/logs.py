@@ -212,15 +212,19 @@ def prune(
     from datetime import UTC, datetime
 
     from aigw.commands._options import confirm
-    from aigw.services.logs import prune_logs, prune_preview, prune_summary
+    from aigw.services.logs import nothing_to_prune, prune_logs, prune_question, prune_summary
 
     app_ctx = app_context(ctx)
     now = datetime.now(UTC)
     options: dict[str, Any] = {"local_only": local, "now": now, "delete_unsynced": delete_unsynced}
-    if not dry_run:
-        confirm(prune_preview(app_ctx, older_than, **options), yes)
-    report = prune_logs(app_ctx, older_than, dry_run=dry_run, **options)
     out = Output(json)
+    if not dry_run:
+        preview = prune_logs(app_ctx, older_than, dry_run=True, **options)
+        if nothing_to_prune(preview):  # nothing to confirm either
+            out.json(preview) if json else out.note(prune_summary(preview))
+            return
+        confirm(prune_question(preview, delete_unsynced), yes)
+    report = prune_logs(app_ctx, older_than, dry_run=dry_run, **options)
     if json:
         out.json(report)
         return

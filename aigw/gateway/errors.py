@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from aigw.errors import AigwError, ExitCode
@@ -55,6 +56,14 @@ def _api_message(exc: BaseException) -> str:
     return str(getattr(exc, "message", exc))
 
 
+# The API's answer to a second run (or a message) on a thread whose run is still going.
+ACTIVE_RUN = re.compile(r"(?P<thread>thread_\w+) already has an active run (?P<run>run_\w+)")
+
+
+def _ends_in_v1(url: str) -> bool:
+    return url.rstrip("/").endswith("/v1")
+
+
 def _status_error(exc: BaseException, settings: Settings | None) -> AigwError:
     status = getattr(exc, "status_code", 0)
     message = f"{status}: {_api_message(exc)}"
@@ -64,8 +73,15 @@ def _status_error(exc: BaseException, settings: Settings | None) -> AigwError:
             hint = "check GATEWAY_API_KEY (and OPENAI_API_KEY, which the gateway forwards)"
         else:
             hint = "check OPENAI_API_KEY (direct route: USE_AI_GATEWAY=false)"
+    elif status == 404 and settings is not None and not _ends_in_v1(settings.base_url):
+        variable = "AI_GATEWAY_URL" if settings.route == "gateway" else "OPENAI_BASE_URL"
+        hint = f"does {variable} end in /v1? it is {settings.base_url}"
     elif status == 404:
         hint = "check the ID; `list` shows what exists"
+    elif status == 400 and (busy := ACTIVE_RUN.search(_api_message(exc))):
+        hint = (
+            f"wait for it to finish, or cancel it: aigw runs cancel {busy['thread']} {busy['run']}"
+        )
     elif status == 429:
         hint = "rate limited upstream; wait and retry (aigw backs off on its own)"
     elif status >= 500:

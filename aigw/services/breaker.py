@@ -49,10 +49,22 @@ def breaker_status(app: AppContext) -> list[BreakerStatus]:
     return found
 
 
-def breaker_reset(app: AppContext, host: str | None = None, *, every_host: bool = False) -> int:
-    """Close the circuit of `host` (default: the configured upstream); how many were reset."""
+def breaker_reset(
+    app: AppContext, host: str | None = None, *, every_host: bool = False
+) -> list[BreakerStatus]:
+    """Close circuits: `host`'s, every host's (`every_host`: their failure counts too), or by
+    default every one that is not closed. Returns those that were not closed, as they were."""
+    before = [s for s in breaker_status(app) if s.state != CLOSED]
+    if host is not None:
+        before = [s for s in before if s.host == host]
     store = StateStore(app.settings.state_db_path)
     try:
-        return store.breaker_reset(None if every_host else host or host_of(app.settings.base_url))
+        if every_host:
+            store.breaker_reset(None)
+        elif host is not None:
+            store.breaker_reset(host)
+        for status in before:
+            store.breaker_reset(status.host)
     finally:
         store.close()
+    return before

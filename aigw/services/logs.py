@@ -216,6 +216,8 @@ def prune_logs(
 
 def prune_summary(report: PruneReport) -> str:
     """What was (or would be) deleted, and what was kept, in one line."""
+    if nothing_to_prune(report) and not report.kept_unsynced:
+        return f"nothing to prune: no log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
     parts = [f"{report.local} local"]
     if report.remote is not None:
         parts.append(f"{report.remote} remote ({report.remote_kind})")
@@ -229,23 +231,12 @@ def prune_summary(report: PruneReport) -> str:
     return text
 
 
-def prune_preview(
-    ctx: AppContext,
-    older_than: str,
-    *,
-    local_only: bool,
-    now: datetime,
-    delete_unsynced: int | None = None,
-) -> str:
-    """The confirmation question, with the counts it is about."""
-    report = prune_logs(
-        ctx,
-        older_than,
-        dry_run=True,
-        local_only=local_only,
-        now=now,
-        delete_unsynced=delete_unsynced,
-    )
+def nothing_to_prune(report: PruneReport) -> bool:
+    return not report.local and not report.remote
+
+
+def prune_question(report: PruneReport, delete_unsynced: int | None = None) -> str:
+    """The confirmation question, with the counts of a dry run."""
     parts = [f"{report.local} local"]
     if report.remote is not None:
         parts.append(f"{report.remote} remote ({report.remote_kind})")

@@ -73,6 +73,15 @@ def check_id(value: str, field: str, *, enabled: bool = True) -> str:
         raise UsageError(f"invalid {field}: {value!r} is not an ID")
     prefix = ID_PREFIXES[field]
     if enabled and not value.startswith(prefix):
+        other = next((f for f, p in ID_PREFIXES.items() if value.startswith(p)), None)
+        if other is not None:  # an ID of another kind: most likely two were swapped
+            kind = other.removesuffix("_id")
+            raise UsageError(
+                f"{field} wants an ID starting with {prefix!r}, but {value!r} is "
+                f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} ID",
+                hint=f"were two IDs swapped? {field} takes {prefix}…, "
+                f"{other} takes {ID_PREFIXES[other]}… (see --help for which goes where)",
+            )
         raise UsageError(
             f"invalid {field}: expected an ID starting with {prefix!r}, got {value!r}",
             hint="set AIGW_CHECK_ID_PREFIXES=false for servers whose IDs look different",
