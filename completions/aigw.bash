@@ -12,7 +12,7 @@ _aigw() {
     esac
     if [ -z "$words" ]; then
         case "$cmdpath" in
-            "aigw") words="assistants breaker completions config dashboard demo doctor gateway logs messages metrics migrate runs sandbox threads --direct --gateway --gateway-url --home --version --force --no-wait --help" ;;
+            "aigw") words="assistants breaker completions config dashboard demo doctor gateway logs messages metrics migrate runs sandbox threads --direct --gateway --gateway-url --home --version --force --no-wait --verbose -v --help" ;;
             "aigw assistants") words="create delete get list update --help" ;;
             "aigw assistants create") words="--model --name --description --instructions --instructions-file --tool --metadata -m --temperature --top-p --json --help" ;;
             "aigw assistants delete") words="--yes -y --json --help" ;;

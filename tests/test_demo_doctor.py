@@ -137,3 +137,17 @@ def test_doctor_sees_installed_completions(cli: Cli, gateway_env, tmp_path, monk
         "detail": "installed for bash",
         "fix": None,
     }
+
+
+def test_doctor_does_not_count_its_own_probe_as_pending_sync(
+    cli: Cli, gateway_env, migrated_db: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
+    code, checks = doctor(cli)
+    assert checks["upstream"]["status"] == "ok"  # a logged call: one row, synced as it ends
+    assert checks["outbox"] == {
+        "name": "outbox",
+        "status": "ok",
+        "detail": "nothing pending sync",
+        "fix": None,
+    }

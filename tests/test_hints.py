@@ -33,7 +33,7 @@ def test_swapped_ids_say_which_argument_wants_which_prefix(
     assistant, thread = make_assistant(cli, tmp_path), make_thread(cli, "hi")
     swapped = cli("runs", "create", assistant, "--assistant", thread)
     assert swapped.exit_code == 2
-    assert "thread_id wants an ID starting with 'thread_'" in swapped.stderr
+    assert "invalid thread_id: it wants an ID starting with 'thread_'" in swapped.stderr
     assert f"'{assistant}' is an assistant ID" in swapped.stderr
     assert "swapped" in swapped.stderr and "AIGW_CHECK_ID_PREFIXES" not in swapped.stderr
 
@@ -58,9 +58,8 @@ def test_a_second_run_on_a_busy_thread_hints_at_cancelling_the_active_one(
     first = ok_json(cli, *args, "--metadata", "sandbox_run_ms=600000")
     second = cli(*args)
     assert second.exit_code == 1
-    assert f"hint: wait for it to finish, or cancel it: aigw runs cancel {thread} {first['id']}" in (
-        second.stderr
-    )
+    cancel = f"aigw runs cancel {thread} {first['id']}"
+    assert f"hint: wait for it to finish, or cancel it: {cancel}" in second.stderr
 
 
 def test_breaker_reset_closes_whatever_circuit_is_open_and_says_which(

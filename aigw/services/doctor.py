@@ -79,9 +79,15 @@ def check_upstream(app: AppContext) -> Check:
     from aigw.gateway.errors import translate
 
     app.command_options["no_cache"] = True  # a cached answer would prove nothing
+    try:
+        client = (
+            app.openai
+        )  # built (the SDK imported) before the clock starts: not the upstream's time
+    except AigwError:
+        raise
     started = time.perf_counter()
     try:
-        app.openai.beta.assistants.list(limit=1)
+        client.beta.assistants.list(limit=1)
     except AigwError:
         raise
     except Exception as exc:
@@ -134,7 +140,9 @@ def check_outbox(app: AppContext) -> Check:
     from aigw.storage import remote_kind
 
     local = app.local_logs()
-    pending = local.pending_count()
+    # The doctor's own calls (the upstream probe) are synced as this command ends: not pending.
+    own = app.outbox.written if "outbox" in app.__dict__ else 0
+    pending = max(0, local.pending_count() - own)
     if remote_kind(app.settings) is None:
         return Check("outbox", "ok", f"{pending} row(s) kept locally (no remote store to sync)")
     aside = local.set_aside_rows()

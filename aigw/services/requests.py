@@ -77,7 +77,7 @@ def check_id(value: str, field: str, *, enabled: bool = True) -> str:
         if other is not None:  # an ID of another kind: most likely two were swapped
             kind = other.removesuffix("_id")
             raise UsageError(
-                f"{field} wants an ID starting with {prefix!r}, but {value!r} is "
+                f"invalid {field}: it wants an ID starting with {prefix!r}, but {value!r} is "
                 f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} ID",
                 hint=f"were two IDs swapped? {field} takes {prefix}…, "
                 f"{other} takes {ID_PREFIXES[other]}… (see --help for which goes where)",
