@@ -143,7 +143,7 @@ def test_doctor_does_not_count_its_own_probe_as_pending_sync(
     cli: Cli, gateway_env, migrated_db: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
-    code, checks = doctor(cli)
+    _, checks = doctor(cli)
     assert checks["upstream"]["status"] == "ok"  # a logged call: one row, synced as it ends
     assert checks["outbox"] == {
         "name": "outbox",
