@@ -246,7 +246,7 @@ complete -c aigw -n '__fish_seen_subcommand_from sandbox; and __fish_seen_subcom
 complete -c aigw -n '__fish_seen_subcommand_from threads; and not __fish_seen_subcommand_from create delete get update' -a create -d 'Create a thread, optionally with first messages'
 complete -c aigw -n '__fish_seen_subcommand_from threads; and not __fish_seen_subcommand_from create delete get update' -a delete -d 'Delete a thread and its messages and runs (asks first unless --yes)'
 complete -c aigw -n '__fish_seen_subcommand_from threads; and not __fish_seen_subcommand_from create delete get update' -a get -d 'Show one thread'
-complete -c aigw -n '__fish_seen_subcommand_from threads; and not __fish_seen_subcommand_from create delete get update' -a update -d 'Replace a thread\'s metadata, or record it as an agent\'s conversation'
+complete -c aigw -n '__fish_seen_subcommand_from threads; and not __fish_seen_subcommand_from create delete get update' -a update -d 'Replace a thread\'s metadata. Or record it as an agent\'s conversation (--agent)'
 complete -c aigw -n '__fish_seen_subcommand_from threads' -l help -d 'Show help and exit'
 complete -c aigw -n '__fish_seen_subcommand_from threads; and __fish_seen_subcommand_from create' -l message -r -d 'A first user message; repeatable (up to 32)'
 complete -c aigw -n '__fish_seen_subcommand_from threads; and __fish_seen_subcommand_from create' -l metadata -s m -r -d 'Metadata pair; repeatable'

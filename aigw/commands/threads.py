@@ -100,7 +100,7 @@ def update(
     ),
     json: bool = JsonOption,
 ) -> None:
-    """Replace a thread's metadata, or record it as an agent's conversation."""
+    """Replace a thread's metadata. Or record it as an agent's conversation (--agent)."""
     from aigw.render.assistants_views import thread_fields
     from aigw.services.requests import ThreadUpdate
     from aigw.services.threads import update_thread
