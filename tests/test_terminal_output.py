@@ -186,3 +186,16 @@ def test_a_cached_answer_says_so_on_a_terminal_and_not_when_piped(
     assert re.search(r"cached \d+ s ago — --no-cache for fresh", shown), shown
     piped = aigw_process("assistants", "list")
     assert piped.exit_code == 0 and piped.stderr == ""
+
+
+def test_upstream_text_keeps_its_content_but_not_its_control_sequences(
+    cli: Cli, fresh_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    name = "Evil\x1b]0;pwned\x07 \x1b[2Jname\x1b[31m"
+    made = ok_json(cli, "assistants", "create", "--model", "gpt-4o", "--name", name)
+    for args in (("assistants", "list"), ("assistants", "get", made["id"])):
+        done = aigw_process(*args)
+        assert "Evil name" in done.stdout and "\x1b" not in done.stdout
+    shown = in_terminal("assistants", "list", "--no-cache", columns=120)
+    assert "Evil name" in shown and "pwned" not in shown

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +23,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from rich.console import Console, JustifyMethod, RenderableType
     from rich.text import Text
+
+
+# Terminal control sequences (CSI, OSC, other escapes) and control characters but newline and
+# tab. Upstream text (names, messages, errors) is shown with its content and without them, so
+# an API answer can never move the cursor, retitle the terminal or hide what follows.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|\x1b[@-_]?"  # other escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # control characters but tab and newline
+)
+
+
+def printable(text: str) -> str:
+    """`text` without terminal control sequences: the one place upstream text is made safe."""
+    return _CONTROL.sub("", text)
 
 
 def escape(text: str) -> str:
@@ -71,12 +88,14 @@ def fmt_time(epoch: int | float | None) -> str:
 def fmt_cell(value: Any) -> str | Text:
     rich_text = sys.modules.get("rich.text")
     if rich_text is not None and isinstance(value, rich_text.Text):
-        return value  # literal text (e.g. a message): never read as Rich markup
+        if _CONTROL.search(value.plain):  # literal text (e.g. a message): never Rich markup
+            value = rich_text.Text(printable(value.plain), style=value.style)
+        return value
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(to_jsonable(value), ensure_ascii=False) if value else ""
-    return str(value)
+    return printable(str(value))
 
 
 def plain(value: Any) -> str:
@@ -276,6 +295,7 @@ class Output:
 
     # -- status (stderr) -------------------------------------------------------------------
     def note(self, message: str) -> None:
+        message = printable(message)
         if self._plain_stderr():
             self._line(message)
         else:
@@ -290,12 +310,14 @@ class Output:
             self.stderr.print(f"[green]✓[/green] {escape(message)}", highlight=False)
 
     def warn(self, message: str) -> None:
+        message = printable(message)
         if self._plain_stderr():
             self._line(f"warning: {message}")
         else:
             self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def error(self, message: str, hint: str | None = None) -> None:
+        message, hint = printable(message), printable(hint) if hint else hint
         if self._plain_stderr():
             self._line(f"error: {message}" + (f"\nhint: {hint}" if hint else ""))
             return
