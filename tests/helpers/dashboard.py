@@ -18,7 +18,7 @@ from aigw.settings import load_settings
 from tests.helpers.cli import Cli
 from tests.helpers.metrics import NOW, generated_rows, load_sqlite
 
-ARTEFACTS = Path(__file__).resolve().parent.parent / "test-artefacts"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
 SEEDED_ROWS = 600
 
 
