@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from aigw.errors import AigwError, ExitCode, UsageError
 
@@ -103,9 +104,7 @@ def _dumps(value: Any) -> str:
 
 
 @web.middleware
-async def errors_as_json(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """AigwError → its HTTP status with a one-line message; anything else → 500, said once on
     stderr; never a traceback in a response."""
     try:
@@ -127,12 +126,18 @@ async def errors_as_json(
 
 
 def dashboard_app(
-    settings: Settings, *, local: bool = False, clock: Callable[[], float] = time.time
+    settings: Settings,
+    *,
+    local: bool = False,
+    clock: Callable[[], float] = time.time,
+    guard: Middleware | None = None,
 ) -> web.Application:
     """The dashboard as an aiohttp application, reading the remote store when configured
-    (unless `local`), else the local one — as `aigw metrics` does."""
+    (unless `local`), else the local one — as `aigw metrics` does. `guard` runs before every
+    route (the gateway's key check when mounted there)."""
     readers = Readers(settings)
-    app = web.Application(middlewares=[errors_as_json])
+    middlewares: list[Middleware] = [errors_as_json] if guard is None else [guard, errors_as_json]
+    app = web.Application(middlewares=middlewares)
 
     def now() -> datetime:
         return datetime.fromtimestamp(clock(), UTC)

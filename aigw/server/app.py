@@ -2,6 +2,7 @@
 
     /v1/{anything}   the proxy (server/proxy.py): gateway key, policies, upstream, log rows
     /healthz /readyz /metrics   operations (server/ops.py), no gateway key needed
+    /dashboard/      the metrics page (aigw/dashboard), behind the gateway key
 
 Building on it (bridge, dashboard): call `create_app(settings, options)`, then add routes or
 mount a sub-application before the server starts, e.g. `app.add_subapp("/dashboard", sub)`;
@@ -39,6 +40,9 @@ def create_app(
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
+    from aigw.dashboard.app import dashboard_app
+
+    app.add_subapp("/dashboard", dashboard_app(settings, guard=dashboard_key))
     if options.assistants == "local":  # before the proxy: these routes must win over it
         from aigw.server.assistants import mount_assistants
 
@@ -76,6 +80,40 @@ def require_gateway_key(request: web.Request) -> None:
             body=gateway_error(401, f"A valid gateway key is required in {header}.").body,
             content_type="application/json",
         )
+
+
+@web.middleware
+async def dashboard_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The dashboard behind the gateway key: in the key's header (scripts), or as the password
+    of HTTP Basic auth, which a browser asks for once (a page load cannot send a header)."""
+    runtime = request.config_dict[RUNTIME]
+    given = request.headers.get(runtime.settings.gateway_key_header)
+    if given is None:
+        given = basic_password(request.headers.get("Authorization"))
+    if not runtime.key_accepted(given):
+        return gateway_error(
+            401,
+            f"A valid gateway key is required in {runtime.settings.gateway_key_header}"
+            " or as the password (any user name).",
+            headers={"WWW-Authenticate": 'Basic realm="aigw dashboard", charset="UTF-8"'},
+        )
+    return await handler(request)
+
+
+def basic_password(authorization: str | None) -> str | None:
+    """The password of an HTTP Basic `Authorization` header; None for anything else."""
+    import base64
+    import binascii
+
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep else None
 
 
 @web.middleware
