@@ -17,7 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import orjson
@@ -220,6 +220,10 @@ class _Call:
         client_retrying = self.request.headers.get(CLIENT_RETRY_HEADER, "0") not in ("", "0")
         policy = RetryPolicy(0 if client_retrying else settings.max_retries, settings.retry_budget)
         waited = 0.0
+        keys = runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
+        key_header = settings.gateway_key_header
+        if keys:
+            headers[key_header] = keys[0].value
         while True:
             self.attempt += 1
             can_retry = self.attempt <= policy.max_retries
@@ -243,6 +247,17 @@ class _Call:
                     continue
                 return error.response()
             status = answer.status
+            if keys and status == 401 and len(keys) > 1:
+                # Refused: the same call (same call id) with the next key, without a wait.
+                got = await _small_body(answer)
+                answer.release()
+                latency = (time.perf_counter() - clock) * 1000
+                self.log(started, latency, status, answer, got, cache_status, None)
+                keys = keys[1:]
+                headers[key_header] = keys[0].value
+                continue
+            if keys and status != 401:
+                runtime.remember_upstream_key(keys[0])
             runtime.breaker.record(
                 runtime.upstream_host, failure=status >= 500, error=f"HTTP {status}"
             )
@@ -441,7 +456,7 @@ def _unauthorized(header: str, given: str | None) -> web.Response:
 def _check_path(path: str) -> None:
     """Only plain /v1 paths: no dot segments, no empty segments, nothing that could name
     another place once the upstream's URL library normalises it."""
-    segments = path.split("/")[1:]
+    segments = unquote(path).split("/")[1:]
     if (
         any(s in ("", ".", "..") for s in segments[:-1])
         or "\\" in path
@@ -529,8 +544,6 @@ def _upstream_headers(runtime: Runtime, headers: Any) -> CIMultiDict[str]:
             out.add(name, value)
     if settings.upstream_api_key is not None:
         out["Authorization"] = f"Bearer {settings.upstream_api_key.get_secret_value()}"
-    if runtime.upstream_keys:
-        out[settings.gateway_key_header] = runtime.upstream_key().value
     return out
 
 

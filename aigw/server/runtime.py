@@ -21,7 +21,13 @@ import aiohttp
 from aiohttp import web
 
 from aigw.gateway.circuit import CircuitBreaker, breaker_for, host_of
-from aigw.gateway.transports.keys import LabelledKey, fingerprint, labelled_keys
+from aigw.gateway.policies.keys import (
+    LabelledKey,
+    fingerprint,
+    in_rotation_order,
+    labelled_keys,
+    should_remember,
+)
 from aigw.gateway.transports.ratelimit import RateLimiter
 from aigw.redact import Redactor, redactor_for
 from aigw.server.metrics import GatewayMetrics
@@ -123,14 +129,15 @@ class Runtime:
             limiter = self.key_limits[name] = RateLimiter(self.state, spec, name=name)
         return limiter
 
-    def upstream_key(self) -> LabelledKey:
-        """The upstream gateway key to send: the one remembered to work, else the first."""
+    def upstream_keys_in_order(self) -> list[LabelledKey]:
+        """The upstream gateway keys, the one remembered to work first."""
         remembered = self.state.remembered_key(self.upstream_host)
-        if remembered is not None:
-            for key in self.upstream_keys:
-                if fingerprint(key.value) == remembered[0]:
-                    return key
-        return self.upstream_keys[0]
+        return in_rotation_order(self.upstream_keys, remembered)
+
+    def remember_upstream_key(self, key: LabelledKey) -> None:
+        remembered = self.state.remembered_key(self.upstream_host)
+        if should_remember(self.upstream_keys, key, remembered):
+            self.state.remember_key(self.upstream_host, fingerprint(key.value), announced=True)
 
     def agent_for(self, assistant_id: str) -> str | None:
         """The agents.id the mirror recorded for an assistant (re-read every few seconds)."""

@@ -112,13 +112,18 @@ def gateway(
 def http(
     method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    """One plain HTTP request (no SDK): status, headers, body — error statuses included."""
+    """One plain HTTP request (no SDK): status, headers (lower-case names), body — error
+    statuses included."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, dict(answer.headers.items()), answer.read()
+            return answer.status, _lower(answer.headers.items()), answer.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers.items()), error.read()
+        return error.code, _lower(error.headers.items()), error.read()
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in items}
 
 
 def authorised(**extra: str) -> dict[str, str]:
@@ -154,3 +159,62 @@ def serve_process(*args: str, env: dict[str, str] | None = None) -> ServeProcess
         _, err = process.communicate(timeout=10)
         raise AssertionError(f"gateway did not start: {line!r} {err}")
     return ServeProcess(process, line.removeprefix("listening on "))
+
+
+@dataclass
+class Seen:
+    method: str
+    path_qs: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+class TinyUpstream:
+    """An upstream whose every answer a test writes (`answer(request) -> web.Response`), and
+    which records what reached it: for header rules, redirects and hostile answers."""
+
+    def __init__(self, answer: Callable[[web.Request], Any]):
+        self.seen: list[Seen] = []
+        self._answer = answer
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.seen.append(Seen(request.method, request.path_qs, headers, body))
+            result = self._answer(request)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        self.sock = bind("127.0.0.1", 0)
+        self.url = url_of(self.sock)
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> None:
+        await self.runner.setup()
+        await web.SockSite(self.runner, self.sock).start()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@contextmanager
+def tiny_upstream(answer: Callable[[web.Request], Any]) -> Iterator[TinyUpstream]:
+    server = TinyUpstream(answer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def json_answer(body: Any, status: int = 200, **headers: str) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)

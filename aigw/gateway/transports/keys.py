@@ -8,40 +8,21 @@ promote. Messages name variables, never key material.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aigw.gateway.http import BaseTransport, Request, Response
+from aigw.gateway.policies.keys import (
+    LabelledKey,
+    fingerprint,
+    in_rotation_order,
+    labelled_keys,
+    should_remember,
+)
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.breaker import host_of
 from aigw.storage.state import StateStore
 
-
-def fingerprint(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class LabelledKey:
-    value: str
-    label: str  # where it came from: GATEWAY_API_KEY, GATEWAY_API_KEY_NEXT, GATEWAY_API_KEYS[2]
-
-
-def labelled_keys(
-    current: str | None, next_key: str | None, listed: str | None
-) -> list[LabelledKey]:
-    """The keys in rotation order with the variable each came from; duplicates dropped."""
-    found: list[LabelledKey] = []
-    candidates = [(current, "GATEWAY_API_KEY"), (next_key, "GATEWAY_API_KEY_NEXT")]
-    for i, item in enumerate((listed or "").split(","), start=1):
-        candidates.append((item.strip(), f"GATEWAY_API_KEYS item {i}"))
-    seen: set[str] = set()
-    for value, label in candidates:
-        if value and value not in seen:
-            seen.add(value)
-            found.append(LabelledKey(value, label))
-    return found
+__all__ = ["KeyRotationTransport", "LabelledKey", "fingerprint", "labelled_keys"]
 
 
 class KeyRotationTransport(Layer):
@@ -61,12 +42,7 @@ class KeyRotationTransport(Layer):
         self.notify = notify
 
     def _ordered(self, scope: str) -> list[LabelledKey]:
-        """The remembered working key first, then the others in configured order."""
-        remembered = self.store.remembered_key(scope)
-        if remembered is None:
-            return self.keys
-        first = [k for k in self.keys if fingerprint(k.value) == remembered[0]]
-        return first + [k for k in self.keys if k not in first]
+        return in_rotation_order(self.keys, self.store.remembered_key(scope))
 
     def handle_request(self, request: Request) -> Response:
         scope = host_of(str(request.url))
@@ -83,14 +59,9 @@ class KeyRotationTransport(Layer):
         raise AssertionError("unreachable: the loop returns on the last key")
 
     def _remember(self, scope: str, key: LabelledKey) -> None:
-        remembered = self.store.remembered_key(scope)
-        is_first = key == self.keys[0]
-        if remembered is not None and remembered[0] == fingerprint(key.value):
-            if remembered[1] or is_first:
-                return
-        elif remembered is None and is_first:
-            return  # the configured order works: nothing to remember or say
-        if not is_first:
+        if not should_remember(self.keys, key, self.store.remembered_key(scope)):
+            return
+        if key != self.keys[0]:
             self.notify(
                 f"the gateway refused {self.keys[0].label}; {key.label} works and aigw will "
                 f"use it from now on — promote it: set GATEWAY_API_KEY to the value of "
