@@ -83,3 +83,10 @@ def test_without_a_gateway_key_it_refuses_to_start_with_exit_3() -> None:
     refused = aigw_process("gateway", "serve", "--port", "0")
     assert refused.exit_code == 3
     assert "GATEWAY_API_KEY" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_sigterm_while_workers_are_still_starting_is_a_clean_exit(fresh_sandbox: Sandbox) -> None:
+    server = serve_process("--upstream", fresh_sandbox.url, "--workers", "2")
+    code, err = server.stop()
+    assert code == 0, err
+    assert "Traceback" not in err

@@ -7,6 +7,7 @@ before `/v1` (a gateway's own prefix) is dropped, and so is the query string.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -65,6 +66,11 @@ def parse(path: str) -> Endpoint:
             out.append(segment)
         previous = segment
     return Endpoint("/" + "/".join(out), path, ids)
+
+
+# A process meets the same few paths again and again: each is parsed once. (An Endpoint is a
+# tuple and only read, so rows may share one.)
+endpoint_of = functools.lru_cache(maxsize=1024)(parse)
 
 
 def template(path: str) -> str:

@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from aigw.gateway.endpoints import parse as parse_endpoint
+from aigw.gateway.endpoints import Endpoint, endpoint_of
 from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
@@ -44,7 +44,6 @@ from aigw.gateway.transports.retry import RetryPolicy, is_retryable_status, retr
 from aigw.server.errors import gateway_error
 from aigw.server.runtime import RUNTIME, Runtime
 from aigw.services.validation import validation_problem
-from aigw.storage.attempts import endpoint_of
 from aigw.storage.base import LogRecord, new_id
 from aigw.storage.state import CacheEntry
 
@@ -102,8 +101,9 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     status = 500
     try:
         path = request.rel_url.raw_path
-        endpoint = endpoint_of(path).template
-        response = await _handle(runtime, request, path, endpoint)
+        parsed = endpoint_of(path)
+        endpoint = parsed.template
+        response = await _handle(runtime, request, path, parsed)
         status = response.status
         return response
     except _Refused as refused:
@@ -115,7 +115,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle(
-    runtime: Runtime, request: web.Request, path: str, endpoint: str
+    runtime: Runtime, request: web.Request, path: str, endpoint: Endpoint
 ) -> web.StreamResponse:
     settings = runtime.settings
     headers = request.headers
@@ -127,23 +127,18 @@ async def _handle(
     method = request.method
     body = await _body(request)
     sent = _parsed(method, headers.get("content-type", ""), body)
-    if settings.check_id_prefixes or method != "GET":
-        problem = validation_problem(
-            method,
-            parse_endpoint(path),
-            sent,
-            request.rel_url.query,
-            prefixes=settings.check_id_prefixes,
-        )
-        if problem is not None:
-            raise _Refused(
-                gateway_error(400, problem.message, param=problem.param, code=problem.code)
-            )
+    query = request.rel_url.query
+    problem = validation_problem(method, endpoint, sent, query, prefixes=settings.check_id_prefixes)
+    if problem is not None:
+        error = gateway_error(400, problem.message, param=problem.param, code=problem.code)
+        raise _Refused(error)
     _rate_limit(runtime, given_key)
 
     upstream_headers = _upstream_headers(runtime, headers)
-    query = request.rel_url.raw_query_string
-    url = runtime.options.upstream + path.removeprefix("/v1") + (f"?{query}" if query else "")
+    raw_query = request.rel_url.raw_query_string
+    url = runtime.options.upstream + path.removeprefix("/v1")
+    if raw_query:
+        url += f"?{raw_query}"
     call = _Call(runtime, request, method, path, endpoint, sent, _user_id(runtime, headers))
 
     tag = resource_tag(path) if method == "GET" and settings.cache_ttl > 0 else None
@@ -152,7 +147,7 @@ async def _handle(
     if tag is not None:
         max_age, no_cache = max_age_of(headers.get("cache-control"))
         fresh_for = settings.cache_ttl if max_age is None else max_age
-        key = _cache_key(runtime, method, path, query, upstream_headers)
+        key = _cache_key(runtime, method, path, raw_query, upstream_headers)
         cache_status = BYPASS if no_cache or fresh_for <= 0 else MISS
         if cache_status == MISS:
             entry = runtime.state.cache_get(key)
@@ -191,7 +186,7 @@ class _Call:
         request: web.Request,
         method: str,
         path: str,
-        endpoint: str,
+        endpoint: Endpoint,
         sent: Any,
         user_id: str | None,
     ):
@@ -403,7 +398,7 @@ class _Call:
     ) -> None:
         runtime = self.runtime
         settings = runtime.settings
-        endpoint = endpoint_of(self.path)
+        endpoint = self.endpoint
         facts = body_facts(self.sent, got)
         if error is None and status is not None:
             error = answer_error_text(status, got)
@@ -470,8 +465,11 @@ async def _body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > cap:
         raise _Refused(_too_large(cap))
+    if not request.body_exists:
+        return b""
     try:
-        return await asyncio.wait_for(request.read(), request.app[RUNTIME].settings.timeout)
+        async with asyncio.timeout(request.app[RUNTIME].settings.timeout):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _Refused(_too_large(cap)) from None
     except TimeoutError:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aigw.settings import Settings
 
 BACKLOG = 1024
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -51,6 +52,9 @@ def serve(
     announce: Callable[[str], None],
 ) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0 after a clean drain)."""
+    # Held back until a handler is in place (each worker's event loop, the parent's forward):
+    # a signal that arrives while a worker starts must drain it, not kill it half-way.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     if workers <= 1:
         return _worker(settings, options, sock, announce)
     metrics_dir = Path(tempfile.mkdtemp(prefix="aigw-metrics-", dir=_metrics_parent(settings)))
@@ -77,6 +81,7 @@ def serve(
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         worst = 0
         for child in children:
             _, status = os.waitpid(child, 0)
@@ -119,8 +124,9 @@ async def _serve_until_stopped(
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     announce(url_of(sock))
     await stop.wait()
     # Stops accepting, waits for in-flight requests (up to the drain timeout), then runs the

@@ -14,21 +14,16 @@ error text is redacted, and the rest are ids, names, numbers and the path.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from aigw.gateway.endpoints import parse
+from aigw.gateway.endpoints import endpoint_of
 from aigw.storage.base import COLUMNS, LogRecord, new_id
 from aigw.storage.sqlite import json_text
 
 SOURCE = "aigw"  # who wrote the row (the seed app's own inserts leave it NULL)
 FORMAT = 1  # the first value of an attempt's line; a LogRecord's row starts with its id (a str)
-
-# A process calls the same few paths again and again: template each one once. Endpoint is
-# frozen and only read, so sharing one between rows is safe.
-endpoint_of = functools.lru_cache(maxsize=1024)(parse)
 
 
 class Attempt(NamedTuple):
