@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,11 +53,14 @@ def serve(
     announce: Callable[[str], None],
 ) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0 after a clean drain)."""
-    # Held back until a handler is in place (each worker's event loop, the parent's forward):
-    # a signal that arrives while a worker starts must drain it, not kill it half-way.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # From here a stop signal is only noted until the event loop (or, in the parent, the
+    # forwarding) takes over: one that arrives while a worker starts must drain it, not kill
+    # it half-way.
+    requested = threading.Event()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, frame: requested.set())
     if workers <= 1:
-        return _worker(settings, options, sock, announce)
+        return _worker(settings, options, sock, announce, requested)
     metrics_dir = Path(tempfile.mkdtemp(prefix="aigw-metrics-", dir=_metrics_parent(settings)))
     # Before any worker imports prometheus-client: its counters then live in shared files.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -68,7 +72,7 @@ def serve(
                 code = 1
                 try:
                     options.worker = number
-                    code = _worker(settings, options, sock, lambda url: None)
+                    code = _worker(settings, options, sock, lambda url: None, requested)
                 finally:
                     os._exit(code)
             children.append(pid)
@@ -79,9 +83,10 @@ def serve(
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGTERM)
 
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, forward)
+        if requested.is_set():
+            forward(signal.SIGTERM, None)
         worst = 0
         for child in children:
             _, status = os.waitpid(child, 0)
@@ -101,10 +106,11 @@ def _worker(
     options: ServerOptions,
     sock: socket.socket,
     announce: Callable[[str], None],
+    requested: threading.Event,
 ) -> int:
     import uvloop
 
-    return uvloop.run(_serve_until_stopped(settings, options, sock, announce))
+    return uvloop.run(_serve_until_stopped(settings, options, sock, announce, requested))
 
 
 async def _serve_until_stopped(
@@ -112,6 +118,7 @@ async def _serve_until_stopped(
     options: ServerOptions,
     sock: socket.socket,
     announce: Callable[[str], None],
+    requested: threading.Event,
 ) -> int:
     from aiohttp import web
 
@@ -126,7 +133,8 @@ async def _serve_until_stopped(
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if requested.is_set():  # asked to stop while starting
+        stop.set()
     announce(url_of(sock))
     await stop.wait()
     # Stops accepting, waits for in-flight requests (up to the drain timeout), then runs the
