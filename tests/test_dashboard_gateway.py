@@ -28,7 +28,7 @@ def test_the_gateway_serves_the_dashboard_only_with_its_key(
         header = http("GET", base, headers={KEY_HEADER: GATEWAY_KEY})
         browser = http("GET", base + "static/dashboard.js", headers=basic(GATEWAY_KEY))
     assert without[0] == wrong[0] == 401
-    assert without[1]["WWW-Authenticate"].startswith("Basic ")
+    assert without[1]["www-authenticate"].startswith("Basic ")
     assert json.loads(without[2])["error"]["type"] == "invalid_request_error"
     assert header[0] == browser[0] == 200
     assert b"aigw dashboard" in header[2]
