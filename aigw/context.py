@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from aigw.settings import Settings
     from aigw.storage import RemoteRepository
     from aigw.storage.base import Mirror
-    from aigw.storage.outbox import Outbox
+    from aigw.storage.call_log import CallLog
     from aigw.storage.sqlite import SQLiteRepository
     from aigw.storage.state import StateStore
 
@@ -55,12 +55,6 @@ class AppContext:
 
         return open_repository(self.settings)
 
-    def local_logs(self) -> SQLiteRepository:
-        """The local store, with this process's own journalled rows in it: for reading."""
-        if "outbox" in self.__dict__:
-            self.outbox.commit()
-        return self.repository
-
     @cached_property
     def remote(self) -> RemoteRepository | None:
         """The remote store (Postgres or Supabase REST), None when none is configured."""
@@ -82,16 +76,14 @@ class AppContext:
         return RememberingMirror(self.remote, self._remember_agent)
 
     def _remember_agent(self, assistant_id: str, agent_id: str) -> None:
-        # Rows are made when the journal moves into the store, which reads this mapping then.
         self.repository.remember_agent(assistant_id, agent_id)
 
     @cached_property
-    def outbox(self) -> Outbox:
+    def call_log(self) -> CallLog:
         """Where the gateway's log rows go; the store opens on the first record."""
-        from aigw.storage import journal_path
-        from aigw.storage.outbox import Outbox
+        from aigw.storage.call_log import CallLog
 
-        return Outbox(lambda: self.repository, journal_path(self.settings))
+        return CallLog(lambda: self.repository)
 
     @cached_property
     def state(self) -> StateStore:
@@ -105,7 +97,7 @@ class AppContext:
         from aigw.gateway.client import Gateway
 
         return Gateway(
-            self.settings, outbox=self.outbox, options=self.command_options, state=self.state
+            self.settings, log=self.call_log, options=self.command_options, state=self.state
         )
 
     @property
@@ -118,7 +110,7 @@ class AppContext:
             preflight(
                 self.settings,
                 self.state,
-                record=self.outbox,
+                record=self.call_log,
                 force=bool(self.command_options.get("force")),
             )
         return self.gateway.client
@@ -132,23 +124,15 @@ class AppContext:
         from aigw.render import Output
 
         if "gateway" in self.__dict__:
-            self.gateway.close()  # closes the state store and the outbox too
+            self.gateway.close()  # closes the state store and the call log too
         else:  # refused by the preflight, or no call made: close what it opened
             if "state" in self.__dict__:
                 self.state.close()
-            if "outbox" in self.__dict__:
-                self.outbox.close()
-        if "outbox" in self.__dict__:
-            outbox = self.outbox
-            if outbox.left_in_journal:
-                Output().warn(
-                    f"{outbox.left_in_journal} log rows could not be moved into the local store "
-                    f"({outbox.problem}); kept in {outbox.journal_dir} for the next command"
-                )
-            if outbox.unwritten:
-                Output().warn(
-                    f"{len(outbox.unwritten)} log rows could not be saved ({outbox.problem})"
-                )
+            if "call_log" in self.__dict__:
+                self.call_log.close()
+        if "call_log" in self.__dict__ and self.call_log.unwritten:
+            log = self.call_log
+            Output().warn(f"{len(log.unwritten)} log rows could not be saved ({log.problem})")
         for message in self.unrecorded:
             Output().warn(message)
         if "remote" in self.__dict__ and self.remote is not None:

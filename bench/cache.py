@@ -5,8 +5,8 @@
    from the cache versus with --no-cache; medians of interleaved runs.
 1. 1,000 `assistants list` calls in process to the sandbox, answered by the cache versus sent
    upstream (--no-cache). Target: a hit ≥ 10× faster. Measured three ways, all printed, each
-   with every call's log row journalled and moved into the local SQLite store as the CLI
-   does (the move is timed too), best of three interleaved runs:
+   with every call's log row written to the local SQLite store as the CLI does, best of three
+   interleaved runs:
    * transport stack: aigw's layers only, on GET /v1/assistants requests built beforehand —
      what the cache saves, the figure for the target;
    * the same, building each request in the loop (httpx2's URL parsing, the caller's cost);
@@ -16,8 +16,7 @@
    versus `python -c "import openai"` (medians of interleaved runs). Target ≤ 0.5: no
    network, no wait, no SDK import.
 
-Run from the repository root: `python -m bench.cache` (as a module: `python bench/cache.py`
-would put bench/ first on sys.path, where bench/logging.py shadows the standard library).
+Run from the repository root: `python -m bench.cache`.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from aigw.gateway.http import Request
 from aigw.gateway.transports.breaker import OPEN, host_of
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage.outbox import Outbox
+from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.state import BreakerRow, StateStore
 from bench import compile_aigw
@@ -51,7 +50,7 @@ def time_sdk_calls(gateway: Gateway, calls: int) -> float:
     started = time.perf_counter()
     for _ in range(calls):
         client.beta.assistants.list()
-    return time.perf_counter() - started + committed(gateway)
+    return time.perf_counter() - started
 
 
 def time_stack_calls(gateway: Gateway, calls: int, *, build_requests: bool = False) -> float:
@@ -74,22 +73,13 @@ def time_stack_calls(gateway: Gateway, calls: int, *, build_requests: bool = Fal
     started = time.perf_counter()
     for i in range(calls):
         one(request() if build_requests else ready[i])
-    return time.perf_counter() - started + committed(gateway)
-
-
-def committed(gateway: Gateway) -> float:
-    """Seconds to move the journalled log rows into SQLite: part of what the calls cost."""
-    if gateway.outbox is None:
-        return 0.0
-    started = time.perf_counter()
-    gateway.outbox.commit()
     return time.perf_counter() - started
 
 
 HOW = {
-    "stack": "transport stack, log rows committed",
+    "stack": "transport stack, log rows written",
     "stack+build": "transport stack, building each request too",
-    "sdk": "whole SDK call, log rows committed",
+    "sdk": "whole SDK call, log rows written",
 }
 
 
@@ -121,7 +111,7 @@ def cache_ratio(home: Path) -> dict[tuple[str, str], float]:
             openai_api_key="sk-bench-000000000000",
         )
         timings = {}
-        store = SQLiteRepository(settings.state_db_path)  # the CLI's outbox, same file
+        store = SQLiteRepository(settings.state_db_path)  # the CLI's local store, same file
         runs: list[tuple[str, Callable[[Gateway, int], float]]] = [
             ("stack", time_stack_calls),
             ("stack+build", lambda g, n: time_stack_calls(g, n, build_requests=True)),
@@ -130,13 +120,13 @@ def cache_ratio(home: Path) -> dict[tuple[str, str], float]:
         for _ in range(3):  # interleaved; the best of three for each
             for label, options in (("hit", {}), ("upstream", {"no_cache": True})):
                 for how, timer in runs:
-                    outbox = Outbox(lambda: store, home / "journal")
-                    gateway = Gateway(settings, options=options, outbox=outbox)
+                    log = CallLog(lambda: store)
+                    gateway = Gateway(settings, options=options, log=log)
                     try:
                         took = timer(gateway, CALLS)
                     finally:
                         gateway.close()
-                    assert outbox.written > CALLS and not outbox.unwritten
+                    assert not log.unwritten
                     timings[label, how] = min(took, timings.get((label, how), took))
         store.close()
         return timings

@@ -13,7 +13,7 @@ from aigw.context import AppContext
 from aigw.gateway.endpoints import parse
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage.outbox import Outbox
+from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.rows import local_rows
@@ -155,54 +155,70 @@ def test_rows_carry_the_user_id_and_the_agent_id_the_mirror_recorded(
     app.close()
     first, second = local_rows(isolated_env)
     assert first["user_id"] == second["user_id"] == "6f1c1b7e-0000-4000-8000-000000000001"
-    # Rows are made when the journal moves into the store: the create call, logged before the
-    # mirror recorded its agent, gets it too.
+    # The create call, logged before the mirror recorded its agent, gets it too.
     assert first["agent_id"] == second["agent_id"] == "6f1c1b7e-0000-4000-8000-0000000000aa"
 
 
-def test_a_store_that_cannot_be_written_never_fails_the_call_and_loses_nothing(
+def test_a_store_that_cannot_be_written_never_fails_the_call_and_is_said_at_close(
     gateway_env: Sandbox, isolated_env: Path
 ) -> None:
     settings = Settings(home=isolated_env)
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    failing = [True]
 
-    def broken() -> SQLiteRepository:
-        raise OSError("disk full")
+    def open_store() -> SQLiteRepository:
+        if failing[0]:
+            raise OSError("disk full")
+        return store
 
     from aigw.gateway.client import Gateway
 
-    outbox = Outbox(broken, isolated_env / "journal")
-    gateway = Gateway(settings, outbox=outbox)
+    log = CallLog(open_store)
+    gateway = Gateway(settings, log=log)
     assert len(gateway.client.beta.assistants.list().data) >= 0
     gateway.client.beta.assistants.list(extra_query={"limit": 2})
+    assert len(log.unwritten) == 2 and "disk full" in (log.problem or "")
+    failing[0] = False  # the disk has room again by the end of the command
     gateway.close()
-    assert outbox.left_in_journal == 2 and "disk full" in (outbox.problem or "")
-
-    app = app_for(isolated_env)  # the next command takes the journalled rows in
-    app.repository.close()
+    assert log.unwritten == []
     rows = local_rows(isolated_env)
     assert [r["endpoint"] for r in rows] == ["/v1/assistants", "/v1/assistants"]
-    assert list((isolated_env / "journal").iterdir()) == []
+    store.close()
 
 
-def test_the_sdk_reads_the_parse_the_layer_made_and_gets_what_httpx_would_give(
-    gateway_env: Sandbox,
+def test_rows_a_store_still_refuses_at_close_are_counted_and_warned_about(
+    gateway_env: Sandbox, isolated_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    app = app_for(isolated_env)
+    app.call_log = CallLog(_read_only_store)
+    app.openai.beta.assistants.list()  # the call itself succeeds
+    app.close()
+    assert len(app.call_log.unwritten) == 1
+    assert (
+        "1 log rows could not be saved (OSError: read-only file system)" in capsys.readouterr().err
+    )
+
+
+def _read_only_store() -> SQLiteRepository:
+    raise OSError("read-only file system")
+
+
+def test_the_row_names_what_the_response_says(gateway_env: Sandbox) -> None:
     from aigw.gateway.http import HTTPTransport, Request
     from aigw.gateway.transports.logging import LoggingTransport
-    from aigw.storage.attempts import Attempt
+    from aigw.storage.base import LogRecord
 
-    kept: list[tuple[object, ...]] = []
+    kept: list[LogRecord] = []
     layer = LoggingTransport(HTTPTransport(), kept.append, route="gateway")
     body = b'{"model": "gpt-4o", "name": "x"}'
     url = f"{gateway_env.url}/assistants"
     headers = {"authorization": "Bearer sk-test", "content-type": "application/json"}
     response = layer.handle_request(Request("POST", url, headers=headers, content=body))
     made = response.json()
-    assert made is response.json()  # parsed once: the layer's parse, the SDK's too
     assert made == json.loads(response.content) and made["object"] == "assistant"
-    assert response.json(parse_int=str)["created_at"] == str(made["created_at"])  # kwargs: anew
-    facts = Attempt(*kept[-1])  # and the row's facts came from that same parse
-    assert facts.assistant_id == made["id"] and facts.model == "gpt-4o"
+    [row] = kept
+    assert (row.assistant_id, row.model, row.status_code) == (made["id"], "gpt-4o", 200)
+    assert (row.endpoint, row.call_id, row.attempt) == ("/v1/assistants", row.id, 1)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The local SQLite outbox: concurrent processes, its migrations, durability of each row."""
+"""The local SQLite store: concurrent processes, its migrations, durability of each row."""
 
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ import pytest
 
 from aigw.errors import ExitCode
 from aigw.sandbox import Sandbox
-from aigw.settings import Settings
-from aigw.storage import open_repository
-from aigw.storage.base import COLUMNS, LogFilter
+from aigw.storage.base import COLUMNS, LogFilter, RowsNotWritten
+from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
-from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json
-from tests.helpers.rows import local_rows, records
+from tests.helpers.cli import Cli, make_assistant, make_thread
+from tests.helpers.rows import local_rows, records, wait_for_row
 
 CALLS = textwrap.dedent(
     """
@@ -77,6 +76,8 @@ def test_a_blank_file_migrates_to_the_call_log_schema(tmp_path: Path) -> None:
     }
     # Every window read needs it; each index costs every write (no index on id: UUIDv7).
     assert indexes == {"ai_gateway_logs_created_at"}
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "journal_marks" not in tables  # rows go straight in: nothing marks journals
     store.close()
 
 
@@ -139,45 +140,117 @@ def test_each_record_is_committed_before_the_call_returns(
         "OPENAI_API_KEY": "sk-test-0000000000000000abcd",
         "AIGW_CACHE_TTL": "0",
     }
-    # The process dies by os._exit after three calls: no close(), no flush, nothing at exit.
-    # Its rows are in its journal; the next aigw to open the store takes them in, once.
-    script = CALLS.replace("for _ in range(50):", "for _ in range(3):").replace(
-        "app.close()", "import os; os._exit(0)"
+    # The process says when each call has returned, then waits to be killed: no close(), no
+    # flush, nothing at exit. What it logged must be in the store already.
+    call = "    app.openai.beta.assistants.list(limit=1)\n"
+    script = CALLS.replace(
+        f"for _ in range(50):\n{call}", f"for n in range(3):\n{call}    print(n, flush=True)\n"
+    ).replace("app.close()", "import time; time.sleep(60)")
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
     )
-    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
-    [journal] = (isolated_env / "journal").iterdir()
-    assert journal.read_bytes().count(b"\n") == 3
+    try:
+        assert caller.stdout is not None
+        assert [caller.stdout.readline() for _ in range(3)] == ["0\n", "1\n", "2\n"]
+        caller.send_signal(signal.SIGKILL)
+        caller.wait(timeout=30)
+    finally:
+        caller.kill()
+    rows = local_rows(isolated_env)
+    assert len(rows) == 3 and {r["endpoint"] for r in rows} == {"/v1/assistants"}
+
+
+def test_a_row_sqlite_refuses_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    good, bad, later = records(3)
+    bad.total_tokens = 2**63  # past SQLite's integers (the logging layer never makes one)
+    with pytest.raises(RowsNotWritten) as refused:
+        store.write([good, bad, later])
+    assert refused.value.records == [bad]
+    with pytest.raises(RowsNotWritten):
+        store.write([bad])
+    assert [r.id for r in store.records(LogFilter())] == [later.id, good.id]
+    store.close()
+
+
+def test_the_call_log_keeps_a_refused_row_and_stores_the_next(tmp_path: Path) -> None:
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    log = CallLog(lambda: store)
+    good, bad, later = records(3)
+    bad.total_tokens = 2**63
+    for record in (good, bad, later):
+        log(record)
+    assert log.unwritten == [bad] and "OverflowError" in (log.problem or "")
+    assert log.close() == 1
+    assert [r.id for r in store.records(LogFilter())] == [later.id, good.id]
+    store.close()
+
+
+def test_an_error_text_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
+    from aigw.gateway.http import Request, Response
+    from aigw.gateway.transports.logging import LoggingTransport
+
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    log = CallLog(lambda: store)
+    layer = LoggingTransport(None, log, route="gateway")  # type: ignore[arg-type]
+    body = b'{"error": {"message": "bad input \\ud800 here"}}'  # JSON's escape: a lone surrogate
+    request = Request("POST", "http://gw.example/v1/threads", content=b"{}")
+    response = Response(400, content=body, request=request)
     for _ in range(2):
-        open_repository(Settings(home=isolated_env)).close()
-    assert len(local_rows(isolated_env)) == 3
-    assert list((isolated_env / "journal").iterdir()) == []
+        layer._emit(request, response, body, None, time.time_ns(), 1.0, None)
+    assert log.unwritten == []
+    rows = store.records(LogFilter(limit=None))
+    assert [r.error_message for r in rows] == ["bad input \ufffd here"] * 2
+    store.close()
+
+
+def test_a_row_that_cannot_be_built_is_kept_with_what_is_certain(tmp_path: Path) -> None:
+    from aigw.gateway.http import Request, Response
+    from aigw.gateway.transports.logging import LoggingTransport
+
+    store = SQLiteRepository(tmp_path / "store.sqlite3")
+    layer = LoggingTransport(None, CallLog(lambda: store), route="gateway")  # type: ignore[arg-type]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("surprise")
+
+    layer._record = broken  # type: ignore[method-assign]
+    request = Request("GET", "http://gw.example/v1/threads/thread_9/runs/run_1")
+    started = time.time_ns()
+    layer._emit(request, Response(200, request=request), b"{}", None, started, 2.5, None)
+    [row] = store.records(LogFilter(limit=None))
+    assert (row.endpoint, row.thread_id, row.run_id) == (
+        "/v1/threads/{thread_id}/runs/{run_id}",
+        "thread_9",
+        "run_1",
+    )
+    assert (row.status_code, row.latency_ms, row.route) == (200, 2.5, "gateway")
+    assert row.created_at.timestamp() == pytest.approx(started / 1e9)
+    assert row.error_message == "aigw could not build this log row: RuntimeError"
+    store.close()
 
 
 AIGW = (sys.executable, "-m", "aigw")
 SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
 
 
-def test_sigterm_ends_a_command_with_143_after_saving_its_rows(
+def test_sigterm_ends_a_waiting_command_with_143(
     cli: Cli, gateway_env: Sandbox, isolated_env: Path, tmp_path: Path
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "slow")
-    before = len(local_rows(isolated_env))
     waiting = subprocess.Popen(
         [*AIGW, "runs", "create", thread_id, "--assistant", assistant, *SLOW, "--wait"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not ok_json(cli, "runs", "list", thread_id) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # into the wait for the stream's next event
-    waiting.send_signal(signal.SIGTERM)
-    _, err = waiting.communicate(timeout=60)
+    try:
+        # The run's create has had its response: the command is waiting on the run's stream.
+        wait_for_row(isolated_env, "POST", "/v1/threads/{thread_id}/runs")
+        waiting.send_signal(signal.SIGTERM)
+        _, err = waiting.communicate(timeout=30)
+    finally:
+        waiting.kill()
     assert waiting.returncode == ExitCode.TERMINATED, err
     assert "terminated" in err and "Traceback" not in err
-    rows = local_rows(isolated_env)[before:]
-    assert ("POST", "/v1/threads/{thread_id}/runs", 200) in {
-        (r["method"], r["endpoint"], r["status_code"]) for r in rows
-    }

@@ -19,9 +19,9 @@ from aigw.gateway.client import Gateway
 from aigw.redact import MARK, Redactor
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage import journal_path, open_repository
+from aigw.storage import open_repository
 from aigw.storage.base import LogFilter
-from aigw.storage.outbox import Outbox
+from aigw.storage.call_log import CallLog
 from tests.helpers.cli import Cli
 
 
@@ -129,7 +129,7 @@ def test_a_payload_over_the_cap_is_truncated_with_a_marker() -> None:
     assert redactor.payload(small) == small
 
 
-# -- property: planted secrets never reach a stored row, the outbox or the console -------
+# -- property: planted secrets never reach a stored row, the WAL or the console -------
 
 AROUND = st.text(alphabet=string.ascii_letters + string.digits + " .,:;!?-_", max_size=20)
 
@@ -237,7 +237,7 @@ def test_planted_secrets_never_survive_redaction(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(payload=JSON, planted=secrets(), seed=st.integers(0, 10**6))
-def test_planted_secrets_never_reach_the_local_store_or_its_outbox(
+def test_planted_secrets_never_reach_the_local_store_or_its_write_ahead_log(
     sandbox: Sandbox, payload: Any, planted: tuple[str, str], seed: int
 ) -> None:
     kind, secret = planted
@@ -255,19 +255,18 @@ def test_planted_secrets_never_reach_the_local_store_or_its_outbox(
             max_retries=0,
         )
         store = open_repository(settings_)
-        gateway = Gateway(settings_, outbox=Outbox(lambda: store, journal_path(settings_)))
+        gateway = Gateway(settings_, log=CallLog(lambda: store))
         # The sandbox may refuse random metadata: the row is logged all the same.
         with contextlib.suppress(Exception):
             gateway.client.post("/assistants", body=body, cast_to=object)
-        # The row's first stop on disk is the journal, which close() removes: read it now.
-        journalled = b"".join(p.read_bytes() for p in journal_path(settings_).iterdir())
-        assert journalled
+        # The row's first stop on disk is the store's write-ahead log: read it before close.
+        in_wal = b"".join(p.read_bytes() for p in Path(home).iterdir() if p.is_file())
         gateway.close()
         [row] = store.records(LogFilter())
         assert row.request_payload is not None
         store.close()
         on_disk = b"".join(p.read_bytes() for p in Path(home).iterdir() if p.is_file())
-        on_disk += journalled
+        on_disk += in_wal
     for needle in needles(kind, secret):
         assert needle.encode() not in on_disk
 

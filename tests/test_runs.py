@@ -15,11 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from aigw.errors import ExitCode
 from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json, point_at
+from tests.helpers.rows import wait_for_row
 
 SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
 
@@ -246,7 +246,7 @@ def test_cancel_without_wait_answers_cancelling(cli: Cli, gateway_env, tmp_path)
 
 
 def test_ctrl_c_stops_waiting_and_says_how_to_cancel(
-    cli: Cli, gateway_env, tmp_path, monkeypatch
+    cli: Cli, gateway_env, tmp_path, isolated_env
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "wait for me")
@@ -269,11 +269,8 @@ def test_ctrl_c_stops_waiting_and_says_how_to_cancel(
         env=dict(os.environ),
     )
     try:
-        deadline = time.monotonic() + 30
-        while not ok_json(cli, "runs", "list", thread_id):  # the run exists: it is waiting
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the run was never created"
-            time.sleep(0.05)
+        # The run's create has had its response: the command is waiting on the run's stream.
+        wait_for_row(isolated_env, "POST", "/v1/threads/{thread_id}/runs")
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=30)
     finally:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from aigw.gateway.transports.keys import LabelledKey
     from aigw.storage.base import LogRecord
-    from aigw.storage.outbox import Outbox
+    from aigw.storage.call_log import CallLog
     from aigw.storage.state import StateStore
 
 # The SDK marks every Assistants method deprecated (OpenAI switched its hosted Assistants API
@@ -37,7 +37,7 @@ def build_stack(
     settings: Settings,
     *,
     network: BaseTransport,
-    sink: Callable[[tuple[Any, ...]], None],
+    sink: Callable[[LogRecord], None],
     state: StateStore | None = None,
     options: dict[str, Any] | None = None,
     clock: Clock | None = None,
@@ -141,7 +141,7 @@ class Gateway:
         self,
         settings: Settings,
         *,
-        outbox: Outbox | None = None,
+        log: CallLog | None = None,
         options: dict[str, Any] | None = None,
         network: BaseTransport | None = None,
         state: StateStore | None = None,
@@ -150,9 +150,8 @@ class Gateway:
         from aigw.storage.state import StateStore
 
         self.settings = settings
-        # Every attempt's facts: kept here for this process, committed by the outbox.
-        self.outbox = outbox
-        self.attempts: list[LogRecord | tuple[Any, ...]] = []
+        self.log = log  # where every attempt's row is written
+        self.records: list[LogRecord] = []  # the rows, when there is no log to write them to
         self.options = options if options is not None else {}
         self.clock = clock or Clock()
         # Cache, breaker, rate limit and key memory live in the local store, shared by processes.
@@ -168,21 +167,12 @@ class Gateway:
             clock=self.clock,
         )
 
-    def _record(self, attempt: LogRecord | tuple[Any, ...]) -> None:
-        """A row (a refusal before the SDK) or an attempt's facts from the logging layer."""
-        self.attempts.append(attempt)
-        if self.outbox is not None:
-            self.outbox(attempt)
-
-    @property
-    def records(self) -> list[LogRecord]:
-        """This process's attempts as log rows (ids made now: not those of the store's rows)."""
-        from aigw.storage.attempts import attempt_record, no_agent
-        from aigw.storage.base import LogRecord
-
-        return [
-            a if isinstance(a, LogRecord) else attempt_record(a, no_agent) for a in self.attempts
-        ]
+    def _record(self, record: LogRecord) -> None:
+        """A row from the logging layer, or a refusal before the SDK was built."""
+        if self.log is not None:
+            self.log(record)
+        else:
+            self.records.append(record)
 
     @property
     def route(self) -> str:
@@ -245,5 +235,5 @@ class Gateway:
         else:
             self.transport.close()
         self.state.close()
-        if self.outbox is not None:
-            self.outbox.close()
+        if self.log is not None:
+            self.log.close()

@@ -139,9 +139,9 @@ def check_schema(app: AppContext) -> Check:
 def check_outbox(app: AppContext) -> Check:
     from aigw.storage import remote_kind
 
-    local = app.local_logs()
+    local = app.repository
     # The doctor's own calls (the upstream probe) are synced as this command ends: not pending.
-    own = app.outbox.written if "outbox" in app.__dict__ else 0
+    own = app.call_log.written if "call_log" in app.__dict__ else 0
     pending = max(0, local.pending_count() - own)
     if remote_kind(app.settings) is None:
         return Check("outbox", "ok", f"{pending} row(s) kept locally (no remote store to sync)")

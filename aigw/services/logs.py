@@ -191,7 +191,7 @@ def prune_logs(
     from aigw.storage import remote_kind
 
     cutoff = prune_cutoff(older_than, now)
-    local = ctx.local_logs()
+    local = ctx.repository
     configured = remote_kind(ctx.settings)
     unsynced = local.count_unsynced_before(cutoff) if configured is not None else 0
     if delete_unsynced is not None and delete_unsynced != unsynced:

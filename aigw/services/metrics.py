@@ -139,7 +139,7 @@ def open_store(ctx: AppContext, local: bool) -> tuple[str, Repository]:
 
     kind = None if local else remote_kind(ctx.settings)
     if kind is None or ctx.remote is None:
-        return "local", ctx.local_logs()
+        return "local", ctx.repository
     return kind, ctx.remote
 
 

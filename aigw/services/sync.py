@@ -179,7 +179,7 @@ def sync_command(
             hint="set SUPABASE_DB_URL (or DATABASE_URL), or SUPABASE_URL and "
             "SUPABASE_SERVICE_ROLE_KEY",
         )
-    local = app.local_logs()
+    local = app.repository
     app.flush_logs_on_close = False  # this command is the sync; no second try at exit
     pending = local.pending_count()
     if on_start is not None:

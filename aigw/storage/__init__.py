@@ -9,7 +9,6 @@ Nothing heavy is imported here: psycopg and supabase-py load only when a remote 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,21 +20,11 @@ if TYPE_CHECKING:
     RemoteRepository = PostgresRepository | SupabaseRepository
 
 
-def journal_path(settings: Settings) -> Path:
-    """Where each process journals its log rows before the store takes them (journal.py)."""
-    from aigw.storage.journal import journal_dir
-
-    return journal_dir(settings.state_db_path)
-
-
 def open_repository(settings: Settings) -> SQLiteRepository:
-    """The local store under AIGW_HOME, migrated, with the journals of ended processes in."""
-    from aigw.storage.journal import import_orphans
+    """The local store under AIGW_HOME, migrated."""
     from aigw.storage.sqlite import SQLiteRepository
 
-    store = SQLiteRepository(settings.state_db_path)
-    import_orphans(store, journal_path(settings))
-    return store
+    return SQLiteRepository(settings.state_db_path)
 
 
 def remote_kind(settings: Settings) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -60,42 +59,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _RandomPool:
-    """os.urandom bytes fetched 4 KiB at a time: one system call for ~400 ids, not one each
-    (a few µs on every logged call). A forked child starts with an empty pool of its own."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.lock = threading.Lock()  # anew in a child: another thread may have held it
-        self.data, self.used = b"", 0
-
-    def take(self, size: int) -> bytes:
-        with self.lock:  # two threads must never get the same bytes
-            if self.used + size > len(self.data):
-                self.data, self.used = os.urandom(4096), 0
-            start, self.used = self.used, self.used + size
-            return self.data[start : self.used]
-
-
-_POOL = _RandomPool()
-_random_bytes = _POOL.take
-os.register_at_fork(after_in_child=_POOL.reset)
-
-
 def new_id(unix_ms: int | None = None) -> str:
-    """A UUIDv7 (RFC 9562): 74 random bits behind the Unix time in milliseconds.
+    """A UUIDv7 (RFC 9562): the Unix time in milliseconds, then random bits.
 
     Ids sort by creation time (the remote primary key grows at its right edge), and an id
     says when its row was made: the local store finds a row by id through its `created_at`
-    index (`id_time`), so it keeps no index on `id` and each logged call writes one less.
+    index (`id_time`), so it keeps no index on `id`.
     """
     ms = (time.time_ns() // 1_000_000 if unix_ms is None else unix_ms) & 0xFFFF_FFFF_FFFF
-    value = bytearray(ms.to_bytes(6, "big") + _random_bytes(10))
+    value = bytearray(ms.to_bytes(6, "big") + os.urandom(10))
     value[6] = 0x70 | value[6] & 0x0F  # version 7
     value[8] = 0x80 | value[8] & 0x3F  # variant 10
-    digits = value.hex()  # what str(uuid.UUID(bytes=value)) gives, for a third of the time
+    digits = value.hex()  # str(uuid.UUID(bytes=value)), without building the object
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
@@ -219,6 +194,14 @@ class SetAside(NamedTuple):
     reason: str
 
 
+class RowsNotWritten(Exception):
+    """Log rows the local store could not take; the others of the same write were stored."""
+
+    def __init__(self, records: list[LogRecord], cause: BaseException):
+        super().__init__(f"{len(records)} log row(s) refused: {type(cause).__name__}: {cause}")
+        self.records = records
+
+
 class PendingBatch(NamedTuple):
     """Rows waiting for the remote store, and the outbox position of the last of them."""
 
@@ -241,7 +224,8 @@ class Repository(Protocol):
 
     def write(self, records: Sequence[LogRecord]) -> None:
         """Store the records in one short transaction. Remote stores leave a known `id` as it
-        is (sync re-sends after an interruption); the local one is handed each record once."""
+        is (sync re-sends after an interruption); the local one is handed each record once and
+        stores the others when it refuses one (raising RowsNotWritten with those it refused)."""
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         """Rows matching `where`, newest first."""

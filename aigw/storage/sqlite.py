@@ -35,6 +35,7 @@ from aigw.storage.base import (
     LogFilter,
     LogRecord,
     PendingBatch,
+    RowsNotWritten,
     SetAside,
     filter_sql,
     id_time,
@@ -43,15 +44,24 @@ from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
 TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "total_tokens")
-# Measured (bench/logging.py, one commit per record): the default 1,000-page checkpoint cost
-# about a third of each commit, mostly its fsyncs; 4,000 pages (a WAL of up to ~16 MB) cuts
-# that to a few percent, and a larger value measured no better.
+# Fewer, larger checkpoints: their fsyncs are most of what a commit costs in WAL mode.
 WAL_AUTOCHECKPOINT = 4000
-# No OR IGNORE: nothing checks `id` locally (no index, see migration 3); ids are UUIDv7, and a
-# record reaches this store once (journal imports keep a mark of how far they read).
-INSERT_ROW = (
-    f"INSERT INTO ai_gateway_logs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+
+
+def _insert_row() -> str:
+    """INSERT for one row in COLUMNS order (`to_row`). A row without an agent takes the one the
+    mirror recorded for its assistant; `id` is not checked (no index: ids are UUIDv7, made
+    once per row)."""
+    values = [f"?{n}" for n in range(1, len(COLUMNS) + 1)]
+    agent, assistant = COLUMNS.index("agent_id"), COLUMNS.index("assistant_id")
+    values[agent] = (
+        f"coalesce(?{agent + 1}, (SELECT agent_id FROM agent_ids "
+        f"WHERE openai_assistant_id = ?{assistant + 1}))"
+    )
+    return f"INSERT INTO ai_gateway_logs ({', '.join(COLUMNS)}) VALUES ({', '.join(values)})"
+
+
+INSERT_ROW = _insert_row()
 # Rows come back as (seq, *LogRecord's fields): LogRecord(*row[1:]) once checked (read_row).
 _SELECT = f"SELECT seq, {', '.join(FIELDS)} FROM ai_gateway_logs"
 _READ_CREATED = FIELDS.index("created_at")
@@ -111,13 +121,16 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) ->
     return target
 
 
+# What SQLite refuses in a row (an integer past 64 bits, a string it cannot encode).
+_REFUSED_ROW = (sqlite3.Error, OverflowError, ValueError)
+
+
 def json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def to_row(r: LogRecord) -> tuple[Any, ...]:
-    """A LogRecord as INSERT_ROW's parameters (COLUMNS order). Written out by hand: it runs once
-    per call logged, and the generic getattr loop was a tenth of the local write."""
+    """A LogRecord as INSERT_ROW's parameters (COLUMNS order)."""
     return (
         r.id,
         r.created_at.timestamp(),
@@ -213,22 +226,34 @@ class SQLiteRepository:
 
     # -- Repository ------------------------------------------------------------------------
     def write(self, records: Sequence[LogRecord]) -> None:
+        """All the records in one short transaction; if SQLite refuses one, the others are
+        stored all the same and RowsNotWritten names the ones that were not."""
         if not records:
             return
-        if len(records) == 1:  # the logging layer's case: one record per call
-            row = to_row(records[0])
-            with self._lock:  # one statement in autocommit: its own short write transaction
-                self.conn.execute(INSERT_ROW, row)
-            return
         rows = [to_row(record) for record in records]
-        with self._lock, immediate(self.conn) as conn:
-            conn.executemany(INSERT_ROW, rows)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this store's connection (for journal imports)."""
-        with self._lock, immediate(self.conn) as conn:
-            yield conn
+        with self._lock:
+            try:
+                if len(rows) == 1:  # one statement in autocommit is its own transaction
+                    self.conn.execute(INSERT_ROW, rows[0])
+                    return
+                with immediate(self.conn) as conn:
+                    conn.executemany(INSERT_ROW, rows)
+                return
+            except _REFUSED_ROW as exc:
+                if len(rows) == 1:
+                    raise RowsNotWritten(list(records), exc) from exc
+                problem: BaseException = exc
+            # One row must not hold back the rest: take them one by one.
+            refused = []
+            with immediate(self.conn) as conn:
+                for record, row in zip(records, rows, strict=True):
+                    try:
+                        conn.execute(INSERT_ROW, row)
+                    except _REFUSED_ROW as exc:
+                        refused.append(record)
+                        problem = exc
+        if refused:
+            raise RowsNotWritten(refused, problem)
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         clause, params = where_clause(where)
@@ -409,12 +434,19 @@ class SQLiteRepository:
 
     # -- the assistant → agents.id map (filled by the mirror, read by the logging layer) ---
     def remember_agent(self, openai_assistant_id: str, agent_id: str) -> None:
+        """Record the assistant's agent; rows of it not yet synced get it too (the call that
+        created the assistant was logged before its agent existed)."""
         with self._lock, immediate(self.conn) as conn:
             conn.execute(
                 "INSERT INTO agent_ids (openai_assistant_id, agent_id, updated_at) "
                 "VALUES (?, ?, ?) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
                 "agent_id = excluded.agent_id, updated_at = excluded.updated_at",
                 (openai_assistant_id, agent_id, time.time()),
+            )
+            conn.execute(
+                "UPDATE ai_gateway_logs SET agent_id = ? WHERE seq > (SELECT seq FROM sync_cursor)"
+                " AND agent_id IS NULL AND assistant_id = ?",
+                (agent_id, openai_assistant_id),
             )
 
     def agent_ids(self) -> dict[str, str]:

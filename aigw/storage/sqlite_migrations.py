@@ -139,7 +139,7 @@ MIGRATIONS: list[str] = [
     ALTER TABLE ai_gateway_logs_v3 RENAME TO ai_gateway_logs;
     CREATE INDEX ai_gateway_logs_created_at ON ai_gateway_logs (created_at);
     """,
-    # 4: how far each per-process journal has been imported (aigw/storage/journal.py).
+    # 4: how far each per-process journal had been imported (journals are gone since 7).
     """
     CREATE TABLE journal_marks (
       name TEXT PRIMARY KEY,             -- a file under AIGW_HOME/journal
@@ -165,6 +165,10 @@ MIGRATIONS: list[str] = [
       payload TEXT NOT NULL,             -- JSON: the Mirror method's keyword arguments
       refused TEXT                       -- why the remote database refused it; NULL: pending
     );
+    """,
+    # 7: rows go straight into ai_gateway_logs, one short transaction per call: no journals.
+    """
+    DROP TABLE journal_marks;
     """,
 ]
 

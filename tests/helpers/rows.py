@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,19 @@ def log_rows(home: Path) -> list[LogRecord]:
         return list(reversed(store.records(LogFilter(limit=None))))
     finally:
         store.close()
+
+
+def wait_for_row(home: Path, method: str, endpoint: str, *, seconds: float = 30) -> dict[str, Any]:
+    """The first local row of `method endpoint`, once a process has logged it (its call has
+    had its response), within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if (home / "aigw.sqlite3").exists():
+            for row in local_rows(home):
+                if (row["method"], row["endpoint"]) == (method, endpoint):
+                    return row
+        assert time.monotonic() < deadline, f"no {method} {endpoint} row after {seconds} s"
+        time.sleep(0.02)
 
 
 def remote_rows(url: str) -> list[dict[str, Any]]:
@@ -71,34 +85,3 @@ def records(count: int, *, start: datetime | None = None, **fields: Any) -> list
 
 def settings_for(home: Path, **values: Any) -> Settings:
     return Settings(home=home, **values)
-
-
-def attempts(count: int, *, start: datetime | None = None) -> list[tuple[Any, ...]]:
-    """`count` attempts' facts as the logging layer keeps them (storage/attempts.py), one
-    millisecond apart, oldest first: what a call writes to the journal."""
-    from aigw.storage.attempts import FORMAT
-
-    start_ns = int((start or datetime(2026, 1, 1, tzinfo=UTC)).timestamp() * 1e9)
-    return [
-        (
-            FORMAT,
-            start_ns + i * 1_000_000,  # started_ns
-            12.5 + i % 7,  # latency_ms
-            "POST",
-            f"/v1/threads/thread_{i}/runs",
-            200,
-            f"req_{i}",  # request_id
-            None,  # call_id: a call of one attempt
-            None,  # attempt
-            "gateway",
-            None,  # user_id
-            None,  # cache_status
-            None,  # error_message
-            None,  # thread_id from the bodies (the path has it)
-            f"run_{i}",
-            "asst_1",
-            "gpt-4o",
-            *(None,) * 5,  # tokens, payloads
-        )
-        for i in range(count)
-    ]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aigw.gateway.clock import Clock
-from aigw.gateway.http import BaseTransport, ByteStream, Request, Response, header
+from aigw.gateway.http import BaseTransport, Request, Response, header
 from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
@@ -159,15 +159,7 @@ class CacheTransport(Layer):
         else:
             self.options.get("on_cache_hit", lambda seconds: None)(age)
         headers = [*entry.headers, ("age", str(int(age))), ("x-aigw-cache", HIT)]
-        # A ready stream and length: `content=` makes httpx2 re-derive both (~10 µs a hit).
-        headers.append(("content-length", str(len(entry.body))))
-        response = Response(
-            entry.status, headers=headers, stream=ByteStream(entry.body), request=request
-        )
-        # Already read: whoever reads it (the logging layer, the SDK) gets the bytes without a
-        # pass through httpx2's stream and decoders, ~13 µs of a ~60 µs hit. httpx2 keeps a
-        # read body in `_content` (pinned in constraints.txt; tests/test_cache.py reads hits).
-        response._content = entry.body
+        response = Response(entry.status, headers=headers, content=entry.body, request=request)
         response.extensions[CACHE_STATUS] = HIT
         return response
 

@@ -1,5 +1,5 @@
-"""LoggingTransport: the facts of every HTTP attempt (storage/attempts.py), handed to a sink
-(the local outbox, which has them on disk before the call returns and makes the log row later).
+"""LoggingTransport: one log row (LogRecord) for every HTTP attempt, handed to a sink (the
+local store's CallLog, which has it on disk before the call returns).
 
 How other layers talk to this one — through extensions, never through headers, so nothing
 extra goes over the wire:
@@ -28,17 +28,18 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from aigw.gateway.endpoints import COLLECTIONS
+from aigw.gateway.endpoints import COLLECTIONS, endpoint_of
 from aigw.gateway.http import BaseTransport, Request, Response, SyncByteStream, headers_named
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
-from aigw.storage.attempts import FORMAT, Attempt
+from aigw.storage.base import LogRecord, new_id
 
 CALL_ID = "aigw.call_id"
 ATTEMPT = "aigw.attempt"
@@ -56,7 +57,7 @@ def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
 
 
 def _json(body: bytes | None) -> Any:
-    """A request body we sent, parsed (None if it is not JSON or too large to bother)."""
+    """A body, parsed (None if it is not JSON or too large to bother)."""
     if not body or len(body) > MAX_PARSED_BYTES:
         return None
     try:
@@ -69,41 +70,11 @@ def _json(body: bytes | None) -> Any:
         return None
 
 
-class _SharedParse:
-    """`response.json` for a body the logging layer has parsed already: the SDK reads the
-    response once, through `response.json()`, and gets this parse instead of making its own.
-    Parsing a body cost ~20 µs in the middle of a call (the SDK's own parse is part of every
-    call, logged or not); done once for both, logging adds none of it. Same function and
-    result as httpx2's Response.json (the standard library's json.loads of the content)."""
-
-    __slots__ = ("body", "value")
-
-    def __init__(self, body: bytes, value: Any):
-        self.body = body
-        self.value = value
-
-    def __call__(self, **kwargs: Any) -> Any:
-        return self.value if not kwargs else json.loads(self.body, **kwargs)
-
-
-def _response_json(response: Response, body: bytes) -> Any:
-    """The response body, parsed as `response.json()` would, and kept for it (_SharedParse)."""
-    if not body or len(body) > MAX_PARSED_BYTES:
-        return None
-    try:
-        value = json.loads(body)
-    except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
-        return None
-    with contextlib.suppress(AttributeError):  # a Response type that will not take it
-        response.json = _SharedParse(body, value)  # type: ignore[method-assign]
-    return value
-
-
 class LoggingTransport(Layer):
     def __init__(
         self,
         inner: BaseTransport,
-        sink: Callable[[tuple[Any, ...]], None],
+        sink: Callable[[LogRecord], None],
         *,
         route: str | None = None,
         user_id: str | None = None,
@@ -178,29 +149,46 @@ class LoggingTransport(Layer):
         error: BaseException | None,
         streamed_run: dict[str, Any] | None = None,
     ) -> None:
-        status = response.status_code if response is not None else None
         try:
-            facts = self._attempt(
+            record = self._record(
                 request, response, body, request_id, started_ns, latency, error, streamed_run
             )
         except Exception as exc:  # never let logging fail the call: keep what is certain
-            facts = tuple(
-                Attempt(
-                    FORMAT,
-                    started_ns,
-                    latency,
-                    request.method,
-                    request.url.path,
-                    status_code=status,
-                    route=self.route,
-                    user_id=self.user_id,
-                    error_message=f"aigw could not build this log row: {type(exc).__name__}",
-                )
+            record = self._row(
+                request,
+                started_ns,
+                latency,
+                status_code=response.status_code if response is not None else None,
+                error_message=f"aigw could not build this log row: {type(exc).__name__}",
             )
         with contextlib.suppress(Exception):  # the sink keeps what it could not write
-            self.sink(facts)
+            self.sink(record)
 
-    def _attempt(
+    def _row(self, request: Request, started_ns: int, latency: float, **fields: Any) -> LogRecord:
+        """A row with what every attempt has: time, path, route, user; `fields` add the rest.
+        The IDs in the path win over those the bodies name."""
+        endpoint = endpoint_of(request.url.path)
+        ids = endpoint.ids
+        record_id = new_id(started_ns // 1_000_000)
+        extensions = request.extensions
+        call_id = extensions.get(CALL_ID)
+        for name in ("thread_id", "run_id", "assistant_id"):
+            fields[name] = ids.get(name) or fields.get(name)
+        return LogRecord(
+            endpoint=endpoint.template,
+            method=request.method,
+            id=record_id,
+            created_at=datetime.fromtimestamp(started_ns / 1e9, UTC),
+            latency_ms=latency,
+            path=endpoint.path,
+            call_id=str(call_id) if call_id else record_id,  # a call of one attempt: its id
+            attempt=int(extensions.get(ATTEMPT) or 1),
+            route=self.route,
+            user_id=self.user_id,
+            **fields,
+        )
+
+    def _record(
         self,
         request: Request,
         response: Response | None,
@@ -210,8 +198,8 @@ class LoggingTransport(Layer):
         latency: float,
         error: BaseException | None,
         streamed_run: dict[str, Any] | None = None,
-    ) -> tuple[Any, ...]:
-        """The attempt's facts, in storage.attempts.Attempt's order (a plain tuple: cheaper).
+    ) -> LogRecord:
+        """The attempt's log row, with what the request and response bodies say.
         `streamed_run`: the last run object of a server-sent-event answer, as its body."""
         method = request.method
         path = request.url.path
@@ -219,33 +207,25 @@ class LoggingTransport(Layer):
         # A GET of a collection: its body has nothing a row needs (and may be large).
         listing = method == "GET" and path.rstrip("/").rsplit("/", 1)[-1] in COLLECTIONS
         got = None
-        if response is not None and body is not None and not listing:
-            got = _response_json(response, body)
-        if got is None and self.log_payloads and body is not None:
+        if response is not None and (self.log_payloads or not listing):
             got = _json(body)
         if streamed_run is not None:
             got = streamed_run
         got_obj = got if isinstance(got, dict) else _NOTHING
-        extensions = request.extensions
         payloads = self.log_payloads
-        return (
-            FORMAT,
+        return self._row(
+            request,
             started_ns,
             latency,
-            method,
-            path,
-            response.status_code if response is not None else None,
-            request_id,
-            extensions.get(CALL_ID),
-            extensions.get(ATTEMPT),
-            self.route,
-            self.user_id,
-            response.extensions.get(CACHE_STATUS) if response is not None else None,
-            self._error_message(error, response, got_obj),
-            *body_facts(sent, got),
-            self.redactor.payload(sent) if payloads and sent is not None else None,
-            # (a copy: `got` is the SDK's too, and must reach it as it came)
-            self.redactor.payload(storable(got)) if payloads and got is not None else None,
+            status_code=response.status_code if response is not None else None,
+            request_id=request_id,
+            cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
+            error_message=self._error_message(error, response, got_obj),
+            **body_facts(sent, got)._asdict(),
+            request_payload=self.redactor.payload(sent) if payloads and sent is not None else None,
+            response_payload=self.redactor.payload(storable(got))
+            if payloads and got is not None
+            else None,
         )
 
     def _error_message(
