@@ -17,23 +17,17 @@ default local `test`)
 from __future__ import annotations
 
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+import uuid
 
-# Run as `python bench/metrics.py`, this folder is first on sys.path, and bench/logging.py
-# would shadow the standard library's logging (which psycopg imports).
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import psycopg
 
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-
-import psycopg  # noqa: E402
-
-from bench import compile_aigw  # noqa: E402
-from tests.helpers.metrics import SEED_LATENCY_24H  # noqa: E402  (the seed's query, verbatim)
+from bench import compile_aigw
+from tests.helpers.metrics import SEED_LATENCY_24H  # the seed's query, verbatim
 
 ADMIN_URL = os.environ.get("AIGW_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

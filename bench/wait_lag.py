@@ -28,7 +28,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -171,10 +170,6 @@ def scenario(title: str, durations: list[int]) -> None:
 
 
 def main() -> None:
-    # `python bench/wait_lag.py` puts bench/ first on sys.path, where a bench named like a
-    # stdlib module (bench/logging.py) would shadow it; nothing below may see that folder.
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
