@@ -20,7 +20,8 @@ from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
 from tests.helpers.cli import Cli, make_assistant, make_thread
-from tests.helpers.rows import local_rows, records, wait_for_row
+from tests.helpers.processes import signal_a_waiting_run
+from tests.helpers.rows import local_rows, records
 
 CALLS = textwrap.dedent(
     """
@@ -230,27 +231,11 @@ def test_a_row_that_cannot_be_built_is_kept_with_what_is_certain(tmp_path: Path)
     store.close()
 
 
-AIGW = (sys.executable, "-m", "aigw")
-SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
-
-
 def test_sigterm_ends_a_waiting_command_with_143(
     cli: Cli, gateway_env: Sandbox, isolated_env: Path, tmp_path: Path
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "slow")
-    waiting = subprocess.Popen(
-        [*AIGW, "runs", "create", thread_id, "--assistant", assistant, *SLOW, "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # The run's create has had its response: the command is waiting on the run's stream.
-        wait_for_row(isolated_env, "POST", "/v1/threads/{thread_id}/runs")
-        waiting.send_signal(signal.SIGTERM)
-        _, err = waiting.communicate(timeout=30)
-    finally:
-        waiting.kill()
-    assert waiting.returncode == ExitCode.TERMINATED, err
-    assert "terminated" in err and "Traceback" not in err
+    ended = signal_a_waiting_run(isolated_env, thread_id, assistant, signal.SIGTERM)
+    assert ended.exit_code == ExitCode.TERMINATED, ended.stderr
+    assert "terminated" in ended.stderr and "Traceback" not in ended.stderr

@@ -11,15 +11,12 @@ metadata `sandbox_run_ms` makes one run as slow as a test needs.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from aigw.errors import ExitCode
 from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json, point_at
-from tests.helpers.rows import wait_for_row
+from tests.helpers.processes import signal_a_waiting_run
 
 SLOW = ("-m", "sandbox_run_ms=60000")  # a run that will not finish during the test
 
@@ -250,31 +247,8 @@ def test_ctrl_c_stops_waiting_and_says_how_to_cancel(
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "wait for me")
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aigw",
-            "runs",
-            "create",
-            thread_id,
-            "--assistant",
-            assistant,
-            *SLOW,
-            "--wait",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
-    try:
-        # The run's create has had its response: the command is waiting on the run's stream.
-        wait_for_row(isolated_env, "POST", "/v1/threads/{thread_id}/runs")
-        child.send_signal(signal.SIGINT)
-        stdout, stderr = child.communicate(timeout=30)
-    finally:
-        child.kill()
-    assert child.returncode == ExitCode.INTERRUPTED, stderr
+    stopped = signal_a_waiting_run(isolated_env, thread_id, assistant, signal.SIGINT)
+    stdout, stderr = stopped.stdout, stopped.stderr
+    assert stopped.exit_code == ExitCode.INTERRUPTED, stderr
     assert "stopped waiting" in stderr and f"aigw runs cancel {thread_id}" in stderr
     assert "Traceback" not in stderr and stdout == ""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aigw.sandbox import Sandbox
@@ -31,6 +32,27 @@ def aigw_process(*args: str, env: dict[str, str] | None = None) -> Finished:
         timeout=60,
     )
     return Finished(done.returncode, done.stdout, done.stderr)
+
+
+def signal_a_waiting_run(home: Path, thread_id: str, assistant: str, signum: int) -> Finished:
+    """`aigw runs create … --wait` on a run that will not finish, sent `signum` once it waits."""
+    from tests.helpers.rows import wait_for_row
+
+    command = ["runs", "create", thread_id, "--assistant", assistant, "--wait"]
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "aigw", *command, "-m", "sandbox_run_ms=60000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The run's create has had its response: the command is waiting on the run's stream.
+        wait_for_row(home, "POST", "/v1/threads/{thread_id}/runs")
+        waiting.send_signal(signum)
+        stdout, stderr = waiting.communicate(timeout=30)
+    finally:
+        waiting.kill()
+    return Finished(waiting.returncode, stdout, stderr)
 
 
 def admin(server: Sandbox, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
