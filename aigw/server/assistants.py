@@ -23,9 +23,9 @@ from aigw.bridge.legs import ModelCall
 from aigw.bridge.model import ChatModel
 from aigw.bridge.serve import make_store
 from aigw.bridge.service import BridgeService
+from aigw.gateway.endpoints import endpoint_of
 from aigw.server.app import require_gateway_key
 from aigw.server.runtime import RUNTIME
-from aigw.storage.attempts import endpoint_of
 from aigw.storage.base import LogRecord, new_id
 
 if TYPE_CHECKING:
