@@ -147,7 +147,7 @@ class FailingStoreContext(AppContext):
 
         return Gateway(
             self.settings,
-            outbox=self.outbox,
+            log=self.call_log,
             options=self.command_options,
             state=self.state,
             network=self.network,

@@ -19,7 +19,7 @@ from aigw.storage.base import COLUMNS, LogFilter, RowsNotWritten
 from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS
-from tests.helpers.cli import Cli, make_assistant, make_thread
+from tests.helpers.cli import Cli, make_assistant, make_thread, ok_json
 from tests.helpers.processes import signal_a_waiting_run
 from tests.helpers.rows import local_rows, records
 
@@ -236,6 +236,8 @@ def test_sigterm_ends_a_waiting_command_with_143(
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "slow")
-    ended = signal_a_waiting_run(isolated_env, thread_id, assistant, signal.SIGTERM)
+    ended = signal_a_waiting_run(
+        thread_id, assistant, signal.SIGTERM, lambda: bool(ok_json(cli, "runs", "list", thread_id))
+    )
     assert ended.exit_code == ExitCode.TERMINATED, ended.stderr
     assert "terminated" in ended.stderr and "Traceback" not in ended.stderr

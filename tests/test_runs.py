@@ -247,7 +247,9 @@ def test_ctrl_c_stops_waiting_and_says_how_to_cancel(
 ) -> None:
     assistant = make_assistant(cli, tmp_path)
     thread_id = make_thread(cli, "wait for me")
-    stopped = signal_a_waiting_run(isolated_env, thread_id, assistant, signal.SIGINT)
+    stopped = signal_a_waiting_run(
+        thread_id, assistant, signal.SIGINT, lambda: bool(ok_json(cli, "runs", "list", thread_id))
+    )
     stdout, stderr = stopped.stdout, stopped.stderr
     assert stopped.exit_code == ExitCode.INTERRUPTED, stderr
     assert "stopped waiting" in stderr and f"aigw runs cancel {thread_id}" in stderr

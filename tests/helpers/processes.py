@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aigw.sandbox import Sandbox
@@ -34,10 +35,11 @@ def aigw_process(*args: str, env: dict[str, str] | None = None) -> Finished:
     return Finished(done.returncode, done.stdout, done.stderr)
 
 
-def signal_a_waiting_run(home: Path, thread_id: str, assistant: str, signum: int) -> Finished:
-    """`aigw runs create … --wait` on a run that will not finish, sent `signum` once it waits."""
-    from tests.helpers.rows import wait_for_row
-
+def signal_a_waiting_run(
+    thread_id: str, assistant: str, signum: int, run_exists: Callable[[], bool]
+) -> Finished:
+    """`aigw runs create … --wait` on a run that will not finish, sent `signum` once the run
+    exists (the command is then waiting on it: it created it inside the wait)."""
     command = ["runs", "create", thread_id, "--assistant", assistant, "--wait"]
     waiting = subprocess.Popen(
         [sys.executable, "-m", "aigw", *command, "-m", "sandbox_run_ms=60000"],
@@ -46,8 +48,11 @@ def signal_a_waiting_run(home: Path, thread_id: str, assistant: str, signum: int
         text=True,
     )
     try:
-        # The run's create has had its response: the command is waiting on the run's stream.
-        wait_for_row(home, "POST", "/v1/threads/{thread_id}/runs")
+        deadline = time.monotonic() + 30
+        while not run_exists():
+            assert waiting.poll() is None, waiting.communicate()
+            assert time.monotonic() < deadline, "the run was never created"
+            time.sleep(0.05)
         waiting.send_signal(signum)
         stdout, stderr = waiting.communicate(timeout=30)
     finally:
