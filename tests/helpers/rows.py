@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,19 +30,6 @@ def log_rows(home: Path) -> list[LogRecord]:
         return list(reversed(store.records(LogFilter(limit=None))))
     finally:
         store.close()
-
-
-def wait_for_row(home: Path, method: str, endpoint: str, *, seconds: float = 30) -> dict[str, Any]:
-    """The first local row of `method endpoint`, once a process has logged it (its call has
-    had its response), within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        if (home / "aigw.sqlite3").exists():
-            for row in local_rows(home):
-                if (row["method"], row["endpoint"]) == (method, endpoint):
-                    return row
-        assert time.monotonic() < deadline, f"no {method} {endpoint} row after {seconds} s"
-        time.sleep(0.02)
 
 
 def remote_rows(url: str) -> list[dict[str, Any]]:
