@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.services.assistants import follow_pages
 from aigw.services.messages import mirror_messages, run_messages
-from aigw.services.records import check_writable
+from aigw.services.records import check_writable, note_unrecorded
 from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_id
 from aigw.services.wait import Progress, RunOutcome, RunWatch, poll_after
 
@@ -70,7 +70,18 @@ def finish(app: AppContext, thread_id: str, watch: RunWatch, run: Any) -> RunOut
     messages: list[Any] = []
     if run.status == "completed":
         streamed = watch.reply_from_stream()
-        messages = streamed if streamed is not None else run_messages(app, thread_id, run.id)
+        if streamed is not None:
+            messages = streamed
+        else:
+            try:  # the run is done upstream: a failed read of its reply must not undo that
+                messages = run_messages(app, thread_id, run.id)
+            except Exception as exc:
+                note_unrecorded(
+                    app,
+                    f"the reply of {run.id}",
+                    exc,
+                    f"read it with `aigw messages list {thread_id} --run {run.id}`",
+                )
         mirror_messages(app, thread_id, [m for m in messages if m.role == "assistant"])
     return RunOutcome(run=run, messages=messages, elapsed=watch.elapsed)
 
