@@ -120,9 +120,9 @@ class LoggingTransport(Layer):
         """Pass the stream on through a watcher; its row is made once, when it ends."""
 
         def ended(stream: _WatchedStream) -> None:
-            with self._streams_lock:
-                self._streams.discard(stream)
             emit(stream.watcher.run)
+            with self._streams_lock:  # only once its row is made: close() waits for that
+                self._streams.discard(stream)
 
         watched = _WatchedStream(response.stream, ended)  # type: ignore[arg-type]
         with self._streams_lock:
@@ -270,11 +270,13 @@ class _WatchedStream(SyncByteStream):
             self.end()
 
     def end(self) -> None:
+        """Make the row once. Held while it is made, so that a second caller (the layer's
+        close, while the reading thread ends the stream) returns only after the row is."""
         with self._lock:
             if self._ended:
                 return
             self._ended = True
-        self.on_end(self)
+            self.on_end(self)
 
 
 def _request_body(request: Request) -> bytes | None:
