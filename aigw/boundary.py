@@ -34,6 +34,18 @@ def _debug(ctx: typer.Context) -> bool:
 class ErrorBoundaryGroup(TyperGroup):
     """Maps AigwError, SDK/transport errors and validation errors to exit codes, once."""
 
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        # The shell's bytes that were not UTF-8 arrive as lone surrogates (Python's decoding
+        # of argv); refused here, once, before any command could trip over them.
+        for position, arg in enumerate(args, 1):
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+                Output().error(f"argument {position} is not valid UTF-8: {shown[:80]!r}")
+                raise Exit(ExitCode.USAGE) from None
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)

@@ -9,7 +9,9 @@ Variable names are case-insensitive; list and dict values are JSON.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -65,6 +67,10 @@ def default_home() -> Path:
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("Input should be a valid string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 text") from None
     return value
 
 
@@ -72,10 +78,26 @@ def _secret(value: Any) -> SecretStr:
     return value if isinstance(value, SecretStr) else SecretStr(_text(value))
 
 
+MAX_URL_CHARS = 2048
+
+
 def _url(value: Any) -> str:
     text = _text(value)
     if not text.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
+    if len(text) > MAX_URL_CHARS:
+        raise ValueError(f"must be at most {MAX_URL_CHARS:,} characters")
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError("must not contain spaces or control characters")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
     return text.rstrip("/")
 
 
@@ -107,6 +129,8 @@ def _number(
             raise ValueError(f"Input should be a valid {name}") from None
         if kind is int and isinstance(value, float) and value != number:
             raise ValueError("Input should be a valid integer")
+        if kind is float and not math.isfinite(number):
+            raise ValueError("Input should be a finite number")
         if gt is not None and not number > gt:
             raise ValueError(f"Input should be greater than {gt:g}")
         if ge is not None and not number >= ge:
@@ -119,7 +143,14 @@ def _number(
 
 
 def _path(value: Any) -> Path:
-    return value if isinstance(value, Path) else Path(_text(value)).expanduser()
+    if isinstance(value, Path):
+        return value
+    text = _text(value)
+    if not text.strip():
+        raise ValueError("must be a folder, not empty (an empty value would mean the current one)")
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    return Path(text).expanduser()
 
 
 def _json(value: Any) -> Any:
@@ -203,7 +234,8 @@ FIELDS: dict[str, FieldSpec] = {
     "sync_interval": _own(_number(float, gt=0), 5.0),
     "debug": _own(_bool, False),
     "user_id": _own(_text),
-    "timeout": _own(_number(float, gt=0), 60.0),  # HTTP timeout per attempt, seconds
+    "timeout": _own(_number(float, gt=0, le=86_400), 60.0),  # one attempt, end to end, seconds
+    "max_response_bytes": _own(_number(int, ge=1024, le=1 << 40), 32 * 1024 * 1024),
     "check_id_prefixes": _own(_bool, True),
     # logging (issue "Every call logged")
     "log_payloads": _own(_bool, False),
@@ -255,6 +287,7 @@ class Settings:
     debug: bool
     user_id: str | None
     timeout: float
+    max_response_bytes: int
     check_id_prefixes: bool
     log_payloads: bool
     payload_max_bytes: int
@@ -351,12 +384,23 @@ def _lookup(names: list[str], *sources: dict[str, str]) -> str | None:
     return None
 
 
+# The settings a root flag sets: a bad value given there is a usage error (exit 2), not a
+# configuration error (exit 3).
+FLAG_NAMES = {"ai_gateway_url": "--gateway-url", "home": "--home", "use_ai_gateway": "--direct"}
+
+
 def load_settings(**flags: Any) -> Settings:
-    """Settings from flags (None means "not given"), env and `.env`; bad values → exit 3."""
+    """Settings from flags (None means "not given"), env and `.env`; bad values → exit 3
+    (exit 2 when the bad value came from a flag)."""
     given = {k: v for k, v in flags.items() if v is not None}
     try:
         return Settings(**given)
     except SettingError as exc:
+        if exc.field in given:
+            from aigw.errors import UsageError
+
+            flag = FLAG_NAMES.get(exc.field, exc.field)
+            raise UsageError(f"invalid {flag}: {exc}") from None
         raise ConfigError(
             f"invalid configuration {env_names(exc.field)[0]}: {exc}",
             hint="check the environment and the .env file in the working folder",
@@ -379,6 +423,31 @@ def value_sources(settings: Settings, flags: dict[str, Any]) -> dict[str, Source
         else:
             sources[name] = "default"
     return sources
+
+
+_CONNINFO_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+_QUERY_VALUE = re.compile(r"([?&;][^=&;#]*=)[^&;#]*")
+
+
+def mask_url(url: str) -> str:
+    """A URL as aigw prints or logs it: the userinfo's password (and, outside database URLs,
+    a user name that may be a token) and every query value replaced by `****`. The one
+    function for every URL shown: gateway and OpenAI base URLs, Supabase and database URLs
+    (a `key=value` connection string gets its password masked). Never raises."""
+    if "://" not in url:
+        return _CONNINFO_PASSWORD.sub(r"\1****", url)
+    scheme, _, rest = url.partition("://")
+    cut = min((rest.find(c) for c in "/?#" if c in rest), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if "@" in authority:
+        userinfo, _, hostport = authority.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        keep_user = scheme.lower().startswith("postgres") and user
+        shown = (user if keep_user else "****") + (":****" if has_password and keep_user else "")
+        authority = f"{shown}@{hostport}"
+    path, hash_mark, fragment = tail.partition("#")
+    path = _QUERY_VALUE.sub(r"\1****", path)
+    return f"{scheme}://{authority}{path}{hash_mark}{fragment}"
 
 
 def mask(secret: SecretStr | str | None) -> str | None:

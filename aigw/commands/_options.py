@@ -36,28 +36,95 @@ def parse_pairs(pairs: list[str] | None, option: str = "--metadata") -> dict[str
     return result
 
 
-def read_text(path: Path, option: str) -> str:
-    """A file's text, or `-` for stdin, with a one-line error instead of a traceback."""
-    if str(path) == "-":
-        import sys
+# The API's own limit for instructions and a message's text (characters); a file is read up
+# to that many characters' worth of bytes plus one, never to its end: /dev/zero must not fill
+# the memory. JSON files (a tool's schema, tool outputs) are bounded in bytes.
+MAX_TEXT_CHARS = 256_000
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+_CHUNK = 64 * 1024
 
-        return sys.stdin.read()
+
+def _read_bounded(path: Path, option: str, limit: int) -> bytes:
+    """At most `limit` bytes of a file (or stdin for `-`); more is a usage error (exit 2).
+    Read in chunks, so a signal (Ctrl-C, SIGTERM) is handled between them."""
+    import sys
+
+    name = "stdin" if str(path) == "-" else str(path)
     try:
-        return path.read_text(encoding="utf-8")
+        stream = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"{option}: cannot read {path}: {exc.strerror}") from None
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            chunk = stream.read(min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot read {name}: {exc.strerror}") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if size > limit:
+        raise UsageError(f"{option}: {name} is larger than the limit of {limit:,} bytes")
+    return b"".join(parts)
+
+
+def read_text(path: Path, option: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """A file's text, or `-` for stdin, with a one-line error instead of a traceback."""
+    data = _read_bounded(path, option, 4 * max_chars)  # UTF-8: at most 4 bytes a character
+    name = "stdin" if str(path) == "-" else str(path)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{option}: {path} is not UTF-8 text") from None
+        raise UsageError(f"{option}: {name} is not UTF-8 text") from None
+    if len(text) > max_chars:
+        raise UsageError(
+            f"{option}: {name} has {len(text):,} characters; the API takes at most {max_chars:,}"
+        )
+    return text
 
 
 def read_json(path: Path, option: str) -> Any:
-    text = read_text(path, option)
+    data = _read_bounded(path, option, MAX_JSON_BYTES)
+    return parse_json(data, f"{option}: {path}")
+
+
+def parse_json(data: str | bytes, what: str) -> Any:
+    """JSON from the user, any failure one line naming `what` (exit 2): not JSON, not UTF-8,
+    nested too deeply, a number too long for Python's int parsing."""
     try:
-        return json.loads(text)
+        value = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{option}: {path} is not valid JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
+        raise UsageError(f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{what} is nested too deeply") from None
+    except ValueError as exc:  # bad UTF-8, an integer past the digit limit
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise UsageError(f"{what} is not usable JSON ({reason})") from None
+    if _depth_over(value, MAX_JSON_DEPTH):
+        raise UsageError(f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than `limit` (checked without recursion: every later step,
+    redaction and the SDK's encoding included, recurses)."""
+    level: list[Any] = [value]
+    for _ in range(limit + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -82,7 +149,7 @@ NoWaitOption = typer.Option(
     help="Over the client-side rate limit, fail at once (exit 7) instead of waiting.",
 )
 NoCacheOption = typer.Option(
-    False, "--no-cache", help="Do not answer from the local cache (the fresh answer refreshes it)."
+    False, "--no-cache", help="Neither answer from the local cache nor store the answer in it."
 )
 MaxAgeOption = typer.Option(
     None,

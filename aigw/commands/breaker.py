@@ -42,14 +42,18 @@ def reset(
     every_host: bool = typer.Option(False, "--all", help="Reset every host's circuit."),
     json: bool = JsonOption,
 ) -> None:
-    """Close the circuit now. No wait for the cool-down and a probe."""
-    from aigw.services.breaker import breaker_reset
+    """Close the circuit now. No wait for the cool-down and a probe. Also lifts the shared
+    rate-limit pause an upstream's 429 set."""
+    from aigw.services.breaker import breaker_reset, rate_limit_reset
 
     was_open = breaker_reset(app_context(ctx), host, every_host=every_host)
+    pauses = rate_limit_reset(app_context(ctx))
     out = Output(json)
     if json:
-        out.json({"closed": [s.host for s in was_open]})
+        out.json({"closed": [s.host for s in was_open], "rate_limit_reset": pauses})
         return
+    if pauses:
+        out.success("rate-limit pause lifted")
     for status in was_open:
         out.success(
             f"circuit closed for {status.host} (was {status.state} after {status.failures} "

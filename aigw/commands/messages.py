@@ -28,7 +28,9 @@ app = typer.Typer(help="Messages of a thread (/v1/threads/{id}/messages).", no_a
 def message_content(content: str | None, content_file: Path | None, source: str | None) -> str:
     """Exactly one of --content, --content-file, or `-` (stdin)."""
     if source is not None and source != "-":
-        raise UsageError(f"unexpected argument {source!r}: use --content, --content-file or -")
+        raise UsageError(
+            f"the argument {source!r} is not a text source: use --content, --content-file or -"
+        )
     given = [v for v in (content, content_file, source) if v is not None]
     if len(given) != 1:
         raise UsageError("give exactly one of --content TEXT, --content-file FILE or - (stdin)")

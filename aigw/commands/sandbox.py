@@ -22,7 +22,7 @@ app = typer.Typer(help="Run the Assistants-API-compatible sandbox server.", no_a
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(0, "--port", help="Port; 0 picks a free one."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
     gateway_key: list[str] | None = typer.Option(
         None, "--gateway-key", help="Require this gateway key (repeatable); none → no check."
     ),
@@ -98,7 +98,12 @@ def serve(
     sandbox = Sandbox(options)
     for each in faults:
         sandbox.faults.add(each)
-    sandbox.bind(host, port)
+    try:
+        sandbox.bind(host, port)
+    except (OSError, OverflowError, UnicodeError) as exc:
+        sandbox.stop()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
     recorded = None
     try:
         if state_dir is not None:  # the detached child: say where it is, then leave no output

@@ -3,8 +3,10 @@
 `CircuitBreaker` decides from the shared state whether a call to a host may go and records
 how calls ended; `BreakerTransport` (transports/breaker.py) asks it per attempt, and
 `preflight` (gateway/preflight.py) asks it before the SDK, or even httpx2, is imported — a
-refused invocation must stay cheap. Failures are 5xx answers, timeouts and connection errors;
-any other answer (4xx included) proves the upstream is up and resets the count.
+refused invocation must stay cheap. Failures are the upstream's: 5xx and 429 answers, timeouts,
+connection errors; any other answer (4xx included) proves the upstream is up and resets the
+count. A local error (a bad header value, a refused redirect, a body over the cap) is not
+counted, but ends a half-open probe as a failure.
 """
 
 from __future__ import annotations
@@ -117,6 +119,13 @@ class CircuitBreaker:
             else:
                 new = BreakerRow(host, CLOSED, failures, None, None, error)
             self.store.breaker_put(db, new)
+
+    def end_probe(self, host: str, *, error: str | None = None) -> None:
+        """A call ended without an answer that says anything of the upstream: if it was the
+        half-open probe, the probe failed (the circuit opens again for a full cool-down)."""
+        row = self.store.breaker_get(host)
+        if row is not None and row.state == HALF_OPEN:
+            self.record(host, failure=True, error=error)
 
 
 def breaker_for(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from functools import cached_property
@@ -10,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from aigw.errors import ConfigError
 from aigw.gateway.circuit import breaker_for
 from aigw.gateway.clock import Clock
-from aigw.gateway.http import BaseTransport, HTTPTransport
+from aigw.gateway.http import BaseTransport
 from aigw.gateway.transports.logging import LoggingTransport
 from aigw.redact import redactor_for
-from aigw.settings import Settings
+from aigw.settings import SecretStr, Settings
 
 if TYPE_CHECKING:
     import openai
@@ -44,7 +45,8 @@ def build_stack(
 ) -> BaseTransport:
     """The transport stack, outermost first. Order matters and is decided only here:
 
-    KeyRotation → Retry → Logging → Cache → Breaker → RateLimit → network
+    KeyRotation → Retry → Logging → Cache → Breaker → RateLimit → AnswerCheck → RedirectGuard
+    → network
 
     * KeyRotation outermost: a 401 is not retried, so rotation sends the whole call again
       with the next key; the retry layer below continues the attempt numbers and keeps the
@@ -56,22 +58,29 @@ def build_stack(
       `Gateway.preflight` refuses first, before the SDK is even imported).
     * Breaker outside rate limit: a refused call fails at once instead of waiting for a slot;
       the rate limit sits right on the network, where a 429 tells it to slow down.
+    * AnswerCheck below the breaker: a 200 that is not JSON is an error, and the log row
+      below which it is raised records it (a local refusal: not counted against the upstream).
+    * RedirectGuard right on the network: every redirect is answered (refused, or followed on
+      the same origin) before any layer above, or the SDK's client, could follow it.
     `options` are the invocation's knobs (command_options: force, no_wait, no_cache, max_age,
     verbose, notify, on_wait), read at request time.
     """
+    from aigw.gateway.transports.answers import AnswerCheckTransport
     from aigw.gateway.transports.breaker import BreakerTransport
     from aigw.gateway.transports.cache import CacheTransport
     from aigw.gateway.transports.keys import KeyRotationTransport
     from aigw.gateway.transports.ratelimit import RateLimiter, RateLimitTransport
+    from aigw.gateway.transports.redirects import RedirectGuardTransport
     from aigw.gateway.transports.retry import RetryPolicy, RetryTransport
 
     opts = options if options is not None else {}
     clock = clock or Clock()
+    redactor = redactor_for(settings)
 
     def notify(message: str) -> None:
         opts.get("notify", _ignore)(message)
 
-    transport: BaseTransport = network
+    transport: BaseTransport = AnswerCheckTransport(RedirectGuardTransport(network))
     if state is not None:
         if settings.rate_limit:
             limiter = RateLimiter(state, settings.rate_limit, clock=clock)
@@ -94,18 +103,19 @@ def build_stack(
                 options=opts,
                 notify=notify,
                 clock=clock,
+                redactor=redactor,
             )
     transport = LoggingTransport(
         transport,
         sink,
         route=settings.route,
         user_id=settings.user_id,
-        redactor=redactor_for(settings),
+        redactor=redactor,
         log_payloads=settings.log_payloads,
     )
     transport = RetryTransport(
         transport,
-        RetryPolicy(settings.max_retries, settings.retry_budget),
+        RetryPolicy(settings.max_retries, settings.retry_budget, attempt_timeout=settings.timeout),
         clock=clock,
         on_retry=lambda message: opts.get("on_retry", _ignore)(message),
     )
@@ -115,6 +125,14 @@ def build_stack(
             transport, keys, state, header=settings.gateway_key_header, notify=notify
         )
     return transport
+
+
+def _network(settings: Settings) -> BaseTransport:
+    from aigw.gateway.network import NetworkTransport
+
+    return NetworkTransport(
+        timeout=settings.timeout, max_response_bytes=settings.max_response_bytes
+    )
 
 
 def _ignore(*args: Any) -> None:
@@ -132,6 +150,44 @@ def _keys(settings: Settings) -> list[LabelledKey]:
         value(settings.gateway_api_key_next),
         value(settings.gateway_api_keys),
     )
+
+
+# What an HTTP header may carry: a token for the name; visible ASCII, space and tab for a value.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?")
+
+
+def check_headers(settings: Settings) -> None:
+    """Refuse, before anything is sent, credentials an HTTP header cannot carry (a newline
+    from a pasted key, a non-ASCII character): a local misconfiguration (exit 3), which must
+    neither reach the upstream nor count against it. The value is never shown."""
+    candidates: list[tuple[str, SecretStr | str | None]] = [
+        ("OPENAI_API_KEY", settings.openai_api_key)
+    ]
+    if settings.route == "gateway":
+        if not _HEADER_NAME.fullmatch(settings.gateway_key_header):
+            raise ConfigError(
+                "AIGW_GATEWAY_KEY_HEADER is not a valid HTTP header name",
+                hint="use letters, digits and '-', e.g. x-vercel-ai-gateway-key",
+            )
+        candidates += [
+            ("GATEWAY_API_KEY", settings.gateway_api_key),
+            ("GATEWAY_API_KEY_NEXT", settings.gateway_api_key_next),
+        ]
+        keys = settings.gateway_api_keys
+        candidates += [("GATEWAY_API_KEYS", key) for key in _keys_in(keys)]
+    for variable, secret in candidates:
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if value and not _HEADER_VALUE.fullmatch(value):
+            raise ConfigError(
+                f"{variable} holds a character an HTTP header cannot carry (a control "
+                "character, a line break, surrounding spaces or non-ASCII); nothing was sent",
+                hint=f"set {variable} again, without the stray character",
+            )
+
+
+def _keys_in(keys: SecretStr | None) -> list[str]:
+    return [k.strip() for k in keys.get_secret_value().split(",")] if keys else []
 
 
 class Gateway:
@@ -160,7 +216,7 @@ class Gateway:
             settings,
             # Built here, not on the first request, so that no logged latency includes loading the
             # TLS trust store; a call refused by the open breaker never gets this far.
-            network=network or HTTPTransport(),
+            network=network or _network(settings),
             sink=self._record,
             state=self.state,
             options=self.options,
@@ -208,6 +264,7 @@ class Gateway:
 
     @cached_property
     def client(self) -> openai.OpenAI:
+        check_headers(self.settings)
         self.preflight()
         import openai
 

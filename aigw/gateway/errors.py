@@ -6,7 +6,7 @@ import re
 import sys
 
 from aigw.errors import AigwError, ExitCode
-from aigw.settings import Settings
+from aigw.settings import Settings, mask_url
 
 
 def _cause_chain(exc: BaseException) -> list[BaseException]:
@@ -21,9 +21,17 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
 def translate(exc: BaseException, settings: Settings | None) -> AigwError | None:
     """The AigwError for `exc`, or None when it is not an API/transport error we know."""
     # A transport layer may raise AigwError (circuit open, rate limited); the SDK wraps it.
+    httpx2 = sys.modules.get("httpx2")
     for link in _cause_chain(exc):
         if isinstance(link, AigwError):
             return link
+        if httpx2 is not None and isinstance(link, httpx2.LocalProtocolError):
+            # Its text quotes the offending header value, which may be a key: never shown.
+            return AigwError(
+                "a request could not be sent: a header value is not valid HTTP",
+                code=ExitCode.CONFIG,
+                hint="check the API and gateway keys for stray characters",
+            )
     openai = sys.modules.get("openai")
     if openai is None:
         return None
@@ -36,7 +44,7 @@ def translate(exc: BaseException, settings: Settings | None) -> AigwError | None
             hint="raise AIGW_TIMEOUT or check the upstream's health",
         )
     if isinstance(exc, openai.APIConnectionError):
-        url = settings.base_url if settings else "the upstream"
+        url = mask_url(settings.base_url) if settings else "the upstream"
         cause = exc.__cause__
         detail = f" ({type(cause).__name__})" if cause else ""
         return AigwError(

@@ -24,7 +24,20 @@ ConnectError = httpx2.ConnectError
 ConnectTimeout = httpx2.ConnectTimeout
 NetworkError = httpx2.NetworkError
 RemoteProtocolError = httpx2.RemoteProtocolError
+LocalProtocolError = httpx2.LocalProtocolError
 ReadTimeout = httpx2.ReadTimeout
+
+
+def is_upstream_failure(exc: BaseException) -> bool:
+    """Whether an exception is the upstream failing (unreachable, too slow, a broken answer),
+    as opposed to a local problem such as a header value HTTP cannot carry. Only these are
+    retried and counted by the circuit breaker."""
+    return isinstance(exc, TimeoutException | NetworkError | RemoteProtocolError)
+
+
+def is_upstream_failure_status(status: int) -> bool:
+    """Statuses that mean the upstream is failing or overloaded: 429 and 5xx."""
+    return status == 429 or status >= 500
 
 
 def header(headers: Headers, name: bytes, default: str = "") -> str:
@@ -56,6 +69,7 @@ __all__ = [
     "ConnectTimeout",
     "HTTPTransport",
     "Headers",
+    "LocalProtocolError",
     "MockTransport",
     "NetworkError",
     "ReadTimeout",
@@ -68,4 +82,6 @@ __all__ = [
     "header",
     "headers_named",
     "httpx2",
+    "is_upstream_failure",
+    "is_upstream_failure_status",
 ]

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from aigw.render.output import Column, Output, fmt_time
+from aigw.render.output import Column, Output, fmt_time, printable
 from aigw.services.durations import format_duration
 from aigw.services.messages import message_text
 
@@ -169,9 +169,10 @@ def submit_command(thread_id: str, run: Any) -> str:
 def show_reply(out: Output, messages: list[Any]) -> None:
     """The reply: a panel per message on a terminal, the plain text when piped."""
     for message in messages:
-        text = message_text(message)
+        text = printable(message_text(message))
+        title = printable(f"{message.role} · {message.id}").replace("\n", " ")
         if out.stdout.is_terminal:
-            out.print(Panel(Text(text), title=f"{message.role} · {message.id}", title_align="left"))
+            out.print(Panel(Text(text), title=title, title_align="left"))
         else:
             out.stdout.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 

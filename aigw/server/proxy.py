@@ -25,6 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from aigw.gateway.endpoints import Endpoint, endpoint_of
+from aigw.gateway.http import is_upstream_failure_status as is_retryable_status
 from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
@@ -35,12 +36,13 @@ from aigw.gateway.policies.cache import (
     cacheable_answer,
     entry_tag,
     invalidated_by,
+    keepable_body,
     max_age_of,
     resource_tag,
 )
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
-from aigw.gateway.transports.retry import RetryPolicy, is_retryable_status, retry_after_seconds
+from aigw.gateway.transports.retry import RetryPolicy, retry_after_seconds
 from aigw.server.errors import gateway_error
 from aigw.server.runtime import RUNTIME, Runtime
 from aigw.services.validation import validation_problem
@@ -254,7 +256,7 @@ class _Call:
             if keys and status != 401:
                 runtime.remember_upstream_key(keys[0])
             runtime.breaker.record(
-                runtime.upstream_host, failure=status >= 500, error=f"HTTP {status}"
+                runtime.upstream_host, failure=is_retryable_status(status), error=f"HTTP {status}"
             )
             if can_retry and is_retryable_status(status):
                 asked = retry_after_seconds(answer.headers, time.time())  # type: ignore[arg-type]
@@ -323,6 +325,7 @@ class _Call:
             key is not None
             and tag is not None
             and cacheable_answer(status, content_type, answer.headers.get("cache-control", ""))
+            and keepable_body(body, runtime.redactor)
         ):
             kept = [(n, v) for n, v in answer.headers.items() if n.lower() in KEPT_HEADERS]
             origin = runtime.upstream_origin

@@ -68,3 +68,12 @@ def breaker_reset(
     finally:
         store.close()
     return before
+
+
+def rate_limit_reset(app: AppContext) -> int:
+    """Lift the shared rate-limit pause an upstream's 429 set (every bucket is forgotten)."""
+    store = StateStore(app.settings.state_db_path)
+    try:
+        return store.buckets_reset()
+    finally:
+        store.close()

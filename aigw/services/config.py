@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aigw.settings import FIELDS, SecretStr, Settings, env_names, mask, value_sources
+from aigw.settings import FIELDS, SecretStr, Settings, env_names, mask, mask_url, value_sources
 
 
 def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
@@ -14,6 +14,8 @@ def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             shown: Any = mask(value)
+        elif isinstance(value, str) and "://" in value:
+            shown = mask_url(value)
         elif value is None or isinstance(value, bool | int | float | str | list | dict):
             shown = value
         else:
@@ -28,7 +30,7 @@ def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "route": settings.route,
-        "base_url": settings.base_url,
+        "base_url": mask_url(settings.base_url),
         "gateway_key_header": settings.gateway_key_header if settings.route == "gateway" else None,
         "settings": rows,
     }

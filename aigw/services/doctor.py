@@ -36,13 +36,13 @@ def _guard(name: str, check: Callable[[], Check]) -> Check:
 
 
 def check_variables(app: AppContext) -> Check:
-    from aigw.settings import mask
+    from aigw.settings import mask, mask_url
 
     s = app.settings
     shown = [f"OPENAI_API_KEY={mask(s.openai_api_key) or 'missing'}"]
     missing = [] if s.openai_api_key and s.openai_api_key.get_secret_value() else ["OPENAI_API_KEY"]
     if s.route == "gateway":
-        shown.append(f"AI_GATEWAY_URL={s.ai_gateway_url}")
+        shown.append(f"AI_GATEWAY_URL={mask_url(s.ai_gateway_url)}")
         keys = s.gateway_keys
         shown.append(f"GATEWAY_API_KEY={mask(keys[0]) if keys else 'missing'}")
         if not keys:
@@ -60,17 +60,18 @@ def check_variables(app: AppContext) -> Check:
 
 
 def check_route(app: AppContext) -> Check:
-    from aigw.settings import value_sources
+    from aigw.settings import mask_url, value_sources
 
     s = app.settings
+    url = mask_url(s.base_url)
     source = value_sources(s, app.flags)["use_ai_gateway"]
     said = f"USE_AI_GATEWAY={str(s.use_ai_gateway).lower()} ({source})"
     if s.route == "gateway":
-        return Check("route", "ok", f"gateway → {s.base_url} [{s.gateway_key_header}]; {said}")
+        return Check("route", "ok", f"gateway → {url} [{s.gateway_key_header}]; {said}")
     return Check(
         "route",
         "ok",
-        f"direct → {s.base_url} (rollback: no gateway); {said}",
+        f"direct → {url} (rollback: no gateway); {said}",
     )
 
 
@@ -96,7 +97,10 @@ def check_upstream(app: AppContext) -> Check:
             raise
         return Check("upstream", "fail", error.message, error.hint)
     ms = (time.perf_counter() - started) * 1000
-    return Check("upstream", "ok", f"{app.settings.base_url} answered, key accepted ({ms:.0f} ms)")
+    from aigw.settings import mask_url
+
+    url = mask_url(app.settings.base_url)
+    return Check("upstream", "ok", f"{url} answered, key accepted ({ms:.0f} ms)")
 
 
 def check_remote(app: AppContext) -> Check:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from aigw.errors import UsageError
 
+# Longer than anything meaningful, short enough for any datetime arithmetic: 100 years.
+MAX_SECONDS = 100 * 365 * 86_400
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
@@ -25,6 +27,8 @@ def parse_duration(text: str, option: str = "--timeout") -> float:
         )
     if seconds <= 0:
         raise UsageError(f"{option} must be longer than zero, got {text!r}")
+    if seconds > MAX_SECONDS:
+        raise UsageError(f"{option} must be at most 100 years, got {text!r}")
     return seconds
 
 

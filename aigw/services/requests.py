@@ -67,10 +67,31 @@ ID_PREFIXES = {
 }
 
 
+MAX_ID_CHARS = 256  # the API's are ~30
+
+
+def _is_utf8(text: str) -> bool:
+    """False for text with lone surrogates: bytes that were not UTF-8 (in argv, say)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_id(value: str, field: str, *, enabled: bool = True) -> str:
     """An ID must look like one (e.g. `asst_…`); AIGW_CHECK_ID_PREFIXES=false turns this off."""
-    if not value or any(c in value for c in "/?#%") or value != value.strip():
-        raise UsageError(f"invalid {field}: {value!r} is not an ID")
+    if (
+        not value
+        or len(value) > MAX_ID_CHARS
+        or any(c in value for c in "/?#%")
+        or value != value.strip()
+        or not value.isprintable()
+        or not _is_utf8(value)
+    ):
+        shown = value[:40] + "…" if len(value) > 40 else value
+        shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise UsageError(f"invalid {field}: {shown!r} is not an ID")
     prefix = ID_PREFIXES[field]
     if enabled and not value.startswith(prefix):
         other = next((f for f, p in ID_PREFIXES.items() if value.startswith(p)), None)

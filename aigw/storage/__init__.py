@@ -45,7 +45,9 @@ def remote_label(settings: Settings) -> str | None:
 
         return f"Postgres at {describe(settings.db_url or '')}"
     if kind == "supabase":
-        return f"Supabase at {settings.supabase_url}"
+        from aigw.settings import mask_url
+
+        return f"Supabase at {mask_url(settings.supabase_url or '')}"
     return None
 
 

@@ -164,6 +164,9 @@ def scrub(message: str, db_url: str) -> str:
         password = conninfo_to_dict(db_url).get("password")
     except Exception:
         password = None
+    from aigw.settings import mask_url
+
+    message = message.replace(db_url, mask_url(db_url))
     if password:
         message = message.replace(str(password), "****")
     return message

@@ -53,8 +53,13 @@ _INSERT_BATCH = (
 
 def describe(url: str) -> str:
     """host:port/db of a Postgres URL — never the password."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    except ValueError:  # a port out of range, a broken IPv6 literal: shown as given, masked
+        from aigw.settings import mask_url
+
+        return mask_url(url)
 
 
 def connect(url: str, *, timeout: float = 5.0) -> Any:

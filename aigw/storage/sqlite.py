@@ -17,7 +17,9 @@ The schema is `sqlite_migrations.MIGRATIONS`, applied on open up to PRAGMA user_
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aigw.errors import ConfigError
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
 from aigw.storage.base import (
@@ -74,9 +77,54 @@ ID_TIME_SLACK_S = 1.0  # a record's id and created_at are taken together; allow 
 _READ_PAYLOADS = [FIELDS.index(name) for name in ("request_payload", "response_payload")]
 
 
+def open_local(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """`connect` and `migrate`; a store that cannot be opened is a configuration error
+    (exit 3) naming the file, never a traceback."""
+    try:
+        conn = connect(path, timeout)
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot use AIGW_HOME {path.parent}: {exc.strerror or exc}",
+            hint="set AIGW_HOME to a writable folder",
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise
+        broken = not isinstance(exc, sqlite3.OperationalError) or "malformed" in str(exc)
+        if broken:
+            raise ConfigError(
+                f"the local store {path} is not a readable SQLite database ({exc})",
+                hint=f"move it aside (mv '{path}' '{path}.broken') and run the command again",
+            ) from None
+        raise ConfigError(
+            f"cannot open the local store {path} ({exc})",
+            hint="check AIGW_HOME: the folder must exist or be creatable, and be writable",
+        ) from None
+
+
+def _private_file(path: Path) -> None:
+    """AIGW_HOME made 0700 and the store 0600: it holds call logs and cached answers. SQLite
+    gives its -wal and -shm files the mode of the database file; a store an older aigw left
+    readable by others is narrowed (the folder, perhaps the user's own, is left as it is)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(OSError):  # not ours, or gone: SQLite will say
+                if name.stat().st_mode & 0o077:
+                    name.chmod(0o600)
+
+
 def connect(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(path)
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     deadline = time.monotonic() + timeout
@@ -208,11 +256,10 @@ class SQLiteRepository:
 
     def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT_S):
         self.path = path
-        self.conn = connect(path, timeout)
+        self.conn = open_local(path, timeout)
         self._lock = threading.Lock()  # one connection, possibly used from a sync thread
         # Rows a read skipped because they cannot be records, by seq: said once, at the end.
         self.malformed: dict[int, SetAside] = {}
-        migrate(self.conn)
 
     def _readable(self, rows: Iterable[Sequence[Any]]) -> list[LogRecord]:
         """Rows selected by _SELECT as records; malformed ones are skipped and remembered."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from aigw.storage.sqlite import connect, migrate
+from aigw.storage.sqlite import open_local
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ class StateStore:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.RLock()
-        self._conn = connect(path)
-        migrate(self._conn)
+        self._conn = open_local(path)
 
     def close(self) -> None:
         with self._lock:
@@ -150,6 +149,11 @@ class StateStore:
     @staticmethod
     def bucket_put(db: sqlite3.Connection, name: str, tat: float) -> None:
         db.execute("INSERT OR REPLACE INTO rate_limit_buckets VALUES (?, ?)", (name, tat))
+
+    def buckets_reset(self) -> int:
+        """Forget every rate-limit bucket, and with it any pause an upstream's 429 asked for."""
+        with self.immediate() as db:
+            return db.execute("DELETE FROM rate_limit_buckets").rowcount
 
     # -- remembered keys -------------------------------------------------------------------
     def remembered_key(self, scope: str) -> tuple[str, bool] | None:

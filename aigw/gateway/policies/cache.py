@@ -3,10 +3,14 @@ stale. Used by CacheTransport (the CLI) and the gateway server alike.
 
 Cached: GET of the assistants list, of one assistant and of a thread's metadata — nothing
 else. Fresh for the request's `Cache-Control: max-age=N`, else the configured TTL; `no-cache`
-bypasses the read and refreshes the entry. The key hashes method, normalised URL and query,
-route and the upstream credentials, so two identities never share an entry and no key is ever
-stored. Creating, updating or deleting an assistant drops the list and that assistant;
-updating or deleting a thread drops that thread.
+bypasses the cache: nothing is read from it and nothing is stored. The key hashes method,
+normalised URL and query, route and the upstream credentials, so two identities never share
+an entry and no key is ever stored. Creating, updating or deleting an assistant drops the
+list and that assistant; updating or deleting a thread drops that thread.
+
+What is kept at rest is as sensitive as a logged payload, so an entry is kept only when the
+redactor (aigw/redact.py) finds nothing in it — no key, token, e-mail, card or CPF; an answer
+with any is passed on uncached. Nothing larger than MAX_ENTRY_BYTES is kept either.
 """
 
 from __future__ import annotations
@@ -14,9 +18,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode
 
+import orjson
+
+if TYPE_CHECKING:
+    from aigw.redact import Redactor
+
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
+MAX_ENTRY_BYTES = 1024 * 1024  # an assistants page of 100 is ~100 KB
 # Headers that identify the caller upstream; hashed into the key, never stored.
 CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
 # The response headers an entry keeps.
@@ -89,6 +100,18 @@ def cacheable_answer(status: int, content_type: str, cache_control: str) -> bool
         and content_type.startswith("application/json")
         and "no-store" not in cache_control.lower()
     )
+
+
+def keepable_body(body: bytes, redactor: Redactor) -> bool:
+    """Whether a cacheable answer's body may rest in the store: small enough, and JSON the
+    redactor would leave as it is (nothing secret in it)."""
+    if len(body) > MAX_ENTRY_BYTES:
+        return False
+    try:
+        value = orjson.loads(body)
+    except ValueError:
+        return False
+    return bool(redactor.value(value) == value)
 
 
 def entry_tag(host: str, port: int | None, tag: str) -> str:

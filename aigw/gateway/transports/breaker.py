@@ -17,7 +17,13 @@ from aigw.gateway.circuit import (
     CircuitOpenError,
     host_of,
 )
-from aigw.gateway.http import BaseTransport, Request, Response, TransportError
+from aigw.gateway.http import (
+    BaseTransport,
+    Request,
+    Response,
+    is_upstream_failure,
+    is_upstream_failure_status,
+)
 from aigw.gateway.transports.base import Layer
 
 __all__ = [
@@ -51,9 +57,16 @@ class BreakerTransport(Layer):
                 raise error
         try:
             response = self.inner.handle_request(request)
-        except TransportError as exc:
-            self.breaker.record(host, failure=True, error=type(exc).__name__)
+        except BaseException as exc:
+            if is_upstream_failure(exc):
+                self.breaker.record(host, failure=True, error=type(exc).__name__)
+            else:
+                # Not the upstream's fault, so not counted; but a half-open probe that ends
+                # this way proved nothing: it fails, so the circuit never stays half-open.
+                self.breaker.end_probe(host, error=type(exc).__name__)
             raise
-        failed = response.status_code >= 500
-        self.breaker.record(host, failure=failed, error=f"HTTP {response.status_code}")
+        status = response.status_code
+        self.breaker.record(
+            host, failure=is_upstream_failure_status(status), error=f"HTTP {status}"
+        )
         return response

@@ -21,11 +21,13 @@ from aigw.gateway.policies.cache import (
     cacheable_answer,
     entry_tag,
     invalidated_by,
+    keepable_body,
     max_age_of,
     resource_tag,
 )
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
+from aigw.redact import Redactor
 from aigw.storage.state import CacheEntry, StateStore
 
 __all__ = [
@@ -51,8 +53,10 @@ class CacheTransport(Layer):
         options: dict[str, Any] | None = None,
         notify: Callable[[str], None] = lambda message: None,
         clock: Clock | None = None,
+        redactor: Redactor | None = None,
     ):
         super().__init__(inner)
+        self.redactor = redactor or Redactor()
         self.store = store
         self.default_ttl = default_ttl
         self.route = route
@@ -81,8 +85,10 @@ class CacheTransport(Layer):
         status = BYPASS if no_cache or max_age <= 0 else MISS
         response = self.inner.handle_request(request)
         response.extensions[CACHE_STATUS] = status
-        if self._storable(response):
+        if status == MISS and self._storable(response):
             body = response.read()
+            if not keepable_body(body, self.redactor):
+                return response
             headers = [(n, v) for n, v in response.headers.items() if n.lower() in KEPT_HEADERS]
             self.store.cache_put(
                 CacheEntry(

@@ -158,7 +158,7 @@ class LoggingTransport(Layer):
                 request,
                 started_ns,
                 latency,
-                status_code=response.status_code if response is not None else None,
+                status_code=response.status_code if response is not None else _status_of(error),
                 error_message=f"aigw could not build this log row: {type(exc).__name__}",
             )
         with contextlib.suppress(Exception):  # the sink keeps what it could not write
@@ -180,7 +180,7 @@ class LoggingTransport(Layer):
             id=record_id,
             created_at=datetime.fromtimestamp(started_ns / 1e9, UTC),
             latency_ms=latency,
-            path=endpoint.path,
+            path=self._path(endpoint.path),
             call_id=str(call_id) if call_id else record_id,  # a call of one attempt: its id
             attempt=int(extensions.get(ATTEMPT) or 1),
             route=self.route,
@@ -217,7 +217,8 @@ class LoggingTransport(Layer):
             request,
             started_ns,
             latency,
-            status_code=response.status_code if response is not None else None,
+            # (an error raised for an answer, e.g. a 200 that is not JSON, carries its status)
+            status_code=response.status_code if response is not None else _status_of(error),
             request_id=request_id,
             cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
             error_message=self._error_message(error, response, got_obj),
@@ -227,6 +228,14 @@ class LoggingTransport(Layer):
             if payloads and got is not None
             else None,
         )
+
+    def _path(self, path: str) -> str:
+        """The path, redacted like a payload: an ID is the caller's text, and an e-mail given
+        as one must not reach the log."""
+        try:
+            return self.redactor.text(path)
+        except Exception:
+            return "[REDACTED:unreadable]"
 
     def _error_message(
         self, error: BaseException | None, response: Response | None, got: dict[str, Any]
@@ -277,6 +286,11 @@ class _WatchedStream(SyncByteStream):
                 return
             self._ended = True
             self.on_end(self)
+
+
+def _status_of(error: BaseException | None) -> int | None:
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) else None
 
 
 def _request_body(request: Request) -> bytes | None:

@@ -5,7 +5,9 @@ theoretical arrival time) in the local store, read and moved in one `BEGIN IMMED
 transaction, so concurrent processes take distinct slots. A caller over the limit reserves
 the next free slot and waits for it (fair: first come, first served across processes), or,
 with --no-wait, fails at once. A 429 pushes the bucket back by its Retry-After, so every
-process slows down, not only the one that was told.
+process slows down, not only the one that was told — by at most MAX_SHARED_PAUSE (10 min):
+an upstream asking for a day must not lock every process out for a day (the call that was
+told fails with exit 7 instead; `aigw breaker reset` clears a pause).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aigw.storage.state import StateStore
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _UNITS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+MAX_SHARED_PAUSE = 600.0
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
 
 
@@ -57,6 +60,8 @@ class RateLimiter:
         with self.store.immediate() as db:
             now = self.clock.now()
             tat = max(self.store.bucket_tat(db, self.name) or now, now)
+            # A pause stored by an older aigw (or a clock that jumped) is clamped like a new one.
+            tat = min(tat, now + self.tolerance + self.interval + MAX_SHARED_PAUSE)
             delay = max(0.0, tat - self.tolerance - now)
             if delay > 0 and not wait:
                 raise AigwError(
@@ -79,10 +84,11 @@ class RateLimiter:
             return delay
 
     def pause(self, seconds: float) -> None:
-        """No slot for anyone before now + seconds (an upstream 429's Retry-After)."""
+        """No slot for anyone before now + seconds (an upstream 429's Retry-After), at most
+        MAX_SHARED_PAUSE from now."""
         with self.store.immediate() as db:
             now = self.clock.now()
-            wanted = now + seconds + self.tolerance
+            wanted = now + min(seconds, MAX_SHARED_PAUSE) + self.tolerance
             current = self.store.bucket_tat(db, self.name) or now
             if wanted > current:
                 self.store.bucket_put(db, self.name, wanted)

@@ -5,7 +5,10 @@ Never other 4xx: the same request would fail the same way. Waits: exponential ba
 1 s, 2 s, 4 s… capped at 10 s, with jitter (so many clients do not retry in step), unless
 the answer says how long (`retry-after-ms`, then `Retry-After` in seconds or as an HTTP date),
 which is honoured exactly. The waits of one call add up to at most AIGW_RETRY_BUDGET (30 s):
-an answer asking for more fails at once, saying when to try again (exit 7).
+an answer asking for more fails at once, saying when to try again (exit 7); an absurd one
+(inf, 1e20) is clamped first. The call as a whole ends by its deadline, every attempt at its
+longest plus the budget: (1 + AIGW_MAX_RETRIES) × AIGW_TIMEOUT + AIGW_RETRY_BUDGET. Local
+errors (a header value HTTP cannot carry) are never retried.
 
 Unlike the seed's `callWithRetry` (3 *attempts*, and a useless sleep after the last one), aigw
 makes 1 + max_retries attempts and never waits after the last. Creating POSTs get an
@@ -35,37 +38,47 @@ from aigw.gateway.http import (
     Request,
     Response,
     TransportError,
+    is_upstream_failure,
+    is_upstream_failure_status,
 )
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 from aigw.storage.base import new_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Longer than any retry budget: a Retry-After past it (inf, 1e20, a date in 3000) is clamped
+# here, so that no later arithmetic or clock formatting meets an absurd number.
+MAX_RETRY_AFTER = 86_400.0
+
+
+def _seconds(text: str, scale: float = 1.0) -> float | None:
+    try:
+        value = float(text) / scale
+    except ValueError:
+        return None
+    if value != value:  # NaN
+        return None
+    return min(max(0.0, value), MAX_RETRY_AFTER)
 
 
 def retry_after_seconds(headers: Headers, now: float) -> float | None:
     """Seconds the answer asks us to wait: `retry-after-ms`, else `Retry-After`; None if neither."""
     millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
+    if millis and (found := _seconds(millis, 1000)) is not None:
+        return found
     value = headers.get("retry-after")
     if not value:
         return None
+    if (found := _seconds(value)) is not None:
+        return found
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
+        return min(max(0.0, parsedate_to_datetime(value).timestamp() - now), MAX_RETRY_AFTER)
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
 def is_retryable_status(status: int) -> bool:
-    return status == 429 or status >= 500
+    return is_upstream_failure_status(status)
 
 
 def is_streamed(request: Request) -> bool:
@@ -97,12 +110,21 @@ class RetryPolicy:
         base: float = 1.0,
         cap: float = 10.0,
         jitter: Callable[[], float] = random.random,
+        attempt_timeout: float | None = None,
     ):
         self.max_retries = max_retries
         self.budget = budget
+        # With it, a call's total deadline: every attempt at its longest, plus the budget.
+        self.attempt_timeout = attempt_timeout
         self.base = base
         self.cap = cap
         self.jitter = jitter
+
+    def call_deadline(self, started: float) -> float | None:
+        """When the whole call, retries included, must be over (None: no deadline)."""
+        if self.attempt_timeout is None:
+            return None
+        return started + self.budget + (1 + self.max_retries) * self.attempt_timeout
 
     def backoff(self, retry: int) -> float:
         """Wait before retry number `retry` (1-based): 1, 2, 4… capped, times 0.5–1.0."""
@@ -133,6 +155,7 @@ class RetryTransport(Layer):
         streamed = request.method == "POST" and is_streamed(request)
         waited = 0.0
         retry = 0
+        deadline = self.policy.call_deadline(self.clock.now())
         while True:
             tag_attempt(request, call_id, first + retry)
             can_retry = retry < self.policy.max_retries
@@ -140,21 +163,23 @@ class RetryTransport(Layer):
                 response = self.inner.handle_request(request)
             except TransportError as error:
                 reason = type(error).__name__
+                if not is_upstream_failure(error):
+                    raise  # a local problem: the same request would fail the same way
                 delay = self.policy.backoff(retry + 1)
-                if not can_retry or waited + delay > self.policy.budget:
+                if not can_retry or self._overruns(waited, delay, deadline):
                     raise
                 if streamed and not never_sent(error):
                     raise
             else:
-                if not (can_retry and is_retryable_status(response.status_code)):
+                if not is_upstream_failure_status(response.status_code):
                     return response
                 asked_for = retry_after_seconds(response.headers, self.clock.now())
-                delay = asked_for if asked_for is not None else self.policy.backoff(retry + 1)
-                if waited + delay > self.policy.budget:
-                    if asked_for is None:
-                        return response  # backoff alone would overrun: stop with this answer
+                if asked_for is not None and waited + asked_for > self.policy.budget:
                     response.close()
-                    raise self._beyond_budget(response.status_code, delay)
+                    raise self._beyond_budget(response.status_code, asked_for)
+                delay = asked_for if asked_for is not None else self.policy.backoff(retry + 1)
+                if not can_retry or self._overruns(waited, delay, deadline):
+                    return response  # stop with this answer
                 response.close()
                 reason = str(response.status_code)
             self.on_retry(
@@ -164,6 +189,12 @@ class RetryTransport(Layer):
             self.clock.sleep(delay)
             waited += delay
             retry += 1
+
+    def _overruns(self, waited: float, delay: float, deadline: float | None) -> bool:
+        """Whether waiting `delay` more would pass the budget or the call's deadline."""
+        if waited + delay > self.policy.budget:
+            return True
+        return deadline is not None and self.clock.now() + delay >= deadline
 
     def _beyond_budget(self, status: int, delay: float) -> AigwError:
         at = time.strftime("%H:%M:%S", time.localtime(self.clock.now() + delay))
