@@ -20,6 +20,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 BACKLOG = 1024
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+REFORWARD_EVERY_S = 1.0
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -78,19 +80,32 @@ def serve(
             children.append(pid)
         announce(url_of(sock))
 
+        running = list(children)
+        stopping = [requested.is_set()]  # a plain flag: the handler may interrupt anything
+
         def forward(signum: int, frame: object) -> None:
-            for child in children:
+            stopping[0] = True
+            for child in running:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGTERM)
 
         for signum in STOP_SIGNALS:
             signal.signal(signum, forward)
-        if requested.is_set():
-            forward(signal.SIGTERM, None)
         worst = 0
-        for child in children:
-            _, status = os.waitpid(child, 0)
-            worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+        sent_at = -REFORWARD_EVERY_S
+        while running:
+            for child in list(running):
+                pid, status = os.waitpid(child, os.WNOHANG)
+                if pid:
+                    running.remove(child)
+                    worst = max(worst, os.waitstatus_to_exitcode(status) if status else 0)
+            # A worker still starting can miss a stop signal (its loop's handlers not yet in
+            # place), so the stop is sent again each second until every worker has exited.
+            if running and stopping[0] and time.monotonic() - sent_at >= REFORWARD_EVERY_S:
+                forward(signal.SIGTERM, None)
+                sent_at = time.monotonic()
+            if running:
+                time.sleep(0.05)
         return 0 if worst in (0, -signal.SIGTERM) else 1
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
