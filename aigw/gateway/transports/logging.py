@@ -167,7 +167,7 @@ class LoggingTransport(Layer):
     def _row(self, request: Request, started_ns: int, latency: float, **fields: Any) -> LogRecord:
         """A row with what every attempt has: time, path, route, user; `fields` add the rest.
         The IDs in the path win over those the bodies name."""
-        endpoint = endpoint_of(request.url.path)
+        endpoint = endpoint_of(self._path(request.url.path))  # IDs too: redacted like the path
         ids = endpoint.ids
         record_id = new_id(started_ns // 1_000_000)
         extensions = request.extensions
@@ -180,7 +180,7 @@ class LoggingTransport(Layer):
             id=record_id,
             created_at=datetime.fromtimestamp(started_ns / 1e9, UTC),
             latency_ms=latency,
-            path=self._path(endpoint.path),
+            path=endpoint.path,
             call_id=str(call_id) if call_id else record_id,  # a call of one attempt: its id
             attempt=int(extensions.get(ATTEMPT) or 1),
             route=self.route,
