@@ -263,7 +263,14 @@ def test_an_outputs_file_nested_too_deeply_is_a_usage_error(
 # -- properties ---------------------------------------------------------------------------
 
 # Commands that serve or follow until stopped, or write outside AIGW_HOME: not fuzzed.
-NOT_FUZZED = {"sandbox serve", "logs tail", "demo", "completions install"}
+NOT_FUZZED = {
+    "sandbox serve",
+    "gateway serve",
+    "dashboard",
+    "logs tail",
+    "demo",
+    "completions install",
+}
 
 
 def leaf_commands() -> list[list[str]]:
