@@ -16,13 +16,13 @@ import typer
 if TYPE_CHECKING:
     import openai
 
+    from aigw.common.state import SharedState
     from aigw.gateway.client import Gateway
     from aigw.settings import Settings
     from aigw.storage import RemoteRepository
     from aigw.storage.base import Mirror
     from aigw.storage.call_log import CallLog
     from aigw.storage.sqlite import SQLiteRepository
-    from aigw.storage.state import StateStore
 
 
 class AppContext:
@@ -86,11 +86,11 @@ class AppContext:
         return CallLog(lambda: self.repository)
 
     @cached_property
-    def state(self) -> StateStore:
+    def state(self) -> SharedState:
         """Cache, breaker, rate-limit and key state shared with other processes."""
-        from aigw.storage.state import StateStore
+        from aigw.storage import open_state
 
-        return StateStore(self.settings.state_db_path)
+        return open_state(self.settings)
 
     @cached_property
     def gateway(self) -> Gateway:

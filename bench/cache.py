@@ -30,14 +30,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aigw.common.state import BreakerRule
 from aigw.gateway.client import Gateway
 from aigw.gateway.http import Request
-from aigw.gateway.transports.breaker import OPEN, host_of
+from aigw.gateway.transports.breaker import host_of
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
 from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository
-from aigw.storage.state import BreakerRow, StateStore
+from aigw.storage.state import SQLiteState
 from bench import compile_aigw
 
 CALLS = 1_000
@@ -147,11 +148,13 @@ def walls(commands: list[list[str]], env: dict[str, str], runs: int = 9) -> list
 
 def refused_ratio(home: Path) -> tuple[float, float, int]:
     url = "http://127.0.0.1:9/v1"  # nothing listens there: a refused call must not notice
-    store = StateStore(Settings(home=home).state_db_path)
+    store = SQLiteState(Settings(home=home).state_db_path)
     now = time.time()
     store.breaker_reset()
-    with store.immediate() as db:
-        store.breaker_put(db, BreakerRow(host_of(url), OPEN, 5, now, now + 3600, "HTTP 503"))
+    # One failure with a rule that opens on one: open for an hour.
+    store.breaker_record(
+        host_of(url), now, BreakerRule(1, 3600, 60), failure=True, error="HTTP 503"
+    )
     store.close()
     env = {
         **os.environ,

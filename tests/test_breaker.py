@@ -12,7 +12,7 @@ import pytest
 from aigw.gateway.clock import FakeClock
 from aigw.gateway.transports.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from aigw.sandbox import Sandbox
-from aigw.storage.state import StateStore
+from aigw.storage.state import SQLiteState
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.processes import aigw_process
 from tests.helpers.rows import log_rows
@@ -94,7 +94,7 @@ def test_a_failed_probe_opens_the_circuit_again_and_only_one_probe_goes_at_a_tim
     isolated_env,
 ) -> None:
     clock = FakeClock()
-    store = StateStore(isolated_env / "state.sqlite3")
+    store = SQLiteState(isolated_env / "state.sqlite3")
     breaker = CircuitBreaker(store, failures_to_open=2, cooldown=30, clock=clock)
     for _ in range(2):
         assert breaker.refusal(HOST, claim=True) is None
@@ -117,7 +117,7 @@ def test_a_failed_probe_opens_the_circuit_again_and_only_one_probe_goes_at_a_tim
 
 
 def test_client_errors_do_not_count_and_a_success_resets_the_count(isolated_env) -> None:
-    store = StateStore(isolated_env / "state.sqlite3")
+    store = SQLiteState(isolated_env / "state.sqlite3")
     breaker = CircuitBreaker(store, failures_to_open=3, clock=FakeClock())
     breaker.record(HOST, failure=True)
     breaker.record(HOST, failure=True)

@@ -8,7 +8,7 @@ from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import FakeClock
 from aigw.gateway.transports.ratelimit import RateLimiter, parse_rate
 from aigw.sandbox import Sandbox
-from aigw.storage.state import StateStore
+from aigw.storage.state import SQLiteState
 from tests.helpers.cli import point_at
 from tests.helpers.processes import aigw_process
 
@@ -29,11 +29,11 @@ def test_the_rate_limit_is_shared_by_two_processes(fresh_sandbox: Sandbox, monke
 
 
 @pytest.fixture
-def store(isolated_env) -> StateStore:
-    return StateStore(isolated_env / "state.sqlite3")
+def store(isolated_env) -> SQLiteState:
+    return SQLiteState(isolated_env / "state.sqlite3")
 
 
-def test_over_the_limit_a_caller_waits_for_the_next_slot(store: StateStore) -> None:
+def test_over_the_limit_a_caller_waits_for_the_next_slot(store: SQLiteState) -> None:
     clock = FakeClock()
     limiter = RateLimiter(store, "2/s", clock=clock)
     assert [limiter.acquire(wait=True) for _ in range(2)] == [0.0, 0.0]  # a full bucket
@@ -43,7 +43,7 @@ def test_over_the_limit_a_caller_waits_for_the_next_slot(store: StateStore) -> N
     assert limiter.acquire(wait=True) == 0.0
 
 
-def test_with_no_wait_over_the_limit_fails_at_once_and_takes_no_slot(store: StateStore) -> None:
+def test_with_no_wait_over_the_limit_fails_at_once_and_takes_no_slot(store: SQLiteState) -> None:
     clock = FakeClock()
     limiter = RateLimiter(store, "1/min", clock=clock)
     limiter.acquire(wait=False)
@@ -54,7 +54,7 @@ def test_with_no_wait_over_the_limit_fails_at_once_and_takes_no_slot(store: Stat
     assert limiter.acquire(wait=False) == 0.0
 
 
-def test_a_429_pushes_every_caller_back_by_its_retry_after(store: StateStore) -> None:
+def test_a_429_pushes_every_caller_back_by_its_retry_after(store: SQLiteState) -> None:
     clock = FakeClock()
     limiter = RateLimiter(store, "100/s", clock=clock)
     other_process = RateLimiter(store, "100/s", clock=clock)

@@ -13,7 +13,7 @@ import pytest
 
 from aigw.sandbox import Sandbox
 from aigw.settings import mask_url
-from aigw.storage.state import StateStore
+from aigw.storage.state import SQLiteState
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.rows import log_rows
 
@@ -72,10 +72,10 @@ def test_the_local_store_is_private_to_its_user(
 def test_a_store_left_readable_by_an_older_aigw_is_narrowed(isolated_env: Path) -> None:
     isolated_env.mkdir(parents=True)
     store = isolated_env / "aigw.sqlite3"
-    StateStore(store).close()
+    SQLiteState(store).close()
     store.chmod(0o644)
 
-    StateStore(store).close()
+    SQLiteState(store).close()
 
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
 

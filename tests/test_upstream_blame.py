@@ -17,7 +17,7 @@ from aigw.gateway.transports.ratelimit import MAX_SHARED_PAUSE
 from aigw.gateway.transports.retry import RetryPolicy, RetryTransport, retry_after_seconds
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage.state import StateStore
+from aigw.storage.state import SQLiteState
 from tests.helpers.cli import Cli, point_at
 
 URL = "https://gateway.test/v1/assistants"
@@ -25,11 +25,11 @@ HOST = "gateway.test"
 
 
 @pytest.fixture
-def store(isolated_env: Path) -> StateStore:
-    return StateStore(isolated_env / "state.sqlite3")
+def store(isolated_env: Path) -> SQLiteState:
+    return SQLiteState(isolated_env / "state.sqlite3")
 
 
-def breaker_over(store: StateStore, handler, clock: FakeClock) -> BreakerTransport:
+def breaker_over(store: SQLiteState, handler, clock: FakeClock) -> BreakerTransport:
     breaker = CircuitBreaker(store, failures_to_open=2, cooldown=30, clock=clock)
     return BreakerTransport(MockTransport(handler), breaker)
 
@@ -38,7 +38,7 @@ def breaker_over(store: StateStore, handler, clock: FakeClock) -> BreakerTranspo
 
 
 def test_a_local_error_below_the_breaker_is_not_counted_against_the_upstream(
-    store: StateStore,
+    store: SQLiteState,
 ) -> None:
     def handler(request: Request) -> Response:
         raise LocalProtocolError("Illegal header value")
@@ -51,7 +51,7 @@ def test_a_local_error_below_the_breaker_is_not_counted_against_the_upstream(
     assert store.breaker_get(HOST) is None
 
 
-def test_429_answers_count_toward_the_breaker(store: StateStore) -> None:
+def test_429_answers_count_toward_the_breaker(store: SQLiteState) -> None:
     transport = breaker_over(store, lambda request: Response(429), FakeClock())
     for _ in range(2):
         transport.handle_request(Request("GET", URL))
@@ -61,7 +61,7 @@ def test_429_answers_count_toward_the_breaker(store: StateStore) -> None:
 
 
 def test_any_exception_below_the_breaker_ends_a_half_open_probe_as_a_failure(
-    store: StateStore,
+    store: SQLiteState,
 ) -> None:
     clock = FakeClock()
     answers: list[object] = [Response(503), Response(503), RuntimeError("surprise")]
@@ -151,7 +151,7 @@ def test_a_key_a_header_cannot_carry_is_a_configuration_error_and_nothing_is_sen
     assert variable in result.stderr
     assert "abcdefgh" not in result.stderr + raised.value.message
     assert fresh_sandbox.faults.requests_seen == 0
-    assert StateStore(Settings().state_db_path).breaker_all() == []
+    assert SQLiteState(Settings().state_db_path).breaker_all() == []
 
 
 def test_an_empty_gateway_key_header_name_is_a_configuration_error(
@@ -202,13 +202,13 @@ def test_a_retry_after_of_a_day_fails_the_call_and_locks_others_out_for_the_cap_
 
 
 def test_a_pause_stored_as_infinity_by_an_older_aigw_is_clamped(
-    store: StateStore,
+    store: SQLiteState,
 ) -> None:
     from aigw.gateway.transports.ratelimit import RateLimiter
 
     clock = FakeClock()
     with store.immediate() as db:
-        store.bucket_put(db, "upstream", float("inf"))
+        db.execute("INSERT INTO rate_limit_buckets VALUES ('upstream', ?)", (float("inf"),))
     limiter = RateLimiter(store, "60/min", clock=clock)
 
     delay = limiter.acquire(wait=True)

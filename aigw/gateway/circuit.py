@@ -1,4 +1,4 @@
-"""The circuit breaker's policy over the local store: no HTTP, no SDK.
+"""The circuit breaker's policy over the shared state: no HTTP, no SDK.
 
 `CircuitBreaker` decides from the shared state whether a call to a host may go and records
 how calls ended; `BreakerTransport` (transports/breaker.py) asks it per attempt, and
@@ -15,14 +15,30 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from aigw.common.state import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    BreakerRow,
+    BreakerRule,
+    SharedState,
+    breaker_refuses,
+)
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
-from aigw.storage.state import BreakerRow, StateStore
 
 if TYPE_CHECKING:
     from aigw.settings import Settings
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+__all__ = [
+    "CLOSED",
+    "HALF_OPEN",
+    "OPEN",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "host_of",
+    "refusal_error",
+]
 
 
 def host_of(url: str) -> str:
@@ -42,10 +58,31 @@ def _clock_time(epoch: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch or 0))
 
 
+def refusal_error(row: BreakerRow, now: float, rule: BreakerRule) -> CircuitOpenError | None:
+    """The refusal a breaker row means at `now`, worded for people; None when a call may go."""
+    if not breaker_refuses(row, now, rule):
+        return None
+    since = _clock_time(row.opened_at)
+    if row.state == OPEN:
+        wait = (row.probe_at or 0) - now
+        return CircuitOpenError(
+            f"circuit open for {row.host} since {since} after {row.failures} failures; "
+            f"next probe in {max(1, round(wait))} s; --force to try anyway",
+            retry_after=wait,
+        )
+    return CircuitOpenError(
+        f"circuit half-open for {row.host} (open since {since} after {row.failures} "
+        "failures): a probe is in flight; --force to try anyway"
+    )
+
+
 class CircuitBreaker:
+    """The breaker's rule over the shared state; the server drives the same rule through its
+    async state (server/runtime.py) and words refusals with `error_for`."""
+
     def __init__(
         self,
-        store: StateStore,
+        store: SharedState,
         *,
         failures_to_open: int = 5,
         cooldown: float = 30.0,
@@ -53,10 +90,7 @@ class CircuitBreaker:
         clock: Clock | None = None,
     ):
         self.store = store
-        self.failures_to_open = failures_to_open
-        self.cooldown = cooldown
-        # A half-open probe that never reported back (killed process) frees the slot after this.
-        self.probe_timeout = probe_timeout
+        self.rule = BreakerRule(failures_to_open, cooldown, probe_timeout)
         self.clock = clock or Clock()
 
     def refusal(self, host: str, *, claim: bool) -> CircuitOpenError | None:
@@ -66,59 +100,19 @@ class CircuitBreaker:
         (atomically, so two processes never both probe). Without it (preflight) nothing is
         written: the transport will claim.
         """
+        now = self.clock.now()
+        if claim:
+            refusing = self.store.breaker_claim(host, now, self.rule)
+            return self.error_for(refusing, now) if refusing is not None else None
         row = self.store.breaker_get(host)
-        if row is None or row.state == CLOSED:
-            return None
-        if not claim:
-            return self._refusal_for(row, self.clock.now())
-        with self.store.immediate() as db:
-            row = self.store.breaker_get(host, db)
-            if row is None or row.state == CLOSED:
-                return None
-            now = self.clock.now()
-            error = self._refusal_for(row, now)
-            if error is None:
-                self.store.breaker_put(
-                    db,
-                    BreakerRow(host, HALF_OPEN, row.failures, row.opened_at, now, row.last_error),
-                )
-            return error
+        return self.error_for(row, now) if row is not None else None
 
-    def _refusal_for(self, row: BreakerRow, now: float) -> CircuitOpenError | None:
-        since = _clock_time(row.opened_at)
-        if row.state == OPEN:
-            wait = (row.probe_at or 0) - now
-            if wait <= 0:
-                return None
-            return CircuitOpenError(
-                f"circuit open for {row.host} since {since} after {row.failures} failures; "
-                f"next probe in {max(1, round(wait))} s; --force to try anyway",
-                retry_after=wait,
-            )
-        if now - (row.probe_at or 0) >= self.probe_timeout:
-            return None
-        return CircuitOpenError(
-            f"circuit half-open for {row.host} (open since {since} after {row.failures} "
-            "failures): a probe is in flight; --force to try anyway"
-        )
+    def error_for(self, row: BreakerRow, now: float) -> CircuitOpenError | None:
+        """The refusal a row means at `now`, or None when a call may go."""
+        return refusal_error(row, now, self.rule)
 
     def record(self, host: str, *, failure: bool, error: str | None = None) -> None:
-        row = self.store.breaker_get(host)
-        if not failure and (row is None or (row.state == CLOSED and row.failures == 0)):
-            return  # the common case writes nothing
-        with self.store.immediate() as db:
-            row = self.store.breaker_get(host, db) or BreakerRow(host, CLOSED, 0)
-            if not failure:
-                self.store.breaker_put(db, BreakerRow(host, CLOSED, 0))
-                return
-            now = self.clock.now()
-            failures = row.failures + 1
-            if row.state == HALF_OPEN or failures >= self.failures_to_open:
-                # The failed probe (or the Nth failure) opens it again for a full cool-down.
-                new = BreakerRow(host, OPEN, failures, now, now + self.cooldown, error)
-            else:
-                new = BreakerRow(host, CLOSED, failures, None, None, error)
-            self.store.breaker_put(db, new)
+        self.store.breaker_record(host, self.clock.now(), self.rule, failure=failure, error=error)
 
     def end_probe(self, host: str, *, error: str | None = None) -> None:
         """A call ended without an answer that says anything of the upstream: if it was the
@@ -129,7 +123,7 @@ class CircuitBreaker:
 
 
 def breaker_for(
-    settings: Settings, state: StateStore, clock: Clock | None = None
+    settings: Settings, state: SharedState, clock: Clock | None = None
 ) -> CircuitBreaker:
     """The breaker configured by `settings` over the shared `state`."""
     return CircuitBreaker(

@@ -19,10 +19,10 @@ from aigw.settings import SecretStr, Settings
 if TYPE_CHECKING:
     import openai
 
+    from aigw.common.state import SharedState
     from aigw.gateway.transports.keys import LabelledKey
     from aigw.storage.base import LogRecord
     from aigw.storage.call_log import CallLog
-    from aigw.storage.state import StateStore
 
 # The SDK marks every Assistants method deprecated (OpenAI switched its hosted Assistants API
 # off on 2026-08-26); gateways and compatible servers still serve it, and that is who aigw is
@@ -39,7 +39,7 @@ def build_stack(
     *,
     network: BaseTransport,
     sink: Callable[[LogRecord], None],
-    state: StateStore | None = None,
+    state: SharedState | None = None,
     options: dict[str, Any] | None = None,
     clock: Clock | None = None,
 ) -> BaseTransport:
@@ -200,18 +200,21 @@ class Gateway:
         log: CallLog | None = None,
         options: dict[str, Any] | None = None,
         network: BaseTransport | None = None,
-        state: StateStore | None = None,
+        state: SharedState | None = None,
         clock: Clock | None = None,
     ):
-        from aigw.storage.state import StateStore
-
         self.settings = settings
         self.log = log  # where every attempt's row is written
         self.records: list[LogRecord] = []  # the rows, when there is no log to write them to
         self.options = options if options is not None else {}
         self.clock = clock or Clock()
-        # Cache, breaker, rate limit and key memory live in the local store, shared by processes.
-        self.state = state if state is not None else StateStore(settings.state_db_path)
+        # Cache, breaker, rate limit and key memory live in the shared state (AIGW_HOME's
+        # SQLite file, or Redis with AIGW_STATE_URL), shared by processes.
+        if state is None:
+            from aigw.storage import open_state
+
+            state = open_state(settings)
+        self.state = state
         self.transport = build_stack(
             settings,
             # Built here, not on the first request, so that no logged latency includes loading the

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 from aigw.gateway.circuit import breaker_for, host_of
 
 if TYPE_CHECKING:
+    from aigw.common.state import SharedState
     from aigw.gateway.clock import Clock
     from aigw.settings import Settings
     from aigw.storage.base import LogRecord
-    from aigw.storage.state import StateStore
 
 
 def preflight(
     settings: Settings,
-    state: StateStore,
+    state: SharedState,
     *,
     record: Callable[[LogRecord], None],
     force: bool = False,

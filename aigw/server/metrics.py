@@ -91,9 +91,7 @@ class _StoreCollector(Collector):
             "The upstream's circuit: 1 for its current state.",
             labels=["upstream", "state"],
         )
-        rows = {row.host: row for row in runtime.state.breaker_all()}
-        row = rows.get(runtime.upstream_host)
-        current = row.state if row is not None else CLOSED
+        current = runtime.circuit  # read by the /metrics handler just before
         for state in (CLOSED, OPEN, HALF_OPEN):
             breaker.add_metric([runtime.upstream_host, state], 1.0 if state == current else 0.0)
         yield breaker

@@ -17,20 +17,15 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """503 while the upstream's circuit is open or the local store cannot be written."""
     runtime = request.app[RUNTIME]
-    rows = {row.host: row for row in runtime.state.breaker_all()}
-    row = rows.get(runtime.upstream_host)
-    circuit = row.state if row is not None else CLOSED
-    try:
-        with runtime.state.immediate():
-            pass
-        writable, store_error = True, None
-    except Exception as exc:
-        writable, store_error = False, f"{type(exc).__name__}: {exc}"
+    circuit = await runtime.read_circuit()
+    store_error = runtime.local.writable()
+    writable = store_error is None
     ready = writable and circuit == CLOSED
     body = {
         "status": "ready" if ready else "not ready",
         "upstream": {"host": runtime.upstream_host, "circuit": circuit},
         "local_store": {"writable": writable, "error": store_error},
+        "state": runtime.state_mode,
         "log_rows": {
             "uncommitted": runtime.writer.pending(),
             "pending_sync": runtime.logs.pending_count(),
@@ -46,4 +41,5 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
+    await runtime.read_circuit()
     return web.Response(body=runtime.metrics.exposition(), headers={"content-type": CONTENT_TYPE})

@@ -24,12 +24,14 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint, endpoint_of
 from aigw.gateway.http import is_upstream_failure_status as is_retryable_status
 from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
     HIT,
+    KEEP_FOR,
     KEPT_HEADERS,
     MISS,
     cache_key,
@@ -47,7 +49,6 @@ from aigw.server.errors import gateway_error
 from aigw.server.runtime import RUNTIME, Runtime
 from aigw.services.validation import validation_problem
 from aigw.storage.base import LogRecord, new_id
-from aigw.storage.state import CacheEntry
 
 # Never forwarded upstream: connection-level headers, and what the client session sets itself.
 _REQUEST_DROPPED = frozenset(
@@ -134,7 +135,7 @@ async def _handle(
     if problem is not None:
         error = gateway_error(400, problem.message, param=problem.param, code=problem.code)
         raise _Refused(error)
-    _rate_limit(runtime, given_key)
+    await _rate_limit(runtime, given_key)
 
     upstream_headers = _upstream_headers(runtime, headers)
     raw_query = request.rel_url.raw_query_string
@@ -152,13 +153,13 @@ async def _handle(
         key = _cache_key(runtime, method, path, raw_query, upstream_headers)
         cache_status = BYPASS if no_cache or fresh_for <= 0 else MISS
         if cache_status == MISS:
-            entry = runtime.state.cache_get(key)
+            entry = await runtime.state.cache_get(key)
             if entry is not None and 0 <= time.time() - entry.stored_at <= fresh_for:
                 runtime.metrics.cache.labels(HIT).inc()
                 return call.cache_hit(entry)
         runtime.metrics.cache.labels(cache_status).inc()
 
-    refusal = runtime.breaker.refusal(runtime.upstream_host, claim=True)
+    refusal = await runtime.breaker_refusal()
     if refusal is not None:
         message = refusal.message.replace("; --force to try anyway", "")
         return gateway_error(
@@ -176,7 +177,7 @@ async def _handle(
         stale = invalidated_by(method, path)
         if stale:
             origin = runtime.upstream_origin
-            runtime.state.cache_drop([entry_tag(origin[1], origin[2], t) for t in stale])
+            await runtime.state.cache_drop([entry_tag(origin[1], origin[2], t) for t in stale])
 
 
 class _Call:
@@ -217,7 +218,7 @@ class _Call:
         client_retrying = self.request.headers.get(CLIENT_RETRY_HEADER, "0") not in ("", "0")
         policy = RetryPolicy(0 if client_retrying else settings.max_retries, settings.retry_budget)
         waited = 0.0
-        keys = runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
+        keys = await runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
         key_header = settings.gateway_key_header
         if keys:
             headers[key_header] = keys[0].value
@@ -232,9 +233,7 @@ class _Call:
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 latency = (time.perf_counter() - clock) * 1000
                 error = _upstream_failure(exc, settings.timeout)
-                runtime.breaker.record(
-                    runtime.upstream_host, failure=True, error=type(exc).__name__
-                )
+                await runtime.breaker_record(failure=True, error=type(exc).__name__)
                 self.log(started, latency, None, None, None, cache_status, error.text)
                 delay = policy.backoff(self.attempt)
                 if can_retry and waited + delay <= policy.budget:
@@ -254,9 +253,9 @@ class _Call:
                 headers[key_header] = keys[0].value
                 continue
             if keys and status != 401:
-                runtime.remember_upstream_key(keys[0])
-            runtime.breaker.record(
-                runtime.upstream_host, failure=is_retryable_status(status), error=f"HTTP {status}"
+                await runtime.remember_upstream_key(keys[0])
+            await runtime.breaker_record(
+                failure=is_retryable_status(status), error=f"HTTP {status}"
             )
             if can_retry and is_retryable_status(status):
                 asked = retry_after_seconds(answer.headers, time.time())  # type: ignore[arg-type]
@@ -329,7 +328,7 @@ class _Call:
         ):
             kept = [(n, v) for n, v in answer.headers.items() if n.lower() in KEPT_HEADERS]
             origin = runtime.upstream_origin
-            runtime.state.cache_put(
+            await runtime.state.cache_put(
                 CacheEntry(
                     key,
                     entry_tag(origin[1], origin[2], tag),
@@ -338,7 +337,8 @@ class _Call:
                     status,
                     kept,
                     body,
-                )
+                ),
+                keep_for=KEEP_FOR,
             )
         return web.Response(status=status, body=body, headers=headers)
 
@@ -508,11 +508,11 @@ def _parsed(method: str, content_type: str, body: bytes) -> Any:
         ) from None
 
 
-def _rate_limit(runtime: Runtime, given_key: str) -> None:
+async def _rate_limit(runtime: Runtime, given_key: str) -> None:
     for limiter in (runtime.key_limit(given_key), runtime.global_limit):
         if limiter is None:
             continue
-        wait = limiter.take()
+        wait = await runtime.rate_wait(limiter)
         if wait > 0:
             which = "this gateway key" if limiter.name.startswith("gateway:key:") else "the gateway"
             raise _Refused(

@@ -1,7 +1,8 @@
 """Runtime: what the running gateway shares between requests, built once per worker process.
 
 The upstream and its client session, the accepted gateway keys, the shared state (cache,
-breaker, rate limits: the same SQLite file as the CLI, so workers on one machine agree), the
+breaker, rate limits: the same SQLite file as the CLI, so workers on one machine agree; or
+Redis with AIGW_STATE_URL, so machines agree — docs/scaling.md), the
 policies over it, the group-commit log writer and the background sync, and the metrics.
 """
 
@@ -20,7 +21,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from aigw.gateway.circuit import CircuitBreaker, breaker_for, host_of
+from aigw.common.state import CLOSED, AsyncSharedState, BreakerRule, Gcra
+from aigw.gateway.circuit import CircuitOpenError, breaker_for, host_of, refusal_error
 from aigw.gateway.policies.keys import (
     LabelledKey,
     fingerprint,
@@ -28,18 +30,27 @@ from aigw.gateway.policies.keys import (
     labelled_keys,
     should_remember,
 )
-from aigw.gateway.transports.ratelimit import RateLimiter
+from aigw.gateway.transports.ratelimit import gcra_of
 from aigw.redact import Redactor, redactor_for
 from aigw.server.metrics import GatewayMetrics
 from aigw.storage.group_commit import GroupCommitWriter
 from aigw.storage.sqlite import SQLiteRepository
-from aigw.storage.state import StateStore
+from aigw.storage.state import SQLiteState
 
 if TYPE_CHECKING:
     from aigw.settings import Settings
 
 
 AGENTS_FRESH_FOR_S = 10.0
+
+
+@dataclass(frozen=True)
+class ServerLimit:
+    """One of the server's rate limits: its bucket's name, its spec and its GCRA rule."""
+
+    name: str
+    spec: str
+    rule: Gcra
 
 
 @dataclass
@@ -62,18 +73,20 @@ class Runtime:
 
     settings: Settings
     options: ServerOptions
-    state: StateStore
+    state: AsyncSharedState  # what requests decide from (Redis with AIGW_STATE_URL)
+    local: SQLiteState  # AIGW_HOME's state: the fall-back, and what /readyz checks
     logs: SQLiteRepository
     writer: GroupCommitWriter
-    breaker: CircuitBreaker
+    breaker: BreakerRule
     redactor: Redactor
     metrics: GatewayMetrics
     upstream_host: str  # the breaker's key
     upstream_origin: tuple[str, str, int | None]  # scheme, host, port: cache keys and tags
     accepted_keys: list[bytes]
     upstream_keys: list[LabelledKey]
-    global_limit: RateLimiter | None = None
-    key_limits: dict[str, RateLimiter] = field(default_factory=dict)
+    global_limit: ServerLimit | None = None
+    key_limits: dict[str, ServerLimit] = field(default_factory=dict)
+    circuit: str = CLOSED  # the upstream's circuit as last read (for /metrics)
     session: aiohttp.ClientSession | None = None
     in_flight: int = 0
     sync: BackgroundSync | None = None
@@ -82,7 +95,10 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, options: ServerOptions) -> Runtime:
-        state = StateStore(settings.state_db_path)
+        from aigw.storage import open_async_state
+
+        local = SQLiteState(settings.state_db_path)
+        state = open_async_state(settings, local, warn=_warn)
         logs = SQLiteRepository(settings.state_db_path)
         writer = GroupCommitWriter(logs, window=settings.commit_window, on_error=_warn)
         secret = settings.upstream_gateway_keys
@@ -91,9 +107,10 @@ class Runtime:
             settings=settings,
             options=options,
             state=state,
+            local=local,
             logs=logs,
             writer=writer,
-            breaker=breaker_for(settings, state),
+            breaker=breaker_for(settings, local).rule,
             redactor=redactor_for(settings),
             metrics=GatewayMetrics(),
             upstream_host=host_of(options.upstream),
@@ -102,7 +119,9 @@ class Runtime:
             upstream_keys=upstream_keys,
         )
         if settings.rate_limit:
-            runtime.global_limit = RateLimiter(state, settings.rate_limit, name="gateway:all")
+            runtime.global_limit = ServerLimit(
+                "gateway:all", settings.rate_limit, gcra_of(settings.rate_limit)
+            )
         runtime.metrics.watch(runtime)
         return runtime
 
@@ -117,7 +136,7 @@ class Runtime:
             found |= hmac.compare_digest(raw, key)
         return found
 
-    def key_limit(self, given: str) -> RateLimiter | None:
+    def key_limit(self, given: str) -> ServerLimit | None:
         """The per-key rate limiter (AIGW_KEY_RATE_LIMIT) of an accepted key; stored by
         fingerprint, never by the key."""
         spec = self.settings.key_rate_limit
@@ -126,18 +145,50 @@ class Runtime:
         name = f"gateway:key:{fingerprint(given)}"
         limiter = self.key_limits.get(name)
         if limiter is None:
-            limiter = self.key_limits[name] = RateLimiter(self.state, spec, name=name)
+            limiter = self.key_limits[name] = ServerLimit(name, spec, gcra_of(spec))
         return limiter
 
-    def upstream_keys_in_order(self) -> list[LabelledKey]:
+    # -- the shared state's decisions ------------------------------------------------------
+    @property
+    def state_mode(self) -> str:
+        """local (SQLite), shared (Redis) or degraded (Redis unreachable: local state)."""
+        return str(getattr(self.state, "mode", "local"))
+
+    async def rate_wait(self, limit: ServerLimit) -> float:
+        """Take a slot of `limit` if one is free now: 0.0; else the seconds until one is."""
+        return await self.state.rate_take(limit.name, limit.rule, time.time(), reserve=False)
+
+    async def breaker_refusal(self) -> CircuitOpenError | None:
+        """The open circuit's refusal, or None: the call goes (perhaps as the one probe)."""
+        now = time.time()
+        row = await self.state.breaker_claim(self.upstream_host, now, self.breaker)
+        self.circuit = row.state if row is not None else CLOSED
+        return refusal_error(row, now, self.breaker) if row is not None else None
+
+    async def breaker_record(self, *, failure: bool, error: str) -> None:
+        await self.state.breaker_record(
+            self.upstream_host, time.time(), self.breaker, failure=failure, error=error
+        )
+
+    async def read_circuit(self) -> str:
+        """The upstream's circuit as the shared state has it now."""
+        row = await self.state.breaker_get(self.upstream_host)
+        self.circuit = row.state if row is not None else CLOSED
+        return self.circuit
+
+    async def upstream_keys_in_order(self) -> list[LabelledKey]:
         """The upstream gateway keys, the one remembered to work first."""
-        remembered = self.state.remembered_key(self.upstream_host)
+        if not self.upstream_keys:
+            return []
+        remembered = await self.state.remembered_key(self.upstream_host)
         return in_rotation_order(self.upstream_keys, remembered)
 
-    def remember_upstream_key(self, key: LabelledKey) -> None:
-        remembered = self.state.remembered_key(self.upstream_host)
+    async def remember_upstream_key(self, key: LabelledKey) -> None:
+        remembered = await self.state.remembered_key(self.upstream_host)
         if should_remember(self.upstream_keys, key, remembered):
-            self.state.remember_key(self.upstream_host, fingerprint(key.value), announced=True)
+            await self.state.remember_key(
+                self.upstream_host, fingerprint(key.value), announced=True
+            )
 
     def agent_for(self, assistant_id: str) -> str | None:
         """The agents.id the mirror recorded for an assistant (re-read every few seconds)."""
@@ -162,6 +213,7 @@ class Runtime:
         """After the drain: close the client, commit every row, sync within the budget."""
         if self.session is not None:
             await self.session.close()
+        await self.state.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._finish)
 
@@ -171,7 +223,7 @@ class Runtime:
             _warn(f"{left} log rows could not be written to {self.settings.state_db_path}")
         if self.sync is not None:
             self.sync.stop(final_budget=self.settings.sync_budget)
-        self.state.close()
+        self.local.close()
         self.logs.close()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aigw.gateway.transports.breaker import CLOSED, OPEN, host_of
-from aigw.storage.state import StateStore
+from aigw.storage import open_state
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -26,7 +26,7 @@ class BreakerStatus:
 def breaker_status(app: AppContext) -> list[BreakerStatus]:
     """Every host the breaker knows, and always the configured one (closed when unknown)."""
     configured = host_of(app.settings.base_url)
-    store = StateStore(app.settings.state_db_path)
+    store = open_state(app.settings)
     try:
         rows = store.breaker_all()
     finally:
@@ -57,7 +57,7 @@ def breaker_reset(
     before = [s for s in breaker_status(app) if s.state != CLOSED]
     if host is not None:
         before = [s for s in before if s.host == host]
-    store = StateStore(app.settings.state_db_path)
+    store = open_state(app.settings)
     try:
         if every_host:
             store.breaker_reset(None)
@@ -72,8 +72,8 @@ def breaker_reset(
 
 def rate_limit_reset(app: AppContext) -> int:
     """Lift the shared rate-limit pause an upstream's 429 set (every bucket is forgotten)."""
-    store = StateStore(app.settings.state_db_path)
+    store = open_state(app.settings)
     try:
-        return store.buckets_reset()
+        return store.rate_reset()
     finally:
         store.close()

@@ -12,9 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aigw.common.state import AsyncSharedState, SharedState
     from aigw.settings import Settings
     from aigw.storage.postgres import PostgresRepository
     from aigw.storage.sqlite import SQLiteRepository
+    from aigw.storage.state import SQLiteState
     from aigw.storage.supabase_rest import SupabaseRepository
 
     RemoteRepository = PostgresRepository | SupabaseRepository
@@ -25,6 +29,22 @@ def open_repository(settings: Settings) -> SQLiteRepository:
     from aigw.storage.sqlite import SQLiteRepository
 
     return SQLiteRepository(settings.state_db_path)
+
+
+def open_state(settings: Settings) -> SharedState:
+    """The shared state: the SQLite file under AIGW_HOME (docs/scaling.md)."""
+    from aigw.storage.state import SQLiteState
+
+    return SQLiteState(settings.state_db_path)
+
+
+def open_async_state(
+    settings: Settings, local: SQLiteState, *, warn: Callable[[str], None]
+) -> AsyncSharedState:
+    """The gateway server's shared state over `local` (AIGW_HOME's SQLite state)."""
+    from aigw.storage.failover import AsyncLocal
+
+    return AsyncLocal(local)
 
 
 def remote_kind(settings: Settings) -> str | None:

@@ -1,4 +1,4 @@
-"""The local state store: cache entries, breaker state, rate-limit buckets, remembered keys.
+"""SQLiteState: the shared state (aigw/common/state.py) in the local SQLite store.
 
 Every aigw process on the machine shares it through the SQLite file `settings.state_db_path`
 (the same file and connection rules as the call logs, aigw/storage/sqlite.py; the tables are
@@ -14,37 +14,27 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from aigw.common.state import (
+    CLOSED,
+    BreakerRow,
+    BreakerRule,
+    CacheEntry,
+    Gcra,
+    claim_step,
+    gcra_step,
+    record_step,
+)
 from aigw.storage.sqlite import open_local
 
-
-@dataclass(frozen=True)
-class CacheEntry:
-    key: str
-    tag: str
-    url: str
-    stored_at: float
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+_BREAKER_COLUMNS = "host, state, failures, opened_at, probe_at, last_error"
 
 
-@dataclass(frozen=True)
-class BreakerRow:
-    host: str
-    state: str
-    failures: int
-    opened_at: float | None = None
-    probe_at: float | None = None
-    last_error: str | None = None
-
-
-class StateStore:
+class SQLiteState:
     """One connection per process, used under a lock (layers may run on several threads)."""
 
     def __init__(self, path: Path):
@@ -86,7 +76,7 @@ class StateStore:
             k, tag, url, stored_at, status, [(n, v) for n, v in orjson.loads(headers)], body
         )
 
-    def cache_put(self, entry: CacheEntry, *, keep_for: float = 86_400.0) -> None:
+    def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         with self.immediate() as db:
             db.execute(
                 "INSERT OR REPLACE INTO cache_entries VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -110,50 +100,64 @@ class StateStore:
             marks = ",".join("?" * len(tags))
             return db.execute(f"DELETE FROM cache_entries WHERE tag IN ({marks})", tags).rowcount
 
+    # -- rate limit ------------------------------------------------------------------------
+    def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
+        with self.immediate() as db:
+            delay, tat = gcra_step(_tat(db, name), now, rule, reserve=reserve)
+            if tat is not None:
+                _put_tat(db, name, tat)
+            return delay
+
+    def rate_pause(self, name: str, until: float, now: float) -> None:
+        with self.immediate() as db:
+            if until > (_tat(db, name) or now):
+                _put_tat(db, name, until)
+
+    def rate_reset(self) -> int:
+        """Forget every rate-limit bucket, and with it any pause an upstream's 429 asked for."""
+        with self.immediate() as db:
+            return db.execute("DELETE FROM rate_limit_buckets").rowcount
+
     # -- circuit breaker -------------------------------------------------------------------
-    def breaker_get(self, host: str, db: sqlite3.Connection | None = None) -> BreakerRow | None:
-        sql = (
-            "SELECT host, state, failures, opened_at, probe_at, last_error FROM breaker_state"
-            " WHERE host = ?"
-        )
-        row = db.execute(sql, (host,)).fetchone() if db is not None else self._read(sql, (host,))
-        return BreakerRow(*row) if row is not None else None
+    def breaker_get(self, host: str) -> BreakerRow | None:
+        with self._lock:
+            return _breaker(self._conn, host)
 
     def breaker_all(self) -> list[BreakerRow]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT host, state, failures, opened_at, probe_at, last_error"
-                " FROM breaker_state ORDER BY host"
+                f"SELECT {_BREAKER_COLUMNS} FROM breaker_state ORDER BY host"
             ).fetchall()
         return [BreakerRow(*row) for row in rows]
 
-    @staticmethod
-    def breaker_put(db: sqlite3.Connection, row: BreakerRow) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO breaker_state VALUES (?, ?, ?, ?, ?, ?)",
-            (row.host, row.state, row.failures, row.opened_at, row.probe_at, row.last_error),
-        )
+    def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        row = self.breaker_get(host)
+        if row is None or row.state == CLOSED:
+            return None  # the common case: a read, no writer lock
+        with self.immediate() as db:
+            refusing, new = claim_step(_breaker(db, host), now, rule)
+            if new is not None:
+                _put_breaker(db, new)
+            return refusing
+
+    def breaker_record(
+        self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
+    ) -> None:
+        if (
+            record_step(host, self.breaker_get(host), now, rule, failure=failure, error=error)
+            is None
+        ):
+            return  # the common case writes nothing
+        with self.immediate() as db:
+            new = record_step(host, _breaker(db, host), now, rule, failure=failure, error=error)
+            if new is not None:
+                _put_breaker(db, new)
 
     def breaker_reset(self, host: str | None = None) -> int:
         with self.immediate() as db:
             if host is None:
                 return db.execute("DELETE FROM breaker_state").rowcount
             return db.execute("DELETE FROM breaker_state WHERE host = ?", (host,)).rowcount
-
-    # -- rate limit ------------------------------------------------------------------------
-    @staticmethod
-    def bucket_tat(db: sqlite3.Connection, name: str) -> float | None:
-        row = db.execute("SELECT tat FROM rate_limit_buckets WHERE name = ?", (name,)).fetchone()
-        return float(row[0]) if row else None
-
-    @staticmethod
-    def bucket_put(db: sqlite3.Connection, name: str, tat: float) -> None:
-        db.execute("INSERT OR REPLACE INTO rate_limit_buckets VALUES (?, ?)", (name, tat))
-
-    def buckets_reset(self) -> int:
-        """Forget every rate-limit bucket, and with it any pause an upstream's 429 asked for."""
-        with self.immediate() as db:
-            return db.execute("DELETE FROM rate_limit_buckets").rowcount
 
     # -- remembered keys -------------------------------------------------------------------
     def remembered_key(self, scope: str) -> tuple[str, bool] | None:
@@ -168,3 +172,35 @@ class StateStore:
                 "INSERT OR REPLACE INTO remembered_keys VALUES (?, ?, ?)",
                 (scope, fingerprint, int(announced)),
             )
+
+    # -- the store itself ------------------------------------------------------------------
+    def writable(self) -> str | None:
+        """None when the store takes writes, else why not (for /readyz)."""
+        try:
+            with self.immediate():
+                pass
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def _tat(db: sqlite3.Connection, name: str) -> float | None:
+    row = db.execute("SELECT tat FROM rate_limit_buckets WHERE name = ?", (name,)).fetchone()
+    return float(row[0]) if row else None
+
+
+def _put_tat(db: sqlite3.Connection, name: str, tat: float) -> None:
+    db.execute("INSERT OR REPLACE INTO rate_limit_buckets VALUES (?, ?)", (name, tat))
+
+
+def _breaker(db: sqlite3.Connection, host: str) -> BreakerRow | None:
+    sql = f"SELECT {_BREAKER_COLUMNS} FROM breaker_state WHERE host = ?"
+    row = db.execute(sql, (host,)).fetchone()
+    return BreakerRow(*row) if row is not None else None
+
+
+def _put_breaker(db: sqlite3.Connection, row: BreakerRow) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO breaker_state VALUES (?, ?, ?, ?, ?, ?)",
+        (row.host, row.state, row.failures, row.opened_at, row.probe_at, row.last_error),
+    )

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 MAX_ENTRY_BYTES = 1024 * 1024  # an assistants page of 100 is ~100 KB
+# How long an entry is kept at all (its freshness is decided per read): a client may ask
+# for a max-age beyond AIGW_CACHE_TTL, but nothing older than a day is worth the room.
+KEEP_FOR = 86_400.0
 # Headers that identify the caller upstream; hashed into the key, never stored.
 CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
 # The response headers an entry keeps.

@@ -1,5 +1,5 @@
 """CacheTransport: the cache policy (gateway/policies/cache.py) as a transport layer, with
-its entries in the local store across invocations. The per-invocation flags (`--no-cache`,
+its entries in the shared state across invocations. The per-invocation flags (`--no-cache`,
 `--max-age`) come on top of the request's own Cache-Control.
 """
 
@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aigw.common.state import CacheEntry, SharedState
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, Request, Response, header
 from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
     HIT,
+    KEEP_FOR,
     KEPT_HEADERS,
     MISS,
     age_text,
@@ -28,7 +30,6 @@ from aigw.gateway.policies.cache import (
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
 from aigw.redact import Redactor
-from aigw.storage.state import CacheEntry, StateStore
 
 __all__ = [
     "BYPASS",
@@ -45,7 +46,7 @@ class CacheTransport(Layer):
     def __init__(
         self,
         inner: BaseTransport,
-        store: StateStore,
+        store: SharedState,
         *,
         default_ttl: float = 300.0,
         route: str = "gateway",
@@ -99,7 +100,8 @@ class CacheTransport(Layer):
                     response.status_code,
                     headers,
                     body,
-                )
+                ),
+                keep_for=KEEP_FOR,
             )
         if self.options.get("verbose"):
             self.notify(f"cache {status}: GET {_display(request)}")

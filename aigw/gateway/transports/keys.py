@@ -1,7 +1,7 @@
 """Gateway key rotation without downtime: a 401 on the current key retries once with the next.
 
 Keys come from GATEWAY_API_KEY, GATEWAY_API_KEY_NEXT and GATEWAY_API_KEYS (in that order).
-The key that works is remembered in the local store — by fingerprint (a sha256 prefix), never
+The key that works is remembered in the shared state — by fingerprint (a sha256 prefix), never
 the key — so later invocations start with it; aigw says once, on stderr, which variable to
 promote. Messages name variables, never key material.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from aigw.common.state import SharedState
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.policies.keys import (
     LabelledKey,
@@ -20,7 +21,6 @@ from aigw.gateway.policies.keys import (
 )
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.breaker import host_of
-from aigw.storage.state import StateStore
 
 __all__ = ["KeyRotationTransport", "LabelledKey", "fingerprint", "labelled_keys"]
 
@@ -30,7 +30,7 @@ class KeyRotationTransport(Layer):
         self,
         inner: BaseTransport,
         keys: list[LabelledKey],
-        store: StateStore,
+        store: SharedState,
         *,
         header: str,
         notify: Callable[[str], None] = lambda message: None,

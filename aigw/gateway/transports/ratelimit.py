@@ -1,10 +1,10 @@
 """Client-side rate limit (`AIGW_RATE_LIMIT`, e.g. `60/min`) shared by every aigw process.
 
 A GCRA bucket ("generic cell rate algorithm", the token bucket kept as one number: the
-theoretical arrival time) in the local store, read and moved in one `BEGIN IMMEDIATE`
-transaction, so concurrent processes take distinct slots. A caller over the limit reserves
-the next free slot and waits for it (fair: first come, first served across processes), or,
-with --no-wait, fails at once. A 429 pushes the bucket back by its Retry-After, so every
+theoretical arrival time) in the shared state, read and moved in one atomic step
+(aigw/common/state.py), so concurrent processes take distinct slots. A caller over the limit
+reserves the next free slot and waits for it (fair: first come, first served across
+processes), or, with --no-wait, fails at once. A 429 pushes the bucket back by its Retry-After, so every
 process slows down, not only the one that was told — by at most MAX_SHARED_PAUSE (10 min):
 an upstream asking for a day must not lock every process out for a day (the call that was
 told fails with exit 7 instead; `aigw breaker reset` clears a pause).
@@ -15,16 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from aigw.common.state import MAX_SHARED_PAUSE, Gcra, SharedState
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.retry import retry_after_seconds
-from aigw.storage.state import StateStore
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _UNITS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
-MAX_SHARED_PAUSE = 600.0
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
 
 
@@ -42,56 +41,50 @@ def parse_rate(spec: str) -> tuple[int, float]:
     return int(found.group(1)), multiple * unit
 
 
+def gcra_of(spec: str) -> Gcra:
+    """The GCRA rule of a rate: a full bucket lets `count` calls through at once, then one per
+    interval."""
+    count, period = parse_rate(spec)
+    interval = period / count
+    return Gcra(interval, period - interval)
+
+
+def pause_until(rule: Gcra, now: float, seconds: float) -> float:
+    """The bucket time that keeps every slot closed for `seconds` (at most MAX_SHARED_PAUSE)."""
+    return now + min(seconds, MAX_SHARED_PAUSE) + rule.tolerance
+
+
 class RateLimiter:
     def __init__(
-        self, store: StateStore, spec: str, *, clock: Clock | None = None, name: str = "upstream"
+        self, store: SharedState, spec: str, *, clock: Clock | None = None, name: str = "upstream"
     ):
         self.store = store
         self.spec = spec
-        self.count, self.period = parse_rate(spec)
-        self.interval = self.period / self.count
-        # A full bucket lets `count` calls through at once; then one per interval.
-        self.tolerance = self.period - self.interval
+        self.rule = gcra_of(spec)
         self.clock = clock or Clock()
         self.name = name
 
     def acquire(self, *, wait: bool) -> float:
         """Take a slot; the seconds to wait before using it. Raises when over and not `wait`."""
-        with self.store.immediate() as db:
-            now = self.clock.now()
-            tat = max(self.store.bucket_tat(db, self.name) or now, now)
-            # A pause stored by an older aigw (or a clock that jumped) is clamped like a new one.
-            tat = min(tat, now + self.tolerance + self.interval + MAX_SHARED_PAUSE)
-            delay = max(0.0, tat - self.tolerance - now)
-            if delay > 0 and not wait:
-                raise AigwError(
-                    f"over the rate limit AIGW_RATE_LIMIT={self.spec}; next slot in {delay:.1f} s",
-                    code=ExitCode.RATE_LIMITED,
-                    hint="run again later, or without --no-wait to wait for the slot",
-                )
-            self.store.bucket_put(db, self.name, tat + self.interval)
-            return delay
+        delay = self.store.rate_take(self.name, self.rule, self.clock.now(), reserve=wait)
+        if delay > 0 and not wait:
+            raise AigwError(
+                f"over the rate limit AIGW_RATE_LIMIT={self.spec}; next slot in {delay:.1f} s",
+                code=ExitCode.RATE_LIMITED,
+                hint="run again later, or without --no-wait to wait for the slot",
+            )
+        return delay
 
     def take(self) -> float:
         """Take a slot if one is free now: 0.0. Else the seconds until one is, taking none
         (the gateway server answers 429 with them instead of holding the request)."""
-        with self.store.immediate() as db:
-            now = self.clock.now()
-            tat = max(self.store.bucket_tat(db, self.name) or now, now)
-            delay = max(0.0, tat - self.tolerance - now)
-            if delay == 0:
-                self.store.bucket_put(db, self.name, tat + self.interval)
-            return delay
+        return self.store.rate_take(self.name, self.rule, self.clock.now(), reserve=False)
 
     def pause(self, seconds: float) -> None:
         """No slot for anyone before now + seconds (an upstream 429's Retry-After), at most
         MAX_SHARED_PAUSE from now."""
-        with self.store.immediate() as db:
-            now = self.clock.now()
-            wanted = now + min(seconds, MAX_SHARED_PAUSE) + self.tolerance
-            current = self.store.bucket_tat(db, self.name) or now
-            if wanted > current:
-                self.store.bucket_put(db, self.name, wanted)
+        now = self.clock.now()
+        self.store.rate_pause(self.name, pause_until(self.rule, now, seconds), now)
 
 
 class RateLimitTransport(Layer):

@@ -1,0 +1,157 @@
+"""The shared state every gateway layer depends on: one small interface, its plain values, and
+the pure steps of its decisions.
+
+Backends (aigw/storage/): SQLite in AIGW_HOME (one machine, the default), Redis
+(AIGW_STATE_URL, many machines), and a failover over Redis that falls back to the local one.
+Each decision that reads and writes (a rate-limit slot, the half-open probe, a breaker count)
+is one call, atomic in its backend: a SQLite transaction runs the steps below, a Redis Lua
+script runs the same steps on the server. tests/test_state_backends.py holds both to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+# An upstream asking for a day must not lock every process out for a day.
+MAX_SHARED_PAUSE = 600.0
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    key: str
+    tag: str
+    url: str
+    stored_at: float
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class BreakerRow:
+    host: str
+    state: str
+    failures: int
+    opened_at: float | None = None
+    probe_at: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Gcra:
+    """A rate as GCRA sees it: one slot per `interval`, `tolerance` seconds of burst."""
+
+    interval: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class BreakerRule:
+    """What a breaker count needs to decide."""
+
+    failures_to_open: int
+    cooldown: float
+    probe_timeout: float  # a half-open probe that never reported back frees the slot after this
+
+
+class SharedState(Protocol):
+    """Cache entries, rate-limit buckets, breaker rows and remembered keys, as the CLI's
+    transports and every process on a machine (or, with Redis, every machine) share them."""
+
+    def cache_get(self, key: str) -> CacheEntry | None: ...
+    def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None: ...
+    def cache_drop(self, tags: list[str]) -> int: ...
+    def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float: ...
+    def rate_pause(self, name: str, until: float, now: float) -> None: ...
+    def rate_reset(self) -> int: ...
+    def breaker_get(self, host: str) -> BreakerRow | None: ...
+    def breaker_all(self) -> list[BreakerRow]: ...
+    def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None: ...
+    def breaker_record(
+        self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
+    ) -> None: ...
+    def breaker_reset(self, host: str | None = None) -> int: ...
+    def remembered_key(self, scope: str) -> tuple[str, bool] | None: ...
+    def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+class AsyncSharedState(Protocol):
+    """The same interface for the gateway server's event loop."""
+
+    async def cache_get(self, key: str) -> CacheEntry | None: ...
+    async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None: ...
+    async def cache_drop(self, tags: list[str]) -> int: ...
+    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float: ...
+    async def rate_pause(self, name: str, until: float, now: float) -> None: ...
+    async def breaker_get(self, host: str) -> BreakerRow | None: ...
+    async def breaker_claim(
+        self, host: str, now: float, rule: BreakerRule
+    ) -> BreakerRow | None: ...
+    async def breaker_record(
+        self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
+    ) -> None: ...
+    async def remembered_key(self, scope: str) -> tuple[str, bool] | None: ...
+    async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None: ...
+    async def close(self) -> None: ...
+
+
+# -- the decisions' steps (the Redis scripts in aigw/storage/redis_state.py do the same) --------
+def gcra_step(
+    tat: float | None, now: float, rule: Gcra, *, reserve: bool
+) -> tuple[float, float | None]:
+    """(seconds until a slot is free, the bucket's new theoretical arrival time or None when
+    nothing is taken). `reserve` takes the next slot even when it is in the future."""
+    tat = max(tat if tat is not None else now, now)
+    # A pause stored by an older aigw (or a clock that jumped) is clamped like a new one.
+    tat = min(tat, now + rule.tolerance + rule.interval + MAX_SHARED_PAUSE)
+    delay = max(0.0, tat - rule.tolerance - now)
+    if delay > 0 and not reserve:
+        return delay, None
+    return delay, tat + rule.interval
+
+
+def breaker_refuses(row: BreakerRow, now: float, rule: BreakerRule) -> bool:
+    """Whether a call must not go: open before its probe time, or half-open with its probe
+    still in flight."""
+    if row.state == CLOSED:
+        return False
+    if row.state == OPEN:
+        return (row.probe_at or 0) - now > 0
+    return now - (row.probe_at or 0) < rule.probe_timeout
+
+
+def claim_step(
+    row: BreakerRow | None, now: float, rule: BreakerRule
+) -> tuple[BreakerRow | None, BreakerRow | None]:
+    """(the row that refuses the call, or None: it goes; the row to write, or None)."""
+    if row is None or row.state == CLOSED:
+        return None, None
+    if breaker_refuses(row, now, rule):
+        return row, None
+    return None, BreakerRow(row.host, HALF_OPEN, row.failures, row.opened_at, now, row.last_error)
+
+
+def record_step(
+    host: str,
+    row: BreakerRow | None,
+    now: float,
+    rule: BreakerRule,
+    *,
+    failure: bool,
+    error: str | None,
+) -> BreakerRow | None:
+    """The row after a call ended (a failure of the upstream's, or an answer), None when
+    nothing changes (the common case: closed, no failures, a success)."""
+    if not failure:
+        if row is None or (row.state == CLOSED and row.failures == 0):
+            return None
+        return BreakerRow(host, CLOSED, 0)
+    state = row.state if row is not None else CLOSED
+    failures = (row.failures if row is not None else 0) + 1
+    if state == HALF_OPEN or failures >= rule.failures_to_open:
+        # The failed probe (or the Nth failure) opens it again for a full cool-down.
+        return BreakerRow(host, OPEN, failures, now, now + rule.cooldown, error)
+    return BreakerRow(host, CLOSED, failures, None, None, error)

@@ -1,0 +1,155 @@
+"""One conformance suite for every shared-state backend (aigw/common/state.py): SQLite in
+AIGW_HOME and Redis (a redis-server of the test session's own). The same calls, the same
+answers, so the backends cannot drift apart."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from aigw.common.state import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    BreakerRow,
+    BreakerRule,
+    CacheEntry,
+    Gcra,
+    SharedState,
+)
+from aigw.storage.state import SQLiteState
+
+NOW = 1_800_000_000.0
+RULE = BreakerRule(failures_to_open=3, cooldown=30.0, probe_timeout=65.0)
+TWO_PER_SECOND = Gcra(interval=0.5, tolerance=0.5)
+
+
+@pytest.fixture(params=["sqlite"])
+def state(request: pytest.FixtureRequest, isolated_env) -> Iterator[SharedState]:
+    """A fresh, empty state of each backend."""
+    made: SharedState = SQLiteState(isolated_env / "state.sqlite3")
+    yield made
+    made.close()
+
+
+def entry(key: str, tag: str, stored_at: float = NOW, body: bytes = b'{"id": 1}') -> CacheEntry:
+    return CacheEntry(key, tag, "/v1/assistants", stored_at, 200, [("content-type", "x")], body)
+
+
+def test_a_cache_entry_comes_back_as_it_was_stored(state: SharedState) -> None:
+    stored = entry("k1", "h: assistants", body=bytes(range(256)))
+    state.cache_put(stored, keep_for=3600)
+    assert state.cache_get("k1") == stored
+    assert state.cache_get("k2") is None
+
+
+def test_dropping_a_tag_drops_its_entries_only(state: SharedState) -> None:
+    state.cache_put(entry("k1", "h: assistants"), keep_for=3600)
+    state.cache_put(entry("k2", "h: assistant:a"), keep_for=3600)
+    state.cache_put(entry("k3", "h: thread:t"), keep_for=3600)
+    assert state.cache_drop(["h: assistants", "h: assistant:a"]) == 2
+    assert state.cache_get("k1") is None and state.cache_get("k2") is None
+    assert state.cache_get("k3") is not None
+    assert state.cache_drop(["h: nothing"]) == 0
+
+
+def test_a_full_bucket_lets_its_burst_through_then_one_slot_per_interval(
+    state: SharedState,
+) -> None:
+    taken = [state.rate_take("b", TWO_PER_SECOND, NOW, reserve=False) for _ in range(3)]
+    assert taken == [0.0, 0.0, pytest.approx(0.5)]
+    assert state.rate_take("b", TWO_PER_SECOND, NOW + 0.5, reserve=False) == 0.0
+    assert state.rate_take("other", TWO_PER_SECOND, NOW, reserve=False) == 0.0
+
+
+def test_reserving_takes_the_next_slots_in_turn(state: SharedState) -> None:
+    delays = [state.rate_take("b", TWO_PER_SECOND, NOW, reserve=True) for _ in range(4)]
+    assert delays == [0.0, 0.0, pytest.approx(0.5), pytest.approx(1.0)]
+
+
+def test_a_pause_closes_every_slot_until_it_ends_and_never_shortens_one(
+    state: SharedState,
+) -> None:
+    state.rate_pause("b", NOW + 3.5, NOW)
+    state.rate_pause("b", NOW + 1.0, NOW)  # a shorter pause later does not lift the first
+    assert state.rate_take("b", TWO_PER_SECOND, NOW, reserve=False) == pytest.approx(3.0)
+    assert state.rate_reset() >= 1
+    assert state.rate_take("b", TWO_PER_SECOND, NOW, reserve=False) == 0.0
+
+
+def test_a_bucket_paused_for_ever_is_clamped(state: SharedState) -> None:
+    state.rate_pause("b", NOW + 1e9, NOW)
+    delay = state.rate_take("b", TWO_PER_SECOND, NOW, reserve=True)
+    assert 0 < delay <= 600 + 1
+
+
+def test_failures_open_the_circuit_and_a_success_closes_it(state: SharedState) -> None:
+    for _ in range(2):
+        state.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
+    assert state.breaker_get("h") == BreakerRow("h", CLOSED, 2, None, None, "HTTP 503")
+    state.breaker_record("h", NOW, RULE, failure=True, error="HTTP 502")
+    assert state.breaker_get("h") == BreakerRow("h", OPEN, 3, NOW, NOW + 30.0, "HTTP 502")
+    state.breaker_record("h", NOW, RULE, failure=False, error=None)
+    assert state.breaker_get("h") == BreakerRow("h", CLOSED, 0)
+
+
+def test_a_success_on_a_quiet_circuit_writes_nothing(state: SharedState) -> None:
+    state.breaker_record("h", NOW, RULE, failure=False, error="HTTP 200")
+    assert state.breaker_get("h") is None
+    assert state.breaker_all() == []
+
+
+def test_an_open_circuit_refuses_until_its_cool_down_then_one_call_probes(
+    state: SharedState,
+) -> None:
+    assert state.breaker_claim("h", NOW, RULE) is None  # unknown: closed
+    for _ in range(3):
+        state.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
+    refusing = state.breaker_claim("h", NOW + 10, RULE)
+    assert refusing is not None and refusing.state == OPEN
+    assert state.breaker_claim("h", NOW + 30, RULE) is None  # this call is the probe
+    assert state.breaker_get("h") == BreakerRow("h", HALF_OPEN, 3, NOW, NOW + 30, "HTTP 503")
+    in_flight = state.breaker_claim("h", NOW + 31, RULE)
+    assert in_flight is not None and in_flight.state == HALF_OPEN
+    assert state.breaker_claim("h", NOW + 30 + 65, RULE) is None  # a probe that never came back
+    state.breaker_record("h", NOW + 96, RULE, failure=True, error="timeout")
+    assert state.breaker_get("h") == BreakerRow("h", OPEN, 4, NOW + 96, NOW + 126, "timeout")
+
+
+def test_exactly_one_of_many_concurrent_callers_becomes_the_probe(state: SharedState) -> None:
+    for _ in range(3):
+        state.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
+    went: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        goes = state.breaker_claim("h", NOW + 31, RULE) is None
+        with lock:
+            went.append(goes)
+
+    threads = [threading.Thread(target=claim) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert went.count(True) == 1 and len(went) == 16
+
+
+def test_breakers_are_listed_by_host_and_reset_one_or_all(state: SharedState) -> None:
+    for host in ("b", "a", "c"):
+        state.breaker_record(host, NOW, RULE, failure=True, error=None)
+    assert [row.host for row in state.breaker_all()] == ["a", "b", "c"]
+    assert state.breaker_reset("b") == 1
+    assert [row.host for row in state.breaker_all()] == ["a", "c"]
+    assert state.breaker_reset() == 2
+    assert state.breaker_all() == []
+
+
+def test_a_remembered_key_is_kept_by_scope(state: SharedState) -> None:
+    assert state.remembered_key("h") is None
+    state.remember_key("h", "f1", announced=False)
+    state.remember_key("h", "f2", announced=True)
+    assert state.remembered_key("h") == ("f2", True)
+    assert state.remembered_key("other") is None
