@@ -295,3 +295,118 @@ def test_objects_match_the_spec_and_lists_page_like_the_sandbox(api: str) -> Non
     assert client.beta.threads.delete(thread["id"]).deleted
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.messages.list(thread_id=thread["id"])
+
+
+def test_last_messages_sends_only_the_most_recent_messages(
+    bridge: BridgeServer, model: Sandbox
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o", instructions="Be brief.")
+    words = ["one", "two", "three", "four", "five"]
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": w} for w in words])
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        truncation_strategy={"type": "last_messages", "last_messages": 2},
+        poll_interval_ms=10,
+    )
+    assert run.status == "completed"
+    assert run.truncation_strategy is not None and run.truncation_strategy.last_messages == 2
+    request = model.state.chat_requests[-1]
+    chat_spec("CreateChatCompletionRequest", request)
+    assert request["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "four"},
+        {"role": "user", "content": "five"},
+    ]
+
+
+def test_auto_under_max_prompt_tokens_drops_the_middle_of_the_thread(
+    bridge: BridgeServer, model: Sandbox
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    texts = [f"message {n} " + "x" * 30 for n in range(5)]  # 10 tokens each by the estimate
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": t} for t in texts])
+    whole = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert whole.status == "completed"
+    sent = model.state.chat_requests[-1]["messages"]
+    assert [m["content"] for m in sent] == texts  # auto alone: the whole thread
+
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        truncation_strategy={"type": "auto"},
+        max_prompt_tokens=25,
+        poll_interval_ms=10,
+    )
+    assert run.status == "completed"
+    request = model.state.chat_requests[-1]
+    chat_spec("CreateChatCompletionRequest", request)
+    # The first message, then the most recent that fit in 25: only the first run's reply.
+    assert [m["role"] for m in request["messages"]] == ["user", "assistant"]
+    assert request["messages"][0]["content"] == texts[0]
+
+
+def test_a_bad_truncation_strategy_is_a_400(bridge: BridgeServer) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError, match=r"truncation_strategy\.last_messages"):
+        client.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            truncation_strategy={"type": "last_messages", "last_messages": 0},
+        )
+
+
+def test_image_urls_reach_the_model_as_image_parts_and_image_files_are_refused(
+    bridge: BridgeServer, model: Sandbox
+) -> None:
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    image = {"url": "https://example.com/cat.png", "detail": "low"}
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": image},  # type: ignore[typeddict-item]
+                ],
+            }
+        ]
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert run.status == "completed"
+    request = model.state.chat_requests[-1]
+    chat_spec("CreateChatCompletionRequest", request)
+    assert request["messages"][0] == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": image},
+        ],
+    }
+
+    with pytest.raises(openai.BadRequestError, match="serves no files") as refused:
+        client.beta.threads.messages.create(
+            thread_id=thread.id,
+            role="user",
+            content=[{"type": "image_file", "image_file": {"file_id": "file-abc"}}],
+        )
+    assert refused.value.code == "unsupported_content"
+    assert refused.value.param == "content[0]"
+    with pytest.raises(openai.BadRequestError, match="serves no files"):
+        client.beta.threads.create(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_file", "image_file": {"file_id": "file-abc"}}],
+                }
+            ]
+        )

@@ -11,6 +11,7 @@ import pytest
 
 from aigw.sandbox import Sandbox
 from aigw.server.runtime import ServerOptions
+from tests.helpers.cli import Cli
 from tests.helpers.gateway import (
     GATEWAY_KEY,
     KEY_HEADER,
@@ -73,6 +74,31 @@ def test_the_sdk_runs_the_tool_flow_on_the_gateway_and_every_call_is_logged(
         bridge_rows
     )
     assert all(r.source == "aigw-gateway" for r in rows)
+
+
+def test_metrics_prices_the_bridges_model_calls(local: RunningGateway, cli: Cli) -> None:
+    client = local.client()
+    assistant = client.beta.assistants.create(model="gpt-4o-mini")
+    runs = [
+        client.beta.threads.create_and_run_poll(
+            assistant_id=assistant.id,
+            thread={"messages": [{"role": "user", "content": f"Hello number {n}"}]},
+            poll_interval_ms=10,
+        )
+        for n in range(3)
+    ]
+    assert all(run.status == "completed" and run.usage for run in runs)
+    local.rows_when(lambda rows: len([r for r in rows if r.route == "model"]) == 3)
+    result = cli("metrics", "--json")
+    assert result.exit_code == 0, result.stderr
+    (model,) = json.loads(result.stdout)["cost_by_model"]
+    prompt = sum(run.usage.prompt_tokens for run in runs if run.usage)
+    completion = sum(run.usage.completion_tokens for run in runs if run.usage)
+    assert model["key"] == "gpt-4o-mini" and model["estimated"] is False
+    assert (model["tokens_in"], model["tokens_out"]) == (prompt, completion)
+    assert model["cost_usd"] == pytest.approx((prompt * 0.15 + completion * 0.60) / 1e6)
+    (agent,) = json.loads(result.stdout)["cost_by_agent"]
+    assert agent["key"] == assistant.id
 
 
 def test_assistants_calls_need_the_gateway_key(local: RunningGateway) -> None:

@@ -19,16 +19,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aigw.bridge.feed import RunFeed
 from aigw.bridge.model import CallPiece, ChatModel, ModelError
 from aigw.bridge.store import BridgeStore, Expect, Kind
-from aigw.sandbox.lifecycle import assistant_message, required_action, step_object, token_usage
+from aigw.sandbox.lifecycle import (
+    assistant_message,
+    required_action,
+    step_object,
+    token_usage,
+    tokens,
+)
 from aigw.sandbox.responder import message_text
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,39 @@ class RunInterrupted(Exception):
 
 
 def chat_content(message: dict[str, Any]) -> str | list[dict[str, Any]]:
-    """A thread message's content for chat: its text, with image URLs as image parts."""
-    images = [p["image_url"] for p in message.get("content", []) if p.get("type") == "image_url"]
+    """A thread message's content for chat: its text, and a user's image URLs as image parts
+    (Chat Completions takes images from the user only)."""
     text = message_text(message)
+    if message["role"] != "user":
+        return text
+    images = [p["image_url"] for p in message.get("content", []) if p.get("type") == "image_url"]
     if not images:
         return text
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     return parts + [{"type": "image_url", "image_url": image} for image in images]
+
+
+def truncated(run: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The thread's messages the run's truncation_strategy keeps.
+
+    `last_messages: N` keeps the N most recent. Under `max_prompt_tokens` (either type),
+    messages in the middle go, oldest first, until the estimate (four characters a token, the
+    instructions included) fits; the first and the last message always stay. `auto` alone
+    sends the whole thread: the bridge does not know the model's window.
+    """
+    strategy = run.get("truncation_strategy") or {}
+    if strategy.get("type") == "last_messages" and strategy.get("last_messages"):
+        messages = messages[-strategy["last_messages"] :]
+    budget = run.get("max_prompt_tokens")
+    if not budget or len(messages) <= 2:
+        return messages
+    sizes = [tokens(message_text(m)) for m in messages]
+    total = tokens(run["instructions"] or "") + sum(sizes)
+    drop = 1  # messages[1:drop] go
+    while total > budget and drop < len(messages) - 1:
+        total -= sizes[drop]
+        drop += 1
+    return messages[:1] + messages[drop:]
 
 
 def chat_request(
@@ -76,9 +105,9 @@ def chat_request(
     chat: list[dict[str, Any]] = []
     if run["instructions"]:
         chat.append({"role": "system", "content": run["instructions"]})
-    for message in messages:
-        if message.get("run_id") != run["id"]:
-            chat.append({"role": message["role"], "content": chat_content(message)})
+    thread = [m for m in messages if m.get("run_id") != run["id"]]
+    for message in truncated(run, thread):
+        chat.append({"role": message["role"], "content": chat_content(message)})
     replies = {m["id"]: m for m in messages if m.get("run_id") == run["id"]}
     for step in steps:
         details = step["step_details"]

@@ -44,6 +44,50 @@ def refuse_hosted_tools(tools: list[dict[str, Any]]) -> None:
             )
 
 
+def refuse_image_files(messages: list[dict[str, Any]], param: str) -> None:
+    """`image_file` parts name a file the bridge does not have (it serves no Files API)."""
+    for i, message in enumerate(messages):
+        for j, part in enumerate(message["content"]):
+            if part["type"] == "image_file":
+                where = f"{param}[{i}].content[{j}]" if param else f"content[{j}]"
+                raise ApiError(
+                    400,
+                    "The gateway's Assistants bridge serves no files, so an 'image_file' part "
+                    "cannot reach the model: give the image as an 'image_url' part (a URL or a "
+                    "data: URL) instead (see docs/bridge.md).",
+                    param=where,
+                    code="unsupported_content",
+                )
+
+
+def check_truncation(run: dict[str, Any]) -> None:
+    """The run's truncation_strategy and max_prompt_tokens are ones the bridge can apply."""
+    budget = run["max_prompt_tokens"]
+    budget_ok = isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1
+    if budget is not None and not budget_ok:
+        raise ApiError(
+            400,
+            "Invalid 'max_prompt_tokens': expected an integer of at least 1.",
+            param="max_prompt_tokens",
+        )
+    strategy = run["truncation_strategy"]
+    kind = strategy.get("type") if isinstance(strategy, dict) else None
+    last = strategy.get("last_messages") if isinstance(strategy, dict) else None
+    if kind not in ("auto", "last_messages"):
+        raise ApiError(
+            400,
+            "Invalid 'truncation_strategy.type': expected 'auto' or 'last_messages'.",
+            param="truncation_strategy.type",
+        )
+    count_ok = isinstance(last, int) and not isinstance(last, bool) and last >= 1
+    if (kind == "last_messages" and not count_ok) or (last is not None and not count_ok):
+        raise ApiError(
+            400,
+            "Invalid 'truncation_strategy.last_messages': expected an integer of at least 1.",
+            param="truncation_strategy.last_messages",
+        )
+
+
 class BridgeService:
     def __init__(
         self,
@@ -181,6 +225,7 @@ class BridgeService:
     # -- threads and messages ------------------------------------------------------------------
     async def create_thread(self, body: dict[str, Any]) -> dict[str, Any]:
         thread, messages = thread_from(body, int(self.clock()))
+        refuse_image_files(messages, "messages")
         await self.store.write([("thread", thread), *(("message", m) for m in messages)])
         return thread
 
@@ -196,6 +241,7 @@ class BridgeService:
     async def create_message(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
         await self.thread(thread_id)
         message = add_message(int(self.clock()), thread_id, body)
+        refuse_image_files([message], "")
         try:
             await self.store.write([("message", message)], IdleThread(thread_id))
         except ThreadBusy:
@@ -235,6 +281,7 @@ class BridgeService:
         )
         run = run_from(body, assistant, thread_id, int(self.clock()))
         refuse_hosted_tools(run["tools"])
+        check_truncation(run)
         return run
 
     async def create_run(
@@ -243,6 +290,7 @@ class BridgeService:
         thread = await self.thread(thread_id)
         run = await self._new_run(body, thread["id"])
         messages = additional_messages(body, thread["id"], int(self.clock()))
+        refuse_image_files(messages, "additional_messages")
         objects: list[tuple[Kind, dict[str, Any]]] = [
             ("run", run),
             *(("message", m) for m in messages),
@@ -264,6 +312,7 @@ class BridgeService:
             raise ApiError(400, "Invalid 'thread': expected an object.", param="thread")
         run = await self._new_run(body, "")
         thread, messages = thread_from(thread_body, int(self.clock()))
+        refuse_image_files(messages, "thread.messages")
         run["thread_id"] = thread["id"]
         for message in messages:
             message["thread_id"] = thread["id"]
