@@ -5,6 +5,7 @@ quiet end on a closed pipe, and retry and cache notices on a terminal only (or -
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import select
@@ -128,8 +129,6 @@ def test_an_ambiguous_or_unknown_prefix_is_a_clear_error(three_assistants: list[
 
 
 def json_rows(*args: str) -> list[dict[str, object]]:
-    import json
-
     done = aigw_process(*args)
     assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout)
@@ -199,3 +198,29 @@ def test_upstream_text_keeps_its_content_but_not_its_control_sequences(
         assert "Evil name" in done.stdout and "\x1b" not in done.stdout
     shown = in_terminal("assistants", "list", "--no-cache", columns=120)
     assert "Evil name" in shown and "pwned" not in shown
+
+
+def test_a_huge_cell_is_cut_on_a_terminal_but_not_when_piped_or_as_json(
+    cli: Cli, fresh_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    text = "".join(f"word{n} " for n in range(8000)).strip()  # about 70,000 characters
+    made = ok_json(cli, "assistants", "create", "--model", "gpt-4o", "--instructions", text)
+    thread = ok_json(cli, "threads", "create")
+    message = ok_json(cli, "messages", "create", thread["id"], "--content", text)
+    left_out = f"…({len(text) - 2000:,}morecharacters;--jsonshowsall)"
+
+    def squashed(shown: str) -> str:  # the table wraps the cell: compare without white space
+        return re.sub(r"\s+", "", shown)
+
+    shown_id = {"assistants": made["id"], "messages": message["id"]}
+    for args in (("assistants", "get", made["id"]), ("messages", "list", thread["id"])):
+        shown = in_terminal(*args, columns=120)
+        assert shown_id[args[0]] in shown  # the ID whole
+        assert "word0word1" in squashed(shown) and left_out in squashed(shown), shown
+        assert "word7999" not in shown and len(shown) < 10_000
+        piped = aigw_process(*args)
+        assert piped.exit_code == 0 and text in piped.stdout
+        assert "more characters" not in piped.stdout
+    done = aigw_process("assistants", "get", made["id"], "--json")
+    assert json.loads(done.stdout)["instructions"] == text

@@ -4,9 +4,10 @@ status lines go to stderr.
 Piped, a listing is one header line and one tab-separated line per row, a record one
 `field<TAB>value` line per field — no box characters, no padding, so `cut -f1` gives IDs. On a
 terminal, tables fit its width: ID columns are never wrapped or cut; other columns shrink, and
-the least important go first. Rich decides colour itself: none when NO_COLOR is set. Rich is
-imported only when something is drawn with it: a piped one-line error (cron, scripts, the
-breaker's fast refusal) is written plainly, without paying for the import.
+the least important go first; a cell longer than MAX_CELL_CHARS is cut with an ellipsis (never
+an ID; piped output and --json carry every character). Rich decides colour itself: none when
+NO_COLOR is set. Rich is imported only when something is drawn with it: a piped one-line error
+(cron, scripts, the breaker's fast refusal) is written plainly, without paying for the import.
 """
 
 from __future__ import annotations
@@ -96,6 +97,34 @@ def fmt_cell(value: Any) -> str | Text:
     if isinstance(value, dict | list):
         return json.dumps(to_jsonable(value), ensure_ascii=False) if value else ""
     return printable(str(value))
+
+
+# On a terminal a cell is cut after this many characters, so one huge field (instructions,
+# a message, an upstream's error) cannot flood the screen or stall the table's layout.
+MAX_CELL_CHARS = 2000
+
+
+def bounded(cell: str | Text) -> str | Text:
+    """A terminal cell cut after MAX_CELL_CHARS, saying how much was left out."""
+    length = len(cell) if isinstance(cell, str) else len(cell.plain)
+    if length <= MAX_CELL_CHARS:
+        return cell
+    tail = f"… ({length - MAX_CELL_CHARS:,} more characters; --json shows all)"
+    if isinstance(cell, str):
+        return cell[:MAX_CELL_CHARS] + tail
+    cut = cell[:MAX_CELL_CHARS]
+    cut.append(tail, style="dim")
+    return cut
+
+
+# Record fields that hold an object's ID under the object's name (assistants_views).
+_ID_FIELDS = frozenset({"thread", "assistant", "run", "agent"})
+
+
+def _is_id(name: str) -> bool:
+    """A record field that holds an ID (never cut): `id`, `thread_id`, `call id`, `run`…"""
+    name = name.lower()
+    return name in _ID_FIELDS or name.replace("_", " ").split(" ")[-1] == "id"
 
 
 def plain(value: Any) -> str:
@@ -229,7 +258,13 @@ class Output:
 
         from aigw.render.fit import columns_that_fit
 
-        cells = [[fmt_cell(col.get(item)) for col in columns] for item in items]
+        cells = [
+            [
+                fmt_cell(col.get(item)) if col.key else bounded(fmt_cell(col.get(item)))
+                for col in columns
+            ]
+            for item in items
+        ]
 
         def width(cell: Any) -> int:
             return cell_len(cell) if isinstance(cell, str) else cell.cell_len
@@ -285,7 +320,11 @@ class Output:
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column(overflow="fold")
         for name, value in shown:
-            table.add_row(name, value if isinstance(value, Table) else fmt_cell(value))
+            if isinstance(value, Table):
+                table.add_row(name, value)
+            else:
+                cell = fmt_cell(value)
+                table.add_row(name, cell if _is_id(name) else bounded(cell))
         self.stdout.print(table)
 
     def print(self, renderable: RenderableType) -> None:
