@@ -189,3 +189,24 @@ def test_list_reads_and_prune_cleans_the_remote_store_too(
     cutoff = datetime.now(UTC) - timedelta(days=30)
     assert remote_rows[0].id in [r.id for r in kept] and len(kept) == 6
     assert all(r.created_at > cutoff for r in kept)
+
+
+@pytest.mark.postgres
+def test_show_takes_a_unique_prefix_of_a_remote_rows_id(
+    cli: Cli, isolated_env: Path, migrated_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote_rows = [
+        a_row(1, id="0b7a5f0e-8c1e-7d1c-9a55-00000000000a"),
+        a_row(2, id="0b7a5f0e-8c1e-7d1c-9a55-00000000000b"),
+        a_row(3, id="1c7a5f0e-8c1e-7d1c-9a55-00000000000c"),
+    ]
+    load_postgres(migrated_db, remote_rows)
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
+    shown = cli("logs", "show", "1C7A5", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["id"] == remote_rows[2].id
+    ambiguous = cli("logs", "show", "0b7a5f0e")
+    assert ambiguous.exit_code == 2 and "matches more than one log row" in ambiguous.stderr
+    assert remote_rows[0].id in ambiguous.stderr
+    missing = cli("logs", "show", "ffff")
+    assert missing.exit_code == 1 and "no log row 'ffff'" in missing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -296,3 +297,25 @@ def test_a_prune_during_a_sync_never_hides_the_rows_written_after_it(tmp_path: P
     store.mark_synced(batch.last)  # the sync ends
     assert [r.id for r in store.pending(10).records] == [r.id for r in fresh]
     store.close()
+
+
+def test_a_unique_id_prefix_finds_its_row_and_a_shared_one_finds_every_match(
+    repo: Repository,
+) -> None:
+    from aigw.storage.base import id_prefix_range
+
+    batch = [
+        replace(full_record(), id="0b7a5f0e-8c1e-7d1c-9a55-00000000000a"),
+        replace(full_record(), id="0b7a5f0e-8c1e-7d1c-9a55-00000000000b"),
+        replace(full_record(), id="1c7a5f0e-8c1e-7d1c-9a55-00000000000c"),
+    ]
+    repo.write(batch)
+    span = id_prefix_range("1C7A")  # what `aigw logs show` asks, whatever the case typed
+    assert span is not None
+    assert repo.ids_between(*span, limit=3) == [batch[2].id]
+    shared = id_prefix_range("0b7a5f0e-8c1e")
+    assert shared is not None
+    assert repo.ids_between(*shared, limit=3) == [batch[0].id, batch[1].id]
+    assert repo.ids_between(*shared, limit=1) == [batch[0].id]
+    none = id_prefix_range("ffff")
+    assert none is not None and repo.ids_between(*none, limit=3) == []

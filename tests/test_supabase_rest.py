@@ -197,3 +197,29 @@ def test_the_mirror_skips_messages_of_threads_it_does_not_know(httpx_mock: HTTPX
     [request] = httpx_mock.get_requests()
     assert request.url.path == "/rest/v1/conversations"
     assert request.url.params["openai_thread_id"] == "eq.thread_x"
+
+
+def test_logs_show_asks_supabase_for_the_ids_a_prefix_spans_then_the_row(
+    httpx_mock: HTTPXMock, cli: Cli, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPABASE_URL", URL)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", KEY)
+    record = a_record()
+    httpx_mock.add_response(method="GET", json=[{"id": record.id}])
+    httpx_mock.add_response(method="GET", json=[the_row(record)])
+
+    result = cli("logs", "show", "0B7A5F0E-8C", "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["id"] == record.id
+    span, row = httpx_mock.get_requests()
+    for request in (span, row):
+        assert_service_role(request)
+        assert request.url.path == "/rest/v1/ai_gateway_logs"
+    assert span.url.params.get_list("id") == [
+        "gte.0b7a5f0e-8c00-0000-0000-000000000000",
+        "lte.0b7a5f0e-8cff-ffff-ffff-ffffffffffff",
+    ]
+    assert (span.url.params["select"], span.url.params["order"]) == ("id", "id.asc")
+    assert span.url.params["limit"] == "3"  # two are enough to call it ambiguous
+    assert row.url.params["id"] == f"eq.{record.id}"
