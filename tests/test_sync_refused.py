@@ -178,3 +178,32 @@ def test_sync_sets_a_malformed_row_aside_and_sends_the_rest(
     (aside,) = local.set_aside_rows()
     assert aside.id == "bad-row" and "created_at is not a time" in aside.reason
     local.close()
+
+
+def test_logs_sync_and_doctor_list_the_mirror_rows_the_database_refused(
+    cli: Cli, migrated_db: str, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    unknown = "00000000-0000-4000-8000-00000000dead"  # no such agent or user
+    store.queue_mirror(
+        "conversation", {"agent_id": unknown, "user_id": unknown, "openai_thread_id": "thread_x"}
+    )
+    store.queue_mirror(
+        "agent",
+        {"openai_assistant_id": "asst_ok", "name": "kept", "instructions": None, "model": "m"},
+    )
+    store.close()
+
+    result = cli("logs", "sync", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["mirror_synced"] == 1  # the row after the refused one still went
+    (aside,) = summary["mirror_set_aside_rows"]
+    assert (aside["kind"], aside["object"]) == ("conversation", "thread_x")
+    assert "foreign key" in aside["reason"]
+    assert "conversation of thread_x: " in result.stderr and "foreign key" in result.stderr
+
+    doctor = json.loads(cli("doctor", "--json").stdout)
+    (outbox,) = [c for c in doctor["checks"] if c["name"] == "outbox"]
+    assert outbox["status"] == "warn" and "conversation of thread_x" in outbox["detail"]

@@ -68,6 +68,17 @@ def sync(
         if len(report.set_aside_rows) > len(shown):
             more = len(report.set_aside_rows) - len(shown)
             out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
+    if report.mirror_set_aside_rows:
+        out.warn(
+            f"{len(report.mirror_set_aside_rows)} mirror rows set aside, kept locally: the "
+            "database refused them; fix the cause and run `aigw logs sync` again"
+        )
+        mirror = report.mirror_set_aside_rows[:SET_ASIDE_SHOWN]
+        for row in mirror:
+            out.warn(f"{row['kind']} of {row['object']}: {row['reason']}")
+        if len(report.mirror_set_aside_rows) > len(mirror):
+            more = len(report.mirror_set_aside_rows) - len(mirror)
+            out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
 
 
 # -- reading and retention: list, show, tail, prune (services/logs.py) ----------------------

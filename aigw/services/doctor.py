@@ -141,6 +141,7 @@ def check_schema(app: AppContext) -> Check:
 
 
 def check_outbox(app: AppContext) -> Check:
+    from aigw.services.records import set_aside_mirror_rows
     from aigw.storage import remote_kind
 
     local = app.repository
@@ -150,14 +151,24 @@ def check_outbox(app: AppContext) -> Check:
     if remote_kind(app.settings) is None:
         return Check("outbox", "ok", f"{pending} row(s) kept locally (no remote store to sync)")
     aside = local.set_aside_rows()
-    if aside:
-        first = aside[0]
+    mirror_aside = set_aside_mirror_rows(local)
+    if aside or mirror_aside:
+        parts = []
+        if aside:
+            first = aside[0]
+            parts.append(f"{len(aside)} row(s) (row {first.id}: {first.reason})")
+        if mirror_aside:
+            row = mirror_aside[0]
+            parts.append(
+                f"{len(mirror_aside)} mirror row(s) ({row['kind']} of {row['object']}: "
+                f"{row['reason']})"
+            )
         return Check(
             "outbox",
             "warn",
-            f"{len(aside)} row(s) set aside, the database refused them (row {first.id}: "
-            f"{first.reason}); {pending} pending sync",
-            "fix the cause (often `aigw migrate`), then `aigw logs sync` sends them again",
+            f"set aside, the database refused them: {'; '.join(parts)}; {pending} pending sync",
+            "fix the cause (often `aigw migrate`), then `aigw logs sync` sends them again "
+            "(`aigw logs sync --json` lists every one)",
         )
     if pending:
         return Check("outbox", "warn", f"{pending} row(s) pending sync", "aigw logs sync")

@@ -88,6 +88,22 @@ def send(
         raise ValueError(f"unknown mirror row kind {kind!r}")
 
 
+def mirror_object(kind: str, payload: dict[str, Any]) -> str:
+    """The API object a mirror row records (the ID a person looks for)."""
+    key = {AGENT: "openai_assistant_id", CONVERSATION: "openai_thread_id"}.get(
+        kind, "openai_message_id"
+    )
+    return str(payload.get(key) or "?")
+
+
+def set_aside_mirror_rows(local: SQLiteRepository) -> list[dict[str, Any]]:
+    """The mirror rows the remote database refused, each with its object and the reason."""
+    return [
+        {"seq": seq, "kind": kind, "object": mirror_object(kind, payload), "reason": reason}
+        for seq, kind, payload, reason in local.mirror_refused_rows()
+    ]
+
+
 def refusal(exc: BaseException) -> str | None:
     """The reason when the remote database refused the data (SQLSTATE classes 22, 23), not the
     connection; None otherwise."""

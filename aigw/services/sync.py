@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aigw.errors import AigwError, ConfigError, ExitCode
-from aigw.services.records import sync_mirror
+from aigw.services.records import set_aside_mirror_rows, sync_mirror
 from aigw.storage.base import RowsRefused, SetAside
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class SyncReport:
     mirror_pending: int = 0  # mirror rows still waiting afterwards (refused ones included)
     set_aside: int = 0  # rows this sync set aside
     set_aside_rows: list[dict[str, object]] = field(default_factory=list)  # all, with reasons
+    # mirror rows (agents, conversations, messages) the database refused: kind, object, reason
+    mirror_set_aside_rows: list[dict[str, object]] = field(default_factory=list)
 
 
 def isolate_refused(
@@ -207,6 +209,7 @@ def sync_command(
             remote.close()
         report.remote = label
     report.set_aside_rows = [r._asdict() for r in local.set_aside_rows()]
+    report.mirror_set_aside_rows = set_aside_mirror_rows(local)
     report.mirror_pending = len(local.mirror_queue(refused_too=True))
     if report.error is not None:
         raise AigwError(

@@ -429,6 +429,13 @@ class SQLiteRepository:
             rows = self.conn.execute(sql + " ORDER BY seq").fetchall()
         return [(seq, kind, json.loads(payload)) for seq, kind, payload in rows]
 
+    def mirror_refused_rows(self) -> list[tuple[int, str, dict[str, Any], str]]:
+        """(seq, kind, payload, reason) of the mirror rows the database refused, oldest first."""
+        sql = "SELECT seq, kind, payload, refused FROM mirror_outbox WHERE refused IS NOT NULL"
+        with self._lock:
+            rows = self.conn.execute(sql + " ORDER BY seq").fetchall()
+        return [(seq, kind, json.loads(payload), why) for seq, kind, payload, why in rows]
+
     def mirror_sent(self, seq: int) -> None:
         with self._lock:
             self.conn.execute("DELETE FROM mirror_outbox WHERE seq = ?", (seq,))
