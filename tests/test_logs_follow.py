@@ -9,6 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +48,42 @@ def test_following_shows_a_long_call_that_commits_after_a_short_one(tmp_path: Pa
     shown = [[r.path for r in next(batches)] for _ in range(3)]
     assert shown == [["/v1/old"], ["/v1/short"], ["/v1/long"]]
     store.close()
+
+
+@pytest.mark.postgres
+def test_following_postgres_shows_a_long_call_that_commits_after_a_short_one_once(
+    migrated_db: str,
+) -> None:
+    remote = PostgresRepository(migrated_db)
+    slow_sync = PostgresRepository(migrated_db)  # another process, its transaction held open
+    remote.write([started(60, "/v1/old")])
+    long_call = started(600, "/v1/long")  # started ten minutes ago: past any lag window
+    short_call = started(1, "/v1/short")
+    held = slow_sync.conn.transaction()
+    steps = ["open", "commit"]
+
+    def sleep(_: float) -> None:
+        step = steps.pop(0) if steps else "wait"
+        if step == "open":
+            held.__enter__()
+            slow_sync.write([long_call])  # inserted, not committed
+            remote.write([short_call])  # committed at once
+        elif step == "commit":
+            held.__exit__(None, None, None)
+        else:  # other sessions of the server may hold the horizon back a moment
+            time.sleep(0.05)
+
+    batches = follow(remote, LogFilter(limit=5), sleep=sleep)
+    assert [r.path for r in next(batches)] == ["/v1/old"]
+    assert next(batches) == []  # the short call waits for the transaction begun before it
+    shown: list[str] = []
+    deadline = time.monotonic() + 20
+    while len(shown) < 2 and time.monotonic() < deadline:
+        shown += [r.path for r in next(batches)]
+    assert shown == ["/v1/long", "/v1/short"]
+    assert next(batches) == []  # each once
+    remote.close()
+    slow_sync.close()
 
 
 def test_following_shows_every_row_of_a_poll_past_a_thousand(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ LOG_COLUMNS = [
     ("completion_tokens", "bigint", "YES", None),  # since 0004
     ("total_tokens", "bigint", "YES", None),  # since 0004
     ("source", "text", "YES", None),
+    ("xact_id", "xid8", "YES", "pg_current_xact_id()"),  # since 0007
 ]
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from aigw.errors import AigwError, ExitCode, UsageError
 from aigw.services.durations import parse_duration, parse_instant
@@ -20,7 +20,6 @@ from aigw.storage.base import LogFilter, LogRecord, status_range
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.storage.base import Repository
-    from aigw.storage.sqlite import SQLiteRepository
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,22 @@ def show_log(ctx: AppContext, record_id: str, *, local: bool) -> LogRecord:
 
 
 FOLLOW_PAGE = 1000  # rows read at a time while following; every page is shown
-# How late a row may reach the remote store, after its call started, and still be shown by
-# `logs tail -f` on it (docs/logging.md): the remote table has no commit order to follow.
+# How late a row may reach a remote store without commit order (Supabase's REST API, or a
+# database before sql/0007), after its call started, and still be shown by `logs tail -f`.
 REMOTE_FOLLOW_LAG_S = 120.0
+
+
+@runtime_checkable
+class CommitOrdered(Protocol):
+    """A store that can list rows in the order their writes were committed."""
+
+    def commit_ordered(self) -> bool: ...
+
+    def follow_position(self) -> Any: ...
+
+    def committed_after(
+        self, where: LogFilter, after: Any, limit: int
+    ) -> tuple[list[LogRecord], Any]: ...
 
 
 def follow(
@@ -108,35 +120,35 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[list[LogRecord]]:
     """Batches of rows, oldest first: the newest `where.limit` rows, then every poll the rows
-    that appeared since — on the local store in commit order (a long call that commits after
-    a short one is still shown), on a remote one by time with REMOTE_FOLLOW_LAG_S of lag."""
-    from aigw.storage.sqlite import SQLiteRepository
-
-    if isinstance(store, SQLiteRepository):
+    that appeared since — in commit order where the store keeps one (the local store; Postgres
+    from sql/0007 on: a long call that commits after a short one is still shown), else by time
+    with REMOTE_FOLLOW_LAG_S of lag."""
+    if isinstance(store, CommitOrdered) and store.commit_ordered():
         return _follow_commits(store, where, interval, sleep)
     return _follow_times(store, where, interval, sleep)
 
 
 def _follow_commits(
-    store: SQLiteRepository, where: LogFilter, interval: float, sleep: Callable[[float], None]
+    store: CommitOrdered, where: LogFilter, interval: float, sleep: Callable[[float], None]
 ) -> Iterator[list[LogRecord]]:
-    position = store.last_seq()  # before the first read: a row committed meanwhile is not lost
-    batch = list(reversed(store.records(where)))
-    shown = {r.id for r in batch}  # rows of the first batch committed after `position`
-    yield batch
+    position = store.follow_position()  # before the first read: a row committed meanwhile is kept
+    first = list(reversed(cast("Repository", store).records(where)))
+    # Rows of the first batch the position has not passed yet: each shown once, then forgotten.
+    shown = {r.id for r in first}
+    yield first
     while True:
         sleep(interval)
         yielded = False
         while True:
             page, reached = store.committed_after(where, position, FOLLOW_PAGE)
             fresh = [r for r in page if r.id not in shown]
+            shown.difference_update(r.id for r in page)
             if fresh:
                 yield fresh
                 yielded = True
             if reached == position:
                 break
             position = reached
-        shown = set()
         if not yielded:
             yield []
 

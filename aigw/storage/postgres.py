@@ -37,6 +37,7 @@ from aigw.storage.base import (
 )
 
 _UUIDS = ("id", "call_id", "user_id", "agent_id")
+_LAST_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
 _COPY_COLUMNS = ", ".join(COLUMNS)
 # How each column is taken from the batch; the foreign keys are resolved, never refused.
 _FROM_BATCH = {
@@ -178,6 +179,46 @@ class PostgresRepository(RemoteDestination):
             sql += " LIMIT %s"
             params.append(where.limit)
         return [record_from(row) for row in self.conn.execute(sql, params)]
+
+    # -- following in commit order (sql/0007_logs_commit_order.sql) ----------------------
+    def commit_ordered(self) -> bool:
+        """Whether the table records each row's transaction (0007 applied)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = 'ai_gateway_logs'::regclass "
+            "AND attname = 'xact_id' AND NOT attisdropped"
+        ).fetchone()
+        return row is not None
+
+    def _horizon(self) -> int:
+        """The oldest transaction still open: every row of an older one is committed (or gone
+        with its rollback) and visible to any later read."""
+        row = self.conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()
+        return int(row[0])
+
+    def follow_position(self) -> tuple[int, str]:
+        """The position before every row a follower has not seen yet: (transaction, id)."""
+        return self._horizon() - 1, _LAST_UUID
+
+    def committed_after(
+        self, where: LogFilter, after: tuple[int, str], limit: int
+    ) -> tuple[list[LogRecord], tuple[int, str]]:
+        """Rows matching `where` (its time window and limit aside) after position `after`, in
+        the order of their transactions, at most `limit`; and the position read up to."""
+        horizon = self._horizon()  # read first: what it promises holds for the later read
+        clause, params = where_sql(where._replace(since=None, until=None, limit=None))
+        clause = f"{clause} AND" if clause else " WHERE"
+        sql = (
+            f"SELECT {_COPY_COLUMNS}, xact_id::text FROM ai_gateway_logs{clause} "
+            "xact_id < %s::text::xid8 AND (xact_id, id) > (%s::text::xid8, %s::uuid) "
+            "ORDER BY xact_id, id LIMIT %s"
+        )
+        rows = self.conn.execute(sql, [*params, str(horizon), str(after[0]), after[1], limit])
+        rows = rows.fetchall()
+        if len(rows) == limit:
+            reached = (int(rows[-1][-1]), str(rows[-1][0]))
+        else:  # every row of a transaction before the horizon has been read
+            reached = max(after, (horizon - 1, _LAST_UUID))
+        return [record_from(row[:-1]) for row in rows], reached
 
     def get(self, record_id: str) -> LogRecord | None:
         if not is_uuid(record_id):

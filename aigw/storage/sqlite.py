@@ -311,7 +311,11 @@ class SQLiteRepository:
         with self._lock:
             return self._readable(self.conn.execute(sql, params))
 
-    def last_seq(self) -> int:
+    def commit_ordered(self) -> bool:
+        """Rows are followed by `seq`, the order their writes committed in (one writer)."""
+        return True
+
+    def follow_position(self) -> int:
         """The position of the newest committed row (0 when there is none)."""
         with self._lock:
             row = self.conn.execute("SELECT max(seq) FROM ai_gateway_logs").fetchone()
