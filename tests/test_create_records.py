@@ -23,7 +23,7 @@ from aigw.cli import app
 from aigw.context import AppContext
 from aigw.gateway.http import BaseTransport, HTTPTransport, Request, Response
 from aigw.sandbox import Sandbox
-from tests.helpers.cli import Cli, point_at
+from tests.helpers.cli import Cli, ok_json, point_at
 
 DOWN_URL = "postgresql://postgres@127.0.0.1:1/nothing"  # a port where no database listens
 
@@ -92,6 +92,57 @@ def test_a_create_with_a_read_only_store_fails_before_anything_is_created(
     assert result.exit_code == 3, result.stderr
     assert "does not take writes" in result.stderr and "nothing was sent" in result.stderr
     assert result.stdout == ""
+    assert fresh_sandbox.faults.requests_seen == seen and assistant_count(fresh_sandbox) == 0
+
+
+def test_a_read_only_store_still_serves_reads_and_warns_that_the_log_row_was_not_saved(
+    cli: Cli, fresh_sandbox: Sandbox, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    made = ok_json(cli, "assistants", "create", "--model", "gpt-4o")
+    with read_only(*store_files(isolated_env)):
+        listed = cli("assistants", "list", "--no-cache", "--json")
+        logs = cli("logs", "list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [a["id"] for a in json.loads(listed.stdout)] == [made["id"]]
+    assert "1 log rows could not be saved" in listed.stderr and "readonly" in listed.stderr
+    assert logs.exit_code == 0  # the create's row is read; the list's could not be saved
+    assert [r["method"] for r in json.loads(logs.stdout)] == ["POST"]
+
+
+@contextmanager
+def read_only_folder(folder: Path) -> Iterator[None]:
+    """A folder in which no process may create or remove a file, not even root."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    else:
+        folder.chmod(0o500)
+    try:
+        yield
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(0o700)
+
+
+def test_a_read_only_store_folder_is_exit_3_for_every_command_and_nothing_is_sent(
+    cli: Cli, fresh_sandbox: Sandbox, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    assert cli("assistants", "list").exit_code == 0  # the store exists
+    seen = fresh_sandbox.faults.requests_seen
+    with read_only_folder(isolated_env):  # SQLite cannot make its -wal and -shm files there
+        results = [
+            cli("assistants", "create", "--model", "gpt-4o"),
+            cli("assistants", "list", "--no-cache"),
+            cli("logs", "list"),
+        ]
+    for result in results:
+        assert result.exit_code == 3, result.stderr
+        assert result.stdout == ""
+        assert f"cannot open the local store {isolated_env / 'aigw.sqlite3'}" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 2
     assert fresh_sandbox.faults.requests_seen == seen and assistant_count(fresh_sandbox) == 0
 
 
