@@ -105,6 +105,35 @@ _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off"}
 
 
+def _state_url(value: Any) -> SecretStr:
+    """A Redis URL (redis:// or rediss:// for TLS), kept as a secret: it may hold a password."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else _text(value).strip()
+    if not text.startswith(("redis://", "rediss://")):
+        raise ValueError("must be a redis:// or rediss:// URL")
+    if not text.isprintable() or any(c.isspace() for c in text):
+        raise ValueError("must not contain spaces or control characters")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if not parts.hostname:
+        raise ValueError("has no host")
+    return SecretStr(text)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = _text(value).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return text
+
+    return convert
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -249,6 +278,10 @@ FIELDS: dict[str, FieldSpec] = {
     "breaker_failures": _own(_number(int, ge=1), 5),
     "breaker_cooldown": _own(_number(float, gt=0), 30.0),
     "cache_ttl": _own(_number(float, ge=0), 300.0),
+    # shared state across machines (docs/scaling.md)
+    "state_url": _own(_state_url),  # redis:// or rediss://; unset: the SQLite file in home
+    "state_timeout": _own(_number(float, gt=0, le=10), 0.1),  # seconds per Redis call
+    "rate_limit_fallback": _own(_choice("fail-open", "fail-closed"), "fail-open"),
     # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
     "prices": _own(_prices, default_factory=dict),
 }
@@ -299,6 +332,9 @@ class Settings:
     breaker_failures: int
     breaker_cooldown: float
     cache_ttl: float
+    state_url: SecretStr | None
+    state_timeout: float
+    rate_limit_fallback: str
     prices: dict[str, tuple[float, float]]
 
     def __init__(self, **given: Any):

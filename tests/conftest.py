@@ -18,6 +18,7 @@ from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.bridge import bridge_over
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.gateway import RunningGateway, gateway
+from tests.helpers.redis import RedisServer, redis_server_path
 
 # Variables aigw reads; none of the developer's own may leak into a test.
 _OUR_VARS = (
@@ -206,3 +207,41 @@ def local_store(tmp_path: Path) -> Iterator[SQLiteRepository]:
     store = SQLiteRepository(tmp_path / "metrics.sqlite3")
     yield store
     store.close()
+
+
+# -- a real redis-server ------------------------------------------------------------------
+
+
+def _redis_executable() -> str:
+    """Debian's redis-server; under CI=true a missing one fails instead of skipping."""
+    found = redis_server_path()
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(
+                "redis-server is not installed under CI=true (apt-get install redis-server)"
+            )
+        pytest.skip("redis-server is not installed")
+    return found
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, on a free loopback port, its files in a tmp dir."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), _redis_executable()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test; its URL carries the password."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, for tests that stop and start it."""
+    server = RedisServer(tmp_path / "redis", _redis_executable()).start()
+    yield server
+    server.stop()

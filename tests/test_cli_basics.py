@@ -141,7 +141,9 @@ def test_an_id_with_the_wrong_prefix_is_refused_unless_the_check_is_off(
     assert fresh_sandbox.state.request_count == 1
 
 
-def test_help_and_local_commands_do_not_import_the_sdks() -> None:
+def test_help_and_local_commands_do_not_import_the_sdks(monkeypatch) -> None:
+    # Even with the shared state in Redis: only a command that uses the state imports redis.
+    monkeypatch.setenv("AIGW_STATE_URL", "redis://:secret@127.0.0.1:6379/0")
     probe = (
         "import sys\n"
         "from aigw.cli import app\n"
@@ -151,7 +153,8 @@ def test_help_and_local_commands_do_not_import_the_sdks() -> None:
         "        app(args)\n"
         "    except SystemExit as exc:\n"
         "        assert exc.code in (0, None), (args, exc.code)\n"
-        "heavy = sorted(m for m in ('openai', 'supabase', 'httpx2', 'httpx') if m in sys.modules)\n"
+        "heavy = ('openai', 'supabase', 'httpx2', 'httpx', 'redis', 'aiohttp')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

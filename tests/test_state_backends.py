@@ -19,6 +19,7 @@ from aigw.common.state import (
     Gcra,
     SharedState,
 )
+from aigw.storage.redis_state import RedisState
 from aigw.storage.state import SQLiteState
 
 NOW = 1_800_000_000.0
@@ -26,10 +27,14 @@ RULE = BreakerRule(failures_to_open=3, cooldown=30.0, probe_timeout=65.0)
 TWO_PER_SECOND = Gcra(interval=0.5, tolerance=0.5)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "redis"])
 def state(request: pytest.FixtureRequest, isolated_env) -> Iterator[SharedState]:
     """A fresh, empty state of each backend."""
-    made: SharedState = SQLiteState(isolated_env / "state.sqlite3")
+    made: SharedState
+    if request.param == "redis":
+        made = RedisState(request.getfixturevalue("redis_url"), timeout=5.0)
+    else:
+        made = SQLiteState(isolated_env / "state.sqlite3")
     yield made
     made.close()
 

@@ -49,6 +49,7 @@ from aigw.server.errors import gateway_error
 from aigw.server.runtime import RUNTIME, Runtime
 from aigw.services.validation import validation_problem
 from aigw.storage.base import LogRecord, new_id
+from aigw.storage.failover import StateUnavailable
 
 # Never forwarded upstream: connection-level headers, and what the client session sets itself.
 _REQUEST_DROPPED = frozenset(
@@ -512,7 +513,18 @@ async def _rate_limit(runtime: Runtime, given_key: str) -> None:
     for limiter in (runtime.key_limit(given_key), runtime.global_limit):
         if limiter is None:
             continue
-        wait = await runtime.rate_wait(limiter)
+        try:
+            wait = await runtime.rate_wait(limiter)
+        except StateUnavailable as refused:
+            raise _Refused(
+                gateway_error(
+                    503,
+                    f"The gateway cannot check its rate limit: {refused.message}.",
+                    type="server_error",
+                    code="state_unavailable",
+                    headers=_retry_after(1),
+                )
+            ) from None
         if wait > 0:
             which = "this gateway key" if limiter.name.startswith("gateway:key:") else "the gateway"
             raise _Refused(

@@ -12,8 +12,10 @@ def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for name in FIELDS:
         value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            shown: Any = mask(value)
+        if isinstance(value, SecretStr) and name == "state_url":
+            shown: Any = mask_url(value.get_secret_value())  # the host stays readable
+        elif isinstance(value, SecretStr):
+            shown = mask(value)
         elif isinstance(value, str) and "://" in value:
             shown = mask_url(value)
         elif value is None or isinstance(value, bool | int | float | str | list | dict):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from aigw.common.state import AsyncSharedState, SharedState
     from aigw.settings import Settings
+    from aigw.storage.failover import Health
     from aigw.storage.postgres import PostgresRepository
     from aigw.storage.sqlite import SQLiteRepository
     from aigw.storage.state import SQLiteState
@@ -31,20 +32,53 @@ def open_repository(settings: Settings) -> SQLiteRepository:
     return SQLiteRepository(settings.state_db_path)
 
 
-def open_state(settings: Settings) -> SharedState:
-    """The shared state: the SQLite file under AIGW_HOME (docs/scaling.md)."""
+def open_state(settings: Settings, *, warn: Callable[[str], None] | None = None) -> SharedState:
+    """The shared state: the SQLite file under AIGW_HOME, or Redis (AIGW_STATE_URL) falling
+    back to it while Redis does not answer (docs/scaling.md)."""
     from aigw.storage.state import SQLiteState
 
-    return SQLiteState(settings.state_db_path)
+    local = SQLiteState(settings.state_db_path)
+    if settings.state_url is None:
+        return local
+    from aigw.storage.failover import FailoverState
+    from aigw.storage.redis_state import RedisState, state_errors
+
+    url = settings.state_url.get_secret_value()
+    shared = RedisState(url, timeout=settings.state_timeout)
+    return FailoverState(shared, local, _health(settings, warn or _to_stderr), state_errors())
 
 
 def open_async_state(
     settings: Settings, local: SQLiteState, *, warn: Callable[[str], None]
 ) -> AsyncSharedState:
     """The gateway server's shared state over `local` (AIGW_HOME's SQLite state)."""
-    from aigw.storage.failover import AsyncLocal
+    from aigw.storage.failover import AsyncFailoverState, AsyncLocal
 
-    return AsyncLocal(local)
+    if settings.state_url is None:
+        return AsyncLocal(local)
+    from aigw.storage.redis_state import AsyncRedisState, state_errors
+
+    url = settings.state_url.get_secret_value()
+    shared = AsyncRedisState(url, timeout=settings.state_timeout)
+    return AsyncFailoverState(shared, local, _health(settings, warn), state_errors())
+
+
+def _health(settings: Settings, warn: Callable[[str], None]) -> Health:
+    from aigw.settings import mask_url
+    from aigw.storage.failover import Health
+
+    assert settings.state_url is not None
+    return Health(
+        mask_url(settings.state_url.get_secret_value()),
+        warn,
+        fail_closed=settings.rate_limit_fallback == "fail-closed",
+    )
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def remote_kind(settings: Settings) -> str | None:

@@ -1,14 +1,298 @@
-"""The gateway server's view of the shared state: the local SQLite state awaited in place, or
-Redis with a fall-back to the local state while it does not answer.
+"""The shared state as processes use it: the local SQLite state, or Redis (AIGW_STATE_URL)
+with a fall-back to the local state while Redis does not answer.
 
-`AsyncLocal` lets the event loop use SQLiteState as it did before (each call is one short
-local transaction, cheaper than a hop to a thread).
+While Redis does not answer (an error or AIGW_STATE_TIMEOUT), aigw keeps serving: the cache
+is skipped, the breaker and remembered keys use this machine's SQLite state, and the rate
+limit does too (AIGW_RATE_LIMIT_FALLBACK=fail-open, the default) or refuses
+(fail-closed). One warning says so; Redis is tried again at most once a second, and the
+first answer ends the outage (one more line), after the cache drops the outage held back
+are sent. `AsyncLocal` lets the event loop use SQLiteState as it always did (each call is
+one short local transaction, cheaper than a hop to a thread).
 """
 
 from __future__ import annotations
 
-from aigw.common.state import BreakerRow, BreakerRule, CacheEntry, Gcra
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aigw.common.state import (
+    AsyncSharedState,
+    BreakerRow,
+    BreakerRule,
+    CacheEntry,
+    Gcra,
+    SharedState,
+)
+from aigw.errors import AigwError, ExitCode
 from aigw.storage.state import SQLiteState
+
+T = TypeVar("T")
+RETRY_EVERY_S = 1.0
+
+
+class StateUnavailable(AigwError):
+    """The shared state did not answer and nothing local may stand in for it."""
+
+    def __init__(self, message: str, *, code: ExitCode = ExitCode.RATE_LIMITED):
+        super().__init__(message, code=code, hint="docs/scaling.md: when Redis is down")
+
+
+class Health:
+    """Whether the shared state answers: said once when it stops, once when it answers again."""
+
+    def __init__(
+        self,
+        shown_url: str,
+        warn: Callable[[str], None],
+        *,
+        fail_closed: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.shown_url = shown_url
+        self.warn = warn
+        self.fail_closed = fail_closed
+        self.clock = clock
+        self.down_since: float | None = None
+        self.last_error = ""
+        self._next_try = 0.0
+        self.held_drops: set[str] = set()  # cache tags a write could not drop during an outage
+
+    @property
+    def mode(self) -> str:
+        return "degraded" if self.down_since is not None else "shared"
+
+    def worth_trying(self) -> bool:
+        return self.down_since is None or self.clock() >= self._next_try
+
+    def failed(self, exc: BaseException) -> None:
+        now = self.clock()
+        self._next_try = now + RETRY_EVERY_S
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self.down_since is None:
+            self.down_since = now
+            limit = "refused (fail-closed)" if self.fail_closed else "per machine (fail-open)"
+            self.warn(
+                f"warning: the shared state at {self.shown_url} does not answer "
+                f"({self.last_error}); serving from this machine's state until it does: "
+                f"cache skipped, breaker per machine, rate limit {limit}"
+            )
+
+    def answered(self) -> bool:
+        """Note an answer; True when it ends an outage."""
+        if self.down_since is None:
+            return False
+        self.warn(
+            f"the shared state at {self.shown_url} answers again after "
+            f"{self.clock() - self.down_since:.1f} s; back to shared state"
+        )
+        self.down_since = None
+        return True
+
+    def rate_refusal(self) -> StateUnavailable:
+        return StateUnavailable(
+            f"the shared rate limit at {self.shown_url} does not answer ({self.last_error}) "
+            "and AIGW_RATE_LIMIT_FALLBACK=fail-closed refuses calls until it does"
+        )
+
+
+_NOTHING: Any = object()
+
+
+class FailoverState:
+    """SharedState over Redis (`shared`) that falls back to `local` (the CLI)."""
+
+    def __init__(
+        self,
+        shared: SharedState,
+        local: SharedState,
+        health: Health,
+        errors: tuple[type[BaseException], ...],
+    ):
+        self.shared = shared
+        self.local = local
+        self.health = health
+        self.errors = errors
+
+    @property
+    def mode(self) -> str:
+        return self.health.mode
+
+    def _try(self, call: Callable[[SharedState], Any]) -> Any:
+        """The shared state's answer, or _NOTHING when it does not answer."""
+        if not self.health.worth_trying():
+            return _NOTHING
+        try:
+            value = call(self.shared)
+        except self.errors as exc:
+            self.health.failed(exc)
+            return _NOTHING
+        if self.health.answered() and self.health.held_drops:
+            held, self.health.held_drops = self.health.held_drops, set()
+            self._try(lambda s: s.cache_drop(sorted(held)))
+        return value
+
+    def _admin(self, call: Callable[[SharedState], T]) -> T:
+        """An operator's command: the shared state must answer."""
+        try:
+            return call(self.shared)
+        except self.errors as exc:
+            raise StateUnavailable(
+                f"the shared state at {self.health.shown_url} does not answer "
+                f"({type(exc).__name__}: {exc})",
+                code=ExitCode.DATABASE,
+            ) from None
+
+    def cache_get(self, key: str) -> CacheEntry | None:
+        found = self._try(lambda s: s.cache_get(key))
+        return None if found is _NOTHING else found
+
+    def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
+        self._try(lambda s: s.cache_put(entry, keep_for=keep_for))
+
+    def cache_drop(self, tags: list[str]) -> int:
+        dropped = self._try(lambda s: s.cache_drop(tags))
+        if dropped is _NOTHING:
+            self.health.held_drops.update(tags)
+            return 0
+        return dropped
+
+    def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
+        delay = self._try(lambda s: s.rate_take(name, rule, now, reserve=reserve))
+        if delay is not _NOTHING:
+            return delay
+        if self.health.fail_closed:
+            raise self.health.rate_refusal()
+        return self.local.rate_take(name, rule, now, reserve=reserve)
+
+    def rate_pause(self, name: str, until: float, now: float) -> None:
+        if self._try(lambda s: s.rate_pause(name, until, now)) is _NOTHING:
+            self.local.rate_pause(name, until, now)
+
+    def rate_reset(self) -> int:
+        return self.local.rate_reset() + self._admin(lambda s: s.rate_reset())
+
+    def breaker_get(self, host: str) -> BreakerRow | None:
+        row = self._try(lambda s: s.breaker_get(host))
+        return self.local.breaker_get(host) if row is _NOTHING else row
+
+    def breaker_all(self) -> list[BreakerRow]:
+        return self._admin(lambda s: s.breaker_all())
+
+    def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        row = self._try(lambda s: s.breaker_claim(host, now, rule))
+        return self.local.breaker_claim(host, now, rule) if row is _NOTHING else row
+
+    def breaker_record(
+        self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
+    ) -> None:
+        done = self._try(lambda s: s.breaker_record(host, now, rule, failure=failure, error=error))
+        if done is _NOTHING:
+            self.local.breaker_record(host, now, rule, failure=failure, error=error)
+
+    def breaker_reset(self, host: str | None = None) -> int:
+        self.local.breaker_reset(host)
+        return self._admin(lambda s: s.breaker_reset(host))
+
+    def remembered_key(self, scope: str) -> tuple[str, bool] | None:
+        found = self._try(lambda s: s.remembered_key(scope))
+        return self.local.remembered_key(scope) if found is _NOTHING else found
+
+    def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
+        if self._try(lambda s: s.remember_key(scope, fingerprint, announced=announced)) is _NOTHING:
+            self.local.remember_key(scope, fingerprint, announced=announced)
+
+    def close(self) -> None:
+        self.shared.close()
+        self.local.close()
+
+
+class AsyncFailoverState:
+    """AsyncSharedState over Redis (`shared`) that falls back to `local` (the server)."""
+
+    def __init__(
+        self,
+        shared: AsyncSharedState,
+        local: SQLiteState,
+        health: Health,
+        errors: tuple[type[BaseException], ...],
+    ):
+        self.shared = shared
+        self.local = local
+        self.health = health
+        self.errors = errors
+
+    @property
+    def mode(self) -> str:
+        return self.health.mode
+
+    async def _try(self, call: Callable[[AsyncSharedState], Awaitable[Any]]) -> Any:
+        if not self.health.worth_trying():
+            return _NOTHING
+        try:
+            value = await call(self.shared)
+        except self.errors as exc:
+            self.health.failed(exc)
+            return _NOTHING
+        if self.health.answered() and self.health.held_drops:
+            held, self.health.held_drops = self.health.held_drops, set()
+            await self._try(lambda s: s.cache_drop(sorted(held)))
+        return value
+
+    async def cache_get(self, key: str) -> CacheEntry | None:
+        found = await self._try(lambda s: s.cache_get(key))
+        return None if found is _NOTHING else found
+
+    async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
+        await self._try(lambda s: s.cache_put(entry, keep_for=keep_for))
+
+    async def cache_drop(self, tags: list[str]) -> int:
+        dropped = await self._try(lambda s: s.cache_drop(tags))
+        if dropped is _NOTHING:
+            self.health.held_drops.update(tags)
+            return 0
+        return dropped
+
+    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
+        delay = await self._try(lambda s: s.rate_take(name, rule, now, reserve=reserve))
+        if delay is not _NOTHING:
+            return delay
+        if self.health.fail_closed:
+            raise self.health.rate_refusal()
+        return self.local.rate_take(name, rule, now, reserve=reserve)
+
+    async def rate_pause(self, name: str, until: float, now: float) -> None:
+        if await self._try(lambda s: s.rate_pause(name, until, now)) is _NOTHING:
+            self.local.rate_pause(name, until, now)
+
+    async def breaker_get(self, host: str) -> BreakerRow | None:
+        row = await self._try(lambda s: s.breaker_get(host))
+        return self.local.breaker_get(host) if row is _NOTHING else row
+
+    async def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        row = await self._try(lambda s: s.breaker_claim(host, now, rule))
+        return self.local.breaker_claim(host, now, rule) if row is _NOTHING else row
+
+    async def breaker_record(
+        self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
+    ) -> None:
+        done = await self._try(
+            lambda s: s.breaker_record(host, now, rule, failure=failure, error=error)
+        )
+        if done is _NOTHING:
+            self.local.breaker_record(host, now, rule, failure=failure, error=error)
+
+    async def remembered_key(self, scope: str) -> tuple[str, bool] | None:
+        found = await self._try(lambda s: s.remembered_key(scope))
+        return self.local.remembered_key(scope) if found is _NOTHING else found
+
+    async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
+        done = await self._try(lambda s: s.remember_key(scope, fingerprint, announced=announced))
+        if done is _NOTHING:
+            self.local.remember_key(scope, fingerprint, announced=announced)
+
+    async def close(self) -> None:
+        await self.shared.close()
 
 
 class AsyncLocal:

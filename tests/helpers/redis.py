@@ -1,0 +1,103 @@
+"""A real redis-server (Debian's package) of the tests' own: a free loopback port, its files in
+a temporary folder, no persistence, a password — never another user's Redis."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+PASSWORD = "test-redis-pass-0001"
+
+
+def redis_server_path() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """`redis-server` on 127.0.0.1; `stop()` and `start()` again keep its port (an outage)."""
+
+    def __init__(self, folder: Path, executable: str):
+        self.folder = folder
+        self.executable = executable
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                PASSWORD,
+                "--logfile",
+                str(self.folder / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on {self.port}: {log}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def flush(self) -> None:
+        self._command(b"FLUSHALL")
+
+    def _answers(self) -> bool:
+        try:
+            return self._command(b"PING") == b"+PONG\r\n"
+        except OSError:
+            return False
+
+    def _command(self, name: bytes) -> bytes:
+        """One command over a plain socket (AUTH first): the tests' own view, not aigw's."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+            auth = f"AUTH {PASSWORD}\r\n".encode()
+            sock.sendall(auth + name + b"\r\n")
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                answer += chunk
+        return answer.split(b"\r\n", 1)[1] if b"\r\n" in answer else answer

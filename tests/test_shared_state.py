@@ -1,0 +1,189 @@
+"""Two gateway instances, each with its own AIGW_HOME (two machines, as far as aigw can tell),
+sharing one AIGW_STATE_URL: one rate limit, one breaker, one cache — and when Redis stops,
+each keeps serving from its own state and returns to the shared one when Redis answers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from aigw.errors import ExitCode
+from aigw.sandbox import Sandbox
+from tests.helpers.cli import point_at
+from tests.helpers.gateway import RunningGateway, authorised, gateway, http
+from tests.helpers.processes import aigw_process
+from tests.helpers.redis import PASSWORD, RedisServer
+
+
+@contextmanager
+def two_gateways(
+    upstream: str, state_url: str, tmp_path: Path, **settings: object
+) -> Iterator[tuple[RunningGateway, RunningGateway]]:
+    with ExitStack() as stack:
+        a, b = (
+            stack.enter_context(
+                gateway(upstream, home=tmp_path / name, state_url=state_url, **settings)
+            )
+            for name in ("machine-a", "machine-b")
+        )
+        yield a, b
+
+
+def readyz(running: RunningGateway) -> tuple[int, dict]:
+    status, _, raw = http("GET", running.url.removesuffix("/v1") + "/readyz")
+    return status, json.loads(raw)
+
+
+def test_two_instances_admit_exactly_the_limit_between_them(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    statuses: list[int] = []
+    lock = threading.Lock()
+    with two_gateways(fresh_sandbox.url, redis_url, tmp_path, rate_limit="20/min", cache_ttl=0) as (
+        a,
+        b,
+    ):
+
+        def send(instance: RunningGateway) -> None:
+            for _ in range(10):
+                status = http("GET", f"{instance.url}/assistants", headers=authorised())[0]
+                with lock:
+                    statuses.append(status)
+
+        senders = [threading.Thread(target=send, args=(g,)) for g in (a, b) * 5]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(50)
+    assert len(statuses) == 100
+    assert statuses.count(200) == 20 and statuses.count(429) == 80
+    assert fresh_sandbox.faults.requests_seen == 20
+
+
+def test_a_breaker_opened_through_one_instance_refuses_on_the_other(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    fresh_sandbox.faults.add("* * 502")
+    with two_gateways(
+        fresh_sandbox.url, redis_url, tmp_path, breaker_failures=2, max_retries=0
+    ) as (a, b):
+        opened = [http("GET", f"{a.url}/assistants", headers=authorised())[0] for _ in range(2)]
+        status, _, raw = http("GET", f"{b.url}/assistants", headers=authorised())
+        ready_b = readyz(b)
+    assert opened == [502, 502]
+    assert status == 503 and json.loads(raw)["error"]["code"] == "circuit_open"
+    assert fresh_sandbox.faults.requests_seen == 2  # B never called the upstream
+    assert ready_b[1]["upstream"]["circuit"] == "open" and ready_b[1]["state"] == "shared"
+
+
+def test_a_read_cached_by_one_instance_is_a_hit_on_the_other_until_a_write_through_it(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    with two_gateways(fresh_sandbox.url, redis_url, tmp_path) as (a, b):
+        created = a.client().beta.assistants.create(model="gpt-4o-mini", name="one")
+        url = f"/assistants/{created.id}"
+        first = http("GET", a.url + url, headers=authorised())
+        on_b = http("GET", b.url + url, headers=authorised())
+        seen = fresh_sandbox.faults.requests_seen
+        b.client().beta.assistants.update(created.id, name="two")
+        after = http("GET", a.url + url, headers=authorised())
+    assert first[1]["x-aigw-cache"] == "miss"
+    assert on_b[1]["x-aigw-cache"] == "hit" and json.loads(on_b[2])["name"] == "one"
+    assert after[1]["x-aigw-cache"] == "miss" and json.loads(after[2])["name"] == "two"
+    assert fresh_sandbox.faults.requests_seen == seen + 2  # the update, then A's fresh read
+
+
+def test_redis_stopped_mid_run_degrades_to_local_state_then_shares_again(
+    fresh_sandbox: Sandbox, own_redis: RedisServer, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    with two_gateways(fresh_sandbox.url, own_redis.url, tmp_path, rate_limit="1000/min") as (
+        a,
+        b,
+    ):
+        assert readyz(a) == (200, readyz(a)[1]) and readyz(a)[1]["state"] == "shared"
+        own_redis.stop()
+        served = [http("GET", f"{g.url}/assistants", headers=authorised()) for g in (a, b, a)]
+        ready_down = readyz(a)
+        own_redis.start()
+        deadline = time.monotonic() + 10
+        while readyz(a)[1]["state"] != "shared" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ready_again = readyz(a)
+        cached = [http("GET", f"{a.url}/assistants", headers=authorised()) for _ in range(2)]
+    assert [s for s, _, _ in served] == [200, 200, 200]
+    assert [h["x-aigw-cache"] for _, h, _ in served] == ["miss"] * 3  # no cache while down
+    assert ready_down[0] == 200 and ready_down[1]["state"] == "degraded"
+    assert ready_again[1]["state"] == "shared"
+    assert [h["x-aigw-cache"] for _, h, _ in cached] == ["miss", "hit"]
+    err = capfd.readouterr().err
+    assert err.count("does not answer") == 2  # once per instance, not once per request
+    assert "answers again" in err
+    assert PASSWORD not in err and "redis://****@127.0.0.1" in err
+
+
+def test_with_fail_closed_the_rate_limit_refuses_while_redis_is_down(
+    fresh_sandbox: Sandbox, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    settings = {"rate_limit": "1000/min", "rate_limit_fallback": "fail-closed"}
+    with gateway(fresh_sandbox.url, home=tmp_path / "a", state_url=own_redis.url, **settings) as a:
+        up = http("GET", f"{a.url}/assistants", headers=authorised())[0]
+        own_redis.stop()
+        status, headers, raw = http("GET", f"{a.url}/assistants", headers=authorised())
+    assert up == 200
+    assert status == 503 and headers["retry-after"] == "1"
+    assert json.loads(raw)["error"]["code"] == "state_unavailable"
+
+
+# -- the CLI on the same state -----------------------------------------------------------------
+def test_cli_processes_on_two_machines_share_the_rate_limit_through_redis(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    for name, value in {
+        "AIGW_STATE_URL": redis_url,
+        "AIGW_RATE_LIMIT": "1/hour",
+        "AIGW_CACHE_TTL": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    on_a = aigw_process("assistants", "list", env={"AIGW_HOME": str(tmp_path / "a")})
+    on_b = aigw_process("--no-wait", "assistants", "list", env={"AIGW_HOME": str(tmp_path / "b")})
+    assert on_a.exit_code == 0, on_a.stderr
+    assert on_b.exit_code == ExitCode.RATE_LIMITED
+    assert "over the rate limit AIGW_RATE_LIMIT=1/hour" in on_b.stderr
+    assert fresh_sandbox.faults.requests_seen == 1
+
+
+def test_a_cli_command_with_redis_down_warns_once_and_uses_the_local_state(
+    fresh_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    nobody = RedisServer(tmp_path / "never-started", "redis-server")  # a free port, no server
+    monkeypatch.setenv("AIGW_STATE_URL", nobody.url)
+    done = aigw_process("assistants", "list")
+    status = aigw_process("breaker", "status")
+    assert done.exit_code == 0, done.stderr
+    assert done.stderr.count("does not answer") == 1
+    assert PASSWORD not in done.stderr and "redis://****@127.0.0.1" in done.stderr
+    assert status.exit_code == ExitCode.DATABASE  # an operator's command needs the shared state
+    assert status.stderr.startswith("error: the shared state at redis://****@")
+    assert "Traceback" not in status.stderr and PASSWORD not in status.stderr
+
+
+def test_the_state_url_is_masked_and_a_bad_one_is_a_config_error(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGW_STATE_URL", redis_url)
+    shown = aigw_process("config", "show", "--json")
+    monkeypatch.setenv("AIGW_STATE_URL", "http://127.0.0.1:6379/0")
+    bad = aigw_process("config", "show")
+    rows = {row["variable"]: row["value"] for row in json.loads(shown.stdout)["settings"]}
+    assert rows["AIGW_STATE_URL"] == redis_url.replace(f":{PASSWORD}@", "****@")
+    assert PASSWORD not in shown.stdout + shown.stderr
+    assert bad.exit_code == ExitCode.CONFIG
+    assert "AIGW_STATE_URL" in bad.stderr and "redis://" in bad.stderr
