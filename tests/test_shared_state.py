@@ -187,3 +187,23 @@ def test_the_state_url_is_masked_and_a_bad_one_is_a_config_error(
     assert PASSWORD not in shown.stdout + shown.stderr
     assert bad.exit_code == ExitCode.CONFIG
     assert "AIGW_STATE_URL" in bad.stderr and "redis://" in bad.stderr
+
+
+def test_a_clients_retry_of_a_create_on_the_other_instance_goes_with_the_same_key(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    body = json.dumps({"metadata": {"order": "42"}}).encode()
+    headers = authorised(**{"Content-Type": "application/json"})
+    with two_gateways(fresh_sandbox.url, redis_url, tmp_path) as (a, b):
+        first = http("POST", f"{a.url}/threads", body=body, headers=headers)
+        retried = http(
+            "POST",
+            f"{b.url}/threads",
+            body=body,
+            headers={**headers, "x-stainless-retry-count": "1"},
+        )
+        second_order = http("POST", f"{b.url}/threads", body=body, headers=headers)
+    assert first[0] == retried[0] == second_order[0] == 200
+    made, replayed, new = (json.loads(answer[2])["id"] for answer in (first, retried, second_order))
+    assert replayed == made and retried[1].get("idempotent-replayed") == "true"
+    assert new != made  # an identical first try is another request

@@ -158,3 +158,14 @@ def test_a_remembered_key_is_kept_by_scope(state: SharedState) -> None:
     state.remember_key("h", "f2", announced=True)
     assert state.remembered_key("h") == ("f2", True)
     assert state.remembered_key("other") is None
+
+
+def test_a_retry_gets_the_idempotency_key_of_its_first_try_while_it_is_kept(
+    state: SharedState,
+) -> None:
+    first = state.idempotency_key("fp", "k1", NOW, retry=False, keep_for=600)
+    again = state.idempotency_key("fp", "k2", NOW + 1, retry=True, keep_for=600)
+    another_first_try = state.idempotency_key("fp", "k3", NOW + 2, retry=False, keep_for=600)
+    unknown = state.idempotency_key("other", "k4", NOW + 3, retry=True, keep_for=600)
+    assert (first, again, another_first_try, unknown) == ("k1", "k1", "k3", "k4")
+    assert state.idempotency_key("other", "k5", NOW + 4, retry=True, keep_for=600) == "k4"

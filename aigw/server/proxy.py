@@ -42,6 +42,8 @@ from aigw.gateway.policies.cache import (
     max_age_of,
     resource_tag,
 )
+from aigw.gateway.policies.idempotency import WINDOW_S as IDEMPOTENCY_WINDOW_S
+from aigw.gateway.policies.idempotency import request_fingerprint
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.gateway.transports.retry import RetryPolicy, retry_after_seconds
@@ -171,7 +173,16 @@ async def _handle(
             headers=_retry_after(refusal.retry_after),
         )
     if method == "POST" and IDEMPOTENCY_HEADER not in upstream_headers:
-        upstream_headers[IDEMPOTENCY_HEADER] = f"aigw-{uuid.uuid4()}"
+        # A client's retry of this request (on any instance) goes with its first try's key.
+        credentials = [given_key, headers.get("authorization", "")]
+        fingerprint = request_fingerprint(credentials, method, path, raw_query, body)
+        upstream_headers[IDEMPOTENCY_HEADER] = await runtime.state.idempotency_key(
+            fingerprint,
+            f"aigw-{uuid.uuid4()}",
+            time.time(),
+            retry=_client_retrying(headers),
+            keep_for=IDEMPOTENCY_WINDOW_S,
+        )
     try:
         return await call.attempts(url, body, upstream_headers, cache_status, key, tag)
     finally:
@@ -216,7 +227,7 @@ class _Call:
         runtime = self.runtime
         settings = runtime.settings
         assert runtime.session is not None
-        client_retrying = self.request.headers.get(CLIENT_RETRY_HEADER, "0") not in ("", "0")
+        client_retrying = _client_retrying(self.request.headers)
         policy = RetryPolicy(0 if client_retrying else settings.max_retries, settings.retry_budget)
         waited = 0.0
         keys = await runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
@@ -537,6 +548,10 @@ async def _rate_limit(runtime: Runtime, given_key: str) -> None:
                     headers=_retry_after(wait),
                 )
             )
+
+
+def _client_retrying(headers: Any) -> bool:
+    return headers.get(CLIENT_RETRY_HEADER, "0") not in ("", "0")
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:

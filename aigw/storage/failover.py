@@ -202,6 +202,18 @@ class FailoverState:
         if self._try(lambda s: s.remember_key(scope, fingerprint, announced=announced)) is _NOTHING:
             self.local.remember_key(scope, fingerprint, announced=announced)
 
+    def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        found = self._try(
+            lambda s: s.idempotency_key(fingerprint, proposed, now, retry=retry, keep_for=keep_for)
+        )
+        if found is _NOTHING:
+            return self.local.idempotency_key(
+                fingerprint, proposed, now, retry=retry, keep_for=keep_for
+            )
+        return found
+
     def close(self) -> None:
         self.shared.close()
         self.local.close()
@@ -291,6 +303,18 @@ class AsyncFailoverState:
         if done is _NOTHING:
             self.local.remember_key(scope, fingerprint, announced=announced)
 
+    async def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        found = await self._try(
+            lambda s: s.idempotency_key(fingerprint, proposed, now, retry=retry, keep_for=keep_for)
+        )
+        if found is _NOTHING:
+            return self.local.idempotency_key(
+                fingerprint, proposed, now, retry=retry, keep_for=keep_for
+            )
+        return found
+
     async def close(self) -> None:
         await self.shared.close()
 
@@ -334,6 +358,13 @@ class AsyncLocal:
 
     async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
         self.local.remember_key(scope, fingerprint, announced=announced)
+
+    async def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        return self.local.idempotency_key(
+            fingerprint, proposed, now, retry=retry, keep_for=keep_for
+        )
 
     async def close(self) -> None:
         """The local state is closed by its owner (the runtime)."""

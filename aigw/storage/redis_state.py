@@ -126,6 +126,21 @@ def _remembered(scope: str) -> str:
     return f"{PREFIX}key:{scope}"
 
 
+def _idempotency(fingerprint: str) -> str:
+    return f"{PREFIX}idem:{fingerprint}"
+
+
+def _idempotency_set(proposed: str, retry: bool, keep_for: float) -> dict[str, Any]:
+    """SET's options: a retry takes the key already there (NX GET: atomic), a first try
+    replaces it."""
+    keep_ms = max(1, int(keep_for * 1000))
+    return {"px": keep_ms, "nx": True, "get": True} if retry else {"px": keep_ms}
+
+
+def _idempotency_answer(proposed: str, found: Any, retry: bool) -> str:
+    return found.decode() if retry and isinstance(found, bytes) else proposed
+
+
 def _num(value: float) -> str:
     return repr(float(value))  # exact: the scripts read it back as the same double
 
@@ -302,6 +317,13 @@ class RedisState:
     def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
         self.client.hset(_remembered(scope), mapping=_remember_mapping(fingerprint, announced))
 
+    def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        options = _idempotency_set(proposed, retry, keep_for)
+        found = self.client.set(_idempotency(fingerprint), proposed, **options)
+        return _idempotency_answer(proposed, found, retry)
+
     def close(self) -> None:
         self.client.close()
         self.client.connection_pool.disconnect()
@@ -370,6 +392,13 @@ class AsyncRedisState:
     async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
         mapping = _remember_mapping(fingerprint, announced)
         await self._bounded(self.client.hset(_remembered(scope), mapping=mapping))
+
+    async def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        options = _idempotency_set(proposed, retry, keep_for)
+        found = await self._bounded(self.client.set(_idempotency(fingerprint), proposed, **options))
+        return _idempotency_answer(proposed, found, retry)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -170,6 +170,16 @@ MIGRATIONS: list[str] = [
     """
     DROP TABLE journal_marks;
     """,
+    # 8: the gateway's Idempotency-Key per request fingerprint, for a client's retries
+    # (aigw/gateway/policies/idempotency.py).
+    """
+    CREATE TABLE idempotency_keys (
+      fingerprint TEXT PRIMARY KEY,      -- sha256 of credentials, method, path, query, body
+      key TEXT NOT NULL,                 -- the Idempotency-Key sent upstream
+      expires_at REAL NOT NULL           -- Unix seconds
+    );
+    CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
+    """,
 ]
 
 

@@ -173,6 +173,25 @@ class SQLiteState:
                 (scope, fingerprint, int(announced)),
             )
 
+    # -- the gateway's idempotency keys ---------------------------------------------------
+    def idempotency_key(
+        self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
+    ) -> str:
+        with self.immediate() as db:
+            if retry:
+                row = db.execute(
+                    "SELECT key FROM idempotency_keys WHERE fingerprint = ? AND expires_at > ?",
+                    (fingerprint, now),
+                ).fetchone()
+                if row is not None:
+                    return str(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?)",
+                (fingerprint, proposed, now + keep_for),
+            )
+            db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
+            return proposed
+
     # -- the store itself ------------------------------------------------------------------
     def writable(self) -> str | None:
         """None when the store takes writes, else why not (for /readyz)."""
