@@ -121,6 +121,8 @@ def _state_url(value: Any) -> SecretStr:
         raise ValueError("is not a valid URL") from None
     if not parts.hostname:
         raise ValueError("has no host")
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ValueError("must end in a database number (/0) or nothing")
     return SecretStr(text)
 
 

@@ -98,14 +98,15 @@ def _ms(times: list[float]) -> tuple[float, float]:
     )
 
 
-def _gateway(name: str, upstream: str, home: Path, redis_url: str) -> Server:
+def _gateway(name: str, upstream: str, home: Path, redis_url: str | None) -> Server:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "GATEWAY_"))}
     env |= {
         "AIGW_HOME": str(home / name),
         "GATEWAY_API_KEY": GATEWAY_KEY,
-        "AIGW_STATE_URL": redis_url,
         "AIGW_RATE_LIMIT": "1000000/s",  # every policy on: the limit is decided, never hit
     }
+    if redis_url is not None:
+        env["AIGW_STATE_URL"] = redis_url
     command = [sys.executable, "-m", "aigw", "gateway", "serve", "--port", "0"]
     return _start(name, [*command, "--upstream", upstream], env)
 
@@ -132,29 +133,33 @@ def scale_out(redis_url: str, home: Path, rounds: int, seconds: int, connections
     upstream = _start("static", [*here, "static", "0"])
     a = _gateway("a", upstream.url, home, redis_url)
     b = _gateway("b", upstream.url, home, redis_url)
+    local = _gateway("local", upstream.url, home, None)
+    one_local: list[float] = []
     one: list[float] = []
     two: list[float] = []
     busy: list[float] = []
     try:
-        for server in (a, b):
+        for server in (a, b, local):
             load(server, None, ENDPOINT, 4, 1, script)  # warm
         for _ in range(rounds):
+            one_local.append(load(local, None, ENDPOINT, connections, seconds, script).rps)
             alone = load(a, None, ENDPOINT, connections, seconds, script)
             one.append(alone.rps)
             both = _together([a, b], connections // 2, seconds, script)
             two.append(sum(s.rps for s in both))
             busy.append(max(s.busy for s in both))
     finally:
-        for server in (a, b, upstream):
+        for server in (a, b, local, upstream):
             _stop(server)
     single, double = statistics.median(one), statistics.median(two)
     print(
         f"\n2. aigw gateway serve (1 worker each, state in Redis), static upstream, {ENDPOINT},"
         f" {connections} connections in total, median of {rounds} round(s) of {seconds} s"
     )
-    print(f"one instance:  {single:8.0f} req/s")
+    print(f"one instance, SQLite state: {statistics.median(one_local):8.0f} req/s")
+    print(f"one instance, Redis state:  {single:8.0f} req/s")
     ratio = double / single
-    print(f"two instances: {double:8.0f} req/s combined ({ratio:.2f}× one; target ≥ 1.6×)")
+    print(f"two instances, Redis state: {double:8.0f} req/s ({ratio:.2f}× one; target ≥ 1.6×)")
     print(f"machine CPU use while two ran: {statistics.median(busy):.0%} of {os.cpu_count()} cores")
 
 

@@ -44,7 +44,11 @@ def open_state(settings: Settings, *, warn: Callable[[str], None] | None = None)
     from aigw.storage.redis_state import RedisState, state_errors
 
     url = settings.state_url.get_secret_value()
-    shared = RedisState(url, timeout=settings.state_timeout)
+    try:
+        shared = RedisState(url, timeout=settings.state_timeout)
+    except ValueError as exc:  # an option in the URL's query redis cannot read
+        local.close()
+        raise _bad_url(exc) from None
     return FailoverState(shared, local, _health(settings, warn or _to_stderr), state_errors())
 
 
@@ -59,7 +63,10 @@ def open_async_state(
     from aigw.storage.redis_state import AsyncRedisState, state_errors
 
     url = settings.state_url.get_secret_value()
-    shared = AsyncRedisState(url, timeout=settings.state_timeout)
+    try:
+        shared = AsyncRedisState(url, timeout=settings.state_timeout)
+    except ValueError as exc:
+        raise _bad_url(exc) from None
     return AsyncFailoverState(shared, local, _health(settings, warn), state_errors())
 
 
@@ -73,6 +80,12 @@ def _health(settings: Settings, warn: Callable[[str], None]) -> Health:
         warn,
         fail_closed=settings.rate_limit_fallback == "fail-closed",
     )
+
+
+def _bad_url(exc: ValueError) -> Exception:
+    from aigw.errors import ConfigError
+
+    return ConfigError(f"invalid AIGW_STATE_URL: {exc}")
 
 
 def _to_stderr(message: str) -> None:
