@@ -17,6 +17,7 @@ from aigw.storage.migrations import apply_all
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.metrics import SEED_COST, load_postgres
+from tests.test_terminal_output import in_terminal
 
 
 def rows(statuses: list[int | None], *, latency: float = 100.0, **extra: object) -> list[LogRecord]:
@@ -89,7 +90,7 @@ def test_an_error_rate_above_the_threshold_exits_1_and_names_it(
 def test_an_empty_window_breaks_no_threshold(cli: Cli) -> None:
     result = cli("metrics", "--since", "15m", "--max-error-rate", "1%", "--max-p95", "1ms")
     assert result.exit_code == 0
-    assert "no calls in this window" in result.stderr
+    assert result.stdout.splitlines()[1].startswith("total\t\t0\t0\t")  # piped: no rows
 
 
 @pytest.mark.parametrize(
@@ -127,14 +128,33 @@ def test_the_table_shows_groups_total_trend_and_cost(cli: Cli, isolated_env: Pat
         isolated_env,
         rows([200, 500], model="gpt-4o", prompt_tokens=1000, completion_tokens=500),
     )
-    result = cli("metrics")
-    assert result.exit_code == 0
-    out = result.stdout
+    out = in_terminal("metrics", columns=160)
     for text in ("/v1/threads/{thread_id}/runs", "total", "p95", "cache", "trend"):
         assert text in out
     assert any(bar in out for bar in "▁▂▃▄▅▆▇█")
     assert "cost per model" in out and "gpt-4o" in out
-    assert "\x1b[" not in out  # NO_COLOR / not a terminal: no escape codes
+
+
+def test_piped_metrics_are_one_header_line_and_tab_separated_rows(
+    cli: Cli, isolated_env: Path
+) -> None:
+    write_local(isolated_env, rows([200, 500, 429], latency=100.0))
+    result = cli("metrics")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = lines[0].split("\t")
+    assert header[:3] == ["endpoint", "name", "calls"] and "p95_ms" in header
+    assert all(len(line.split("\t")) == len(header) for line in lines)
+    by_name = {
+        line.split("\t")[0]: dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]
+    }
+    assert set(by_name) == {"/v1/threads/{thread_id}/runs", "total"}
+    total = by_name["total"]
+    assert (total["calls"], total["server_errors"], total["rate_limited"]) == ("3", "1", "1")
+    assert total["success_rate"] == "0.3333" and total["p50_ms"] == "101.0"
+    assert not set(result.stdout) & set("│┃━─┼╇╋┡┩▁▂▃▄▅▆▇█")
+    assert "  " not in result.stdout  # no padding
+    assert result.stderr == ""
 
 
 def test_the_cost_view_prices_recorded_usage_with_defaults_or_configured_prices(

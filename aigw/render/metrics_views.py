@@ -175,7 +175,62 @@ def cost_table(rows: list[CostRow], by: str) -> Table:
     return table
 
 
+TSV_COLUMNS = (
+    "calls",
+    "attempts",
+    "success_rate",
+    "client_errors",
+    "rate_limited",
+    "server_errors",
+    "network_errors",
+    "avg_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "cache_hit_rate",
+)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}" if value < 1 else f"{value:.1f}"
+
+
+def tsv_cells(row: GroupRow) -> list[str]:
+    """A group's numbers as plain values (no units, no thousands separators) for scripts."""
+    return [
+        str(row.calls),
+        str(row.attempts),
+        _number(row.success_rate),
+        str(row.client_errors),
+        str(row.rate_limited),
+        str(row.server_errors),
+        str(row.network_errors),
+        _number(row.avg_latency_ms),
+        _number(row.p50_ms),
+        _number(row.p95_ms),
+        _number(row.p99_ms),
+        _number(row.cache_hit_rate),
+    ]
+
+
+def metrics_tsv(out: Output, report: MetricsReport) -> None:
+    """Piped: one header line and one tab-separated line per group, then the total (the trend
+    and the cost tables are in --json)."""
+    from aigw.render.output import plain
+
+    headers = [report.by, "name", *TSV_COLUMNS]
+    lines = [
+        [plain(row.key or "(none)"), plain(row.label or ""), *tsv_cells(row)]
+        for row in report.groups
+    ]
+    lines.append(["total", "", *tsv_cells(report.total)])
+    out.tsv(headers, lines)
+
+
 def render_metrics(out: Output, report: MetricsReport, p95_limit_ms: float | None) -> None:
+    if not out.to_terminal:
+        metrics_tsv(out, report)
+        return
     parts: list[Table] = [groups_table(report, p95_limit_ms)]
     if report.total.calls:
         parts.append(trend_table(report.trend))
