@@ -224,6 +224,7 @@ class FieldSpec(NamedTuple):
     default_factory: Callable[[], Any] | None = None
     variable: str | None = None  # the seed's own name; None: AIGW_<NAME>
     optional: bool = True  # None is a valid value (not given)
+    aliases: tuple[str, ...] = ()  # earlier names still read, after the first
 
 
 def _seed(convert: Callable[[Any], Any], default: Any, variable: str) -> FieldSpec:
@@ -259,14 +260,19 @@ FIELDS: dict[str, FieldSpec] = {
     "upstream_gateway_keys": _own(_secret),  # sent upstream in the key header, rotated on 401
     "key_rate_limit": _own(_text),  # per gateway key, e.g. 600/min
     "user_id_header": _own(_text, "x-aigw-user-id"),
-    "max_body_bytes": _own(_number(int, ge=1024), 32 * 1024 * 1024),
+    # One body cap: a request body the gateway accepts, and any answer's body (CLI or
+    # gateway), counted after decompression.
+    "max_body_bytes": _own(
+        _number(int, ge=1024, le=1 << 40),
+        32 * 1024 * 1024,
+        aliases=("AIGW_MAX_RESPONSE_BYTES",),
+    ),
     "drain_timeout": _own(_number(float, ge=0), 30.0),
     "commit_window": _own(_number(float, gt=0, le=10), 0.05),
     "sync_interval": _own(_number(float, gt=0), 5.0),
     "debug": _own(_bool, False),
     "user_id": _own(_text),
     "timeout": _own(_number(float, gt=0, le=86_400), 60.0),  # one attempt, end to end, seconds
-    "max_response_bytes": _own(_number(int, ge=1024, le=1 << 40), 32 * 1024 * 1024),
     "check_id_prefixes": _own(_bool, True),
     # logging (issue "Every call logged")
     "log_payloads": _own(_bool, False),
@@ -322,7 +328,6 @@ class Settings:
     debug: bool
     user_id: str | None
     timeout: float
-    max_response_bytes: int
     check_id_prefixes: bool
     log_payloads: bool
     payload_max_bytes: int
@@ -401,8 +406,8 @@ class Settings:
 
 def env_names(name: str) -> list[str]:
     """The variable names a field is read from."""
-    variable = FIELDS[name].variable
-    return [variable] if variable else [f"AIGW_{name.upper()}"]
+    spec = FIELDS[name]
+    return [spec.variable or f"AIGW_{name.upper()}", *spec.aliases]
 
 
 def read_dotenv(path: Path = Path(".env")) -> dict[str, str]:

@@ -158,9 +158,9 @@ def test_a_response_that_never_ends_is_refused_at_the_cap(
     result = cli("assistants", "get", "asst_1")
 
     assert result.exit_code == 1
-    assert "larger than AIGW_MAX_RESPONSE_BYTES (1,048,576 bytes)" in result.stderr
+    assert "larger than AIGW_MAX_BODY_BYTES (1,048,576 bytes)" in result.stderr
     (row,) = log_rows(isolated_env)
-    assert row.error_message and "AIGW_MAX_RESPONSE_BYTES" in row.error_message
+    assert row.error_message and "AIGW_MAX_BODY_BYTES" in row.error_message
 
 
 def test_a_gzip_bomb_is_refused_by_its_decompressed_size(
@@ -173,12 +173,12 @@ def test_a_gzip_bomb_is_refused_by_its_decompressed_size(
         h.json(200, bomb, content_encoding="gzip")
 
     upstream(answer)
-    monkeypatch.setenv("AIGW_MAX_RESPONSE_BYTES", "4194304")
+    monkeypatch.setenv("AIGW_MAX_BODY_BYTES", "4194304")
 
     result = cli("assistants", "get", "asst_1")
 
     assert result.exit_code == 1
-    assert "larger than AIGW_MAX_RESPONSE_BYTES" in result.stderr
+    assert "larger than AIGW_MAX_BODY_BYTES" in result.stderr
 
 
 def test_a_compressed_answer_under_the_cap_reads_as_usual(upstream: Start, cli: Cli) -> None:

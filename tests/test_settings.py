@@ -85,3 +85,12 @@ def test_an_empty_variable_gives_way_to_the_next_one(workdir: Path, monkeypatch)
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db/x")
     assert Settings().db_url == "postgresql://u:pw@db/x"
     assert not SecretStr("") and SecretStr("x")
+
+
+def test_one_body_cap_read_under_its_name_or_its_earlier_one(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIGW_MAX_RESPONSE_BYTES", "2048")
+    assert Settings().max_body_bytes == 2048
+    monkeypatch.setenv("AIGW_MAX_BODY_BYTES", "4096")
+    assert Settings().max_body_bytes == 4096  # the current name wins

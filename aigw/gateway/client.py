@@ -131,7 +131,7 @@ def _network(settings: Settings) -> BaseTransport:
     from aigw.gateway.network import NetworkTransport
 
     return NetworkTransport(
-        timeout=settings.timeout, max_response_bytes=settings.max_response_bytes
+        timeout=settings.timeout, max_response_bytes=settings.max_body_bytes
     )
 
 

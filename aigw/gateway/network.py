@@ -8,7 +8,7 @@ deadline as its timeout (a network backend wrapping httpcore2's own), and a read
 deadline fails as a read timeout.
 
 A body is read here, counted as it is decoded (gzip and deflate included, so a small
-compressed body cannot grow past the cap in memory), and refused beyond AIGW_MAX_RESPONSE_BYTES.
+compressed body cannot grow past the cap in memory), and refused beyond AIGW_MAX_BODY_BYTES.
 An event stream (`text/event-stream`) is handed up unread: its deadline is the headers', each
 later read waits at most AIGW_TIMEOUT, and its total size is capped the same way.
 """
@@ -137,9 +137,9 @@ class ResponseTooLarge(AigwError):
     def __init__(self, limit: int, request: Request):
         super().__init__(
             f"the response to {request.method} {request.url.path} is larger than "
-            f"AIGW_MAX_RESPONSE_BYTES ({limit:,} bytes); it was not read to the end",
+            f"AIGW_MAX_BODY_BYTES ({limit:,} bytes); it was not read to the end",
             code=ExitCode.API_ERROR,
-            hint="raise AIGW_MAX_RESPONSE_BYTES if this answer is expected to be this large",
+            hint="raise AIGW_MAX_BODY_BYTES if this answer is expected to be this large",
         )
 
 
