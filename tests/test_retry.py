@@ -166,3 +166,24 @@ def test_backoff_doubles_from_one_second_and_stops_at_ten() -> None:
     assert [no_jitter.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     most_jitter = RetryPolicy(jitter=lambda: 0.0)
     assert most_jitter.backoff(3) == 2
+
+
+def test_the_shared_retry_core_decides_accept_retry_give_up_and_beyond_budget() -> None:
+    from aigw.gateway.policies.retry import ACCEPT, BEYOND_BUDGET, GIVE_UP, RETRY
+
+    now = 1_700_000_000.0
+    policy = RetryPolicy(2, 10.0, jitter=lambda: 1.0)
+    call = policy.start(now)
+    assert call.after_answer(200, Headers({}), now).action == ACCEPT
+    assert call.after_answer(503, Headers({}), now) == (RETRY, 1.0)
+    assert call.after_answer(429, Headers({"retry-after": "3"}), now) == (RETRY, 3.0)
+    assert call.after_answer(503, Headers({}), now).action == GIVE_UP  # two retries made
+    assert (call.made, call.waited) == (2, 4.0)
+    assert policy.start(now).after_answer(429, Headers({"retry-after": "60"}), now) == (
+        BEYOND_BUDGET,
+        60.0,
+    )
+    assert policy.start(now, retries=0).after_error(now).action == GIVE_UP  # a client's retry
+    assert policy.start(now).after_error(now, retryable=False).action == GIVE_UP
+    timed = RetryPolicy(3, 30.0, jitter=lambda: 1.0, attempt_timeout=1.0).start(now)
+    assert timed.after_error(now + 33.5).action == GIVE_UP  # past the call's deadline

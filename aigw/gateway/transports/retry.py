@@ -1,4 +1,5 @@
-"""Retry with backoff: the one retry policy of aigw (the SDK's own is off, max_retries=0).
+"""Retry with backoff, the CLI's face: the decisions are gateway/policies/retry.py's (shared with
+the server); this layer makes the attempts, sleeps and says why (the SDK's own retry is off).
 
 Retried: 429, 5xx, timeouts and connection errors — up to AIGW_MAX_RETRIES (3) more attempts.
 Never other 4xx: the same request would fail the same way. Waits: exponential backoff
@@ -22,11 +23,9 @@ its events may have begun, a second attempt could start a second run.
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
@@ -34,47 +33,25 @@ from aigw.gateway.http import (
     BaseTransport,
     ConnectError,
     ConnectTimeout,
-    Headers,
     Request,
     Response,
     TransportError,
     is_upstream_failure,
     is_upstream_failure_status,
 )
+from aigw.gateway.policies.retry import (
+    BEYOND_BUDGET,
+    MAX_RETRY_AFTER,
+    RETRY,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 from aigw.storage.base import new_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Longer than any retry budget: a Retry-After past it (inf, 1e20, a date in 3000) is clamped
-# here, so that no later arithmetic or clock formatting meets an absurd number.
-MAX_RETRY_AFTER = 86_400.0
-
-
-def _seconds(text: str, scale: float = 1.0) -> float | None:
-    try:
-        value = float(text) / scale
-    except ValueError:
-        return None
-    if value != value:  # NaN
-        return None
-    return min(max(0.0, value), MAX_RETRY_AFTER)
-
-
-def retry_after_seconds(headers: Headers, now: float) -> float | None:
-    """Seconds the answer asks us to wait: `retry-after-ms`, else `Retry-After`; None if neither."""
-    millis = headers.get("retry-after-ms")
-    if millis and (found := _seconds(millis, 1000)) is not None:
-        return found
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    if (found := _seconds(value)) is not None:
-        return found
-    try:
-        return min(max(0.0, parsedate_to_datetime(value).timestamp() - now), MAX_RETRY_AFTER)
-    except (TypeError, ValueError, OverflowError):
-        return None
+__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "RetryTransport", "retry_after_seconds"]
 
 
 def is_retryable_status(status: int) -> bool:
@@ -101,37 +78,6 @@ def never_sent(error: TransportError) -> bool:
     return isinstance(error, ConnectError | ConnectTimeout)
 
 
-class RetryPolicy:
-    def __init__(
-        self,
-        max_retries: int = 3,
-        budget: float = 30.0,
-        *,
-        base: float = 1.0,
-        cap: float = 10.0,
-        jitter: Callable[[], float] = random.random,
-        attempt_timeout: float | None = None,
-    ):
-        self.max_retries = max_retries
-        self.budget = budget
-        # With it, a call's total deadline: every attempt at its longest, plus the budget.
-        self.attempt_timeout = attempt_timeout
-        self.base = base
-        self.cap = cap
-        self.jitter = jitter
-
-    def call_deadline(self, started: float) -> float | None:
-        """When the whole call, retries included, must be over (None: no deadline)."""
-        if self.attempt_timeout is None:
-            return None
-        return started + self.budget + (1 + self.max_retries) * self.attempt_timeout
-
-    def backoff(self, retry: int) -> float:
-        """Wait before retry number `retry` (1-based): 1, 2, 4… capped, times 0.5–1.0."""
-        full = min(self.cap, self.base * 2 ** (retry - 1))
-        return full * (0.5 + 0.5 * self.jitter())
-
-
 class RetryTransport(Layer):
     def __init__(
         self,
@@ -153,48 +99,34 @@ class RetryTransport(Layer):
         # Continue the numbering when an outer layer (key rotation) sends the call again.
         first = int(request.extensions.get(ATTEMPT, 0)) + 1
         streamed = request.method == "POST" and is_streamed(request)
-        waited = 0.0
-        retry = 0
-        deadline = self.policy.call_deadline(self.clock.now())
+        retries = self.policy.start(self.clock.now())
         while True:
-            tag_attempt(request, call_id, first + retry)
-            can_retry = retry < self.policy.max_retries
+            tag_attempt(request, call_id, first + retries.made)
             try:
                 response = self.inner.handle_request(request)
             except TransportError as error:
+                # A local problem would fail the same way again; a streamed POST may have
+                # started a run unless the connection was never made.
+                retryable = is_upstream_failure(error) and (not streamed or never_sent(error))
+                step = retries.after_error(self.clock.now(), retryable=retryable)
+                if step.action != RETRY:
+                    raise
                 reason = type(error).__name__
-                if not is_upstream_failure(error):
-                    raise  # a local problem: the same request would fail the same way
-                delay = self.policy.backoff(retry + 1)
-                if not can_retry or self._overruns(waited, delay, deadline):
-                    raise
-                if streamed and not never_sent(error):
-                    raise
             else:
-                if not is_upstream_failure_status(response.status_code):
-                    return response
-                asked_for = retry_after_seconds(response.headers, self.clock.now())
-                if asked_for is not None and waited + asked_for > self.policy.budget:
+                status = response.status_code
+                step = retries.after_answer(status, response.headers, self.clock.now())
+                if step.action == BEYOND_BUDGET:
                     response.close()
-                    raise self._beyond_budget(response.status_code, asked_for)
-                delay = asked_for if asked_for is not None else self.policy.backoff(retry + 1)
-                if not can_retry or self._overruns(waited, delay, deadline):
-                    return response  # stop with this answer
+                    raise self._beyond_budget(status, step.delay)
+                if step.action != RETRY:
+                    return response  # a success, or a failure with no retry left
                 response.close()
-                reason = str(response.status_code)
+                reason = str(status)
             self.on_retry(
-                f"retrying in {delay:.1f} s — {reason} from {_host(request)} "
-                f"(attempt {first + retry + 1} of {first + self.policy.max_retries})"
+                f"retrying in {step.delay:.1f} s — {reason} from {_host(request)} "
+                f"(attempt {first + retries.made} of {first + self.policy.max_retries})"
             )
-            self.clock.sleep(delay)
-            waited += delay
-            retry += 1
-
-    def _overruns(self, waited: float, delay: float, deadline: float | None) -> bool:
-        """Whether waiting `delay` more would pass the budget or the call's deadline."""
-        if waited + delay > self.policy.budget:
-            return True
-        return deadline is not None and self.clock.now() + delay >= deadline
+            self.clock.sleep(step.delay)
 
     def _beyond_budget(self, status: int, delay: float) -> AigwError:
         at = time.strftime("%H:%M:%S", time.localtime(self.clock.now() + delay))
