@@ -268,6 +268,8 @@ FIELDS: dict[str, FieldSpec] = {
         aliases=("AIGW_MAX_RESPONSE_BYTES",),
     ),
     "drain_timeout": _own(_number(float, ge=0), 30.0),
+    # a client's request line and headers must arrive within it (slowloris); idle keep-alive too
+    "header_timeout": _own(_number(float, gt=0, le=3600), 15.0),
     "commit_window": _own(_number(float, gt=0, le=10), 0.05),
     "sync_interval": _own(_number(float, gt=0), 5.0),
     "debug": _own(_bool, False),
@@ -323,6 +325,7 @@ class Settings:
     user_id_header: str
     max_body_bytes: int
     drain_timeout: float
+    header_timeout: float
     commit_window: float
     sync_interval: float
     debug: bool

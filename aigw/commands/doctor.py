@@ -7,11 +7,15 @@ import typer
 from aigw.commands._help import examples
 from aigw.commands._options import JsonOption
 from aigw.context import app_context
-from aigw.errors import ExitCode
+from aigw.errors import ExitCode, UsageError
 from aigw.render import Output
 
 app = typer.Typer(
-    epilog=examples("aigw doctor", "aigw doctor --smoke"),
+    epilog=examples(
+        "aigw doctor",
+        "aigw doctor --smoke",
+        "aigw doctor --gateway-url http://127.0.0.1:8787/v1",
+    ),
     help="Check the set-up. Variables, route, gateway, store, schema, breaker, in order.",
 )
 
@@ -29,6 +33,12 @@ def doctor(
     smoke: bool = typer.Option(
         False, "--smoke", help="Also run the critical endpoints end to end, then clean up."
     ),
+    gateway_url: str | None = typer.Option(
+        None,
+        "--gateway-url",
+        help="Check a running `aigw gateway serve` instead: alive, ready, key, circuit, sync "
+        "(exit 1 when a check fails, 4 when nothing answers).",
+    ),
     json: bool = JsonOption,
 ) -> None:
     """Run the seed's checklist as checks; exit 1 when any fails."""
@@ -37,9 +47,23 @@ def doctor(
     from aigw.services.doctor import run_checks, smoke_test
 
     app_ctx = app_context(ctx)
-    checks = run_checks(app_ctx)
-    if smoke:
-        checks += smoke_test(app_ctx)
+    code = ExitCode.API_ERROR
+    if gateway_url is not None:
+        if smoke:
+            raise UsageError(
+                "--smoke runs through the CLI's route, --gateway-url checks a gateway server",
+                hint="for a smoke test through that gateway: aigw --gateway-url URL doctor --smoke",
+            )
+        from aigw.services.doctor_gateway import check_gateway
+
+        report = check_gateway(app_ctx.settings, gateway_url)
+        checks = report.checks
+        if not report.reachable:
+            code = ExitCode.NETWORK
+    else:
+        checks = run_checks(app_ctx)
+        if smoke:
+            checks += smoke_test(app_ctx)
     failed = any(c.status == "fail" for c in checks)
     out = Output(json)
     if json:
@@ -57,4 +81,4 @@ def doctor(
                     f"  {' ' * width}  [dim]fix: {escape(check.fix)}[/dim]", soft_wrap=True
                 )
     if failed:
-        raise typer.Exit(ExitCode.API_ERROR)
+        raise typer.Exit(code)

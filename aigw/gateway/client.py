@@ -130,9 +130,7 @@ def build_stack(
 def _network(settings: Settings) -> BaseTransport:
     from aigw.gateway.network import NetworkTransport
 
-    return NetworkTransport(
-        timeout=settings.timeout, max_response_bytes=settings.max_body_bytes
-    )
+    return NetworkTransport(timeout=settings.timeout, max_response_bytes=settings.max_body_bytes)
 
 
 def _ignore(*args: Any) -> None:

@@ -41,6 +41,13 @@ def bounded_template(template: str) -> str:
 class GatewayMetrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        if self.multiprocess:
+            from prometheus_client import values
+
+            # prometheus-client picks its value class when first imported, which the parent
+            # may have done before `serve` named the directory: each worker's values must live
+            # in the shared files, or a scrape would show only the worker that answered it.
+            values.ValueClass = values.MultiProcessValue()
         own = None if self.multiprocess else CollectorRegistry()
         self.requests = Counter(
             "aigw_gateway_requests",

@@ -8,6 +8,7 @@ from aiohttp import web
 from aigw.gateway.circuit import CLOSED
 from aigw.server.metrics import CONTENT_TYPE
 from aigw.server.runtime import RUNTIME
+from aigw.storage import remote_kind
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,8 +32,10 @@ async def readyz(request: web.Request) -> web.Response:
             "pending_sync": runtime.logs.pending_count(),
             "write_error": runtime.writer.problem,
             "sync_error": runtime.sync.last_error if runtime.sync is not None else None,
+            "remote": remote_kind(runtime.settings),  # None: the rows stay local
         },
         "in_flight": runtime.in_flight,
+        "worker": runtime.options.worker,  # which of --workers answered
     }
     return web.Response(
         status=200 if ready else 503, body=orjson.dumps(body), content_type="application/json"

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from aigw.server.runtime import ServerOptions
     from aigw.settings import Settings
 
@@ -111,6 +113,25 @@ def serve(
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def runner_for(
+    app: web.Application, settings: Settings, *, shutdown_timeout: float | None = None
+) -> web.AppRunner:
+    """The app's runner: no access log, the drain timeout, and slow clients cut off."""
+    from aiohttp import web
+
+    # aiohttp closes a connection whose next request has not fully arrived when its
+    # keep-alive timer fires, and the timer starts when the connection opens (and again
+    # after each answer): so this bounds the wait for a request line and headers, which a
+    # client sending them a byte at a time (slowloris) would stretch without end. The body
+    # has its own bound (AIGW_TIMEOUT, then 408) in the proxy.
+    return web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=settings.drain_timeout if shutdown_timeout is None else shutdown_timeout,
+        keepalive_timeout=settings.header_timeout,
+    )
+
+
 def _metrics_parent(settings: Settings) -> Path:
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings.home
@@ -140,7 +161,7 @@ async def _serve_until_stopped(
     from aigw.server.app import create_app
 
     app = create_app(settings, options)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.drain_timeout)
+    runner = runner_for(app, settings)
     await runner.setup()
     site = web.SockSite(runner, sock, backlog=BACKLOG)
     await site.start()

@@ -22,7 +22,7 @@ import openai
 from aiohttp import web
 
 from aigw.server.app import create_app
-from aigw.server.run import bind, url_of
+from aigw.server.run import bind, runner_for, url_of
 from aigw.server.runtime import RUNTIME, Runtime, ServerOptions
 from aigw.settings import Settings
 from aigw.storage.base import LogFilter, LogRecord
@@ -43,7 +43,7 @@ class RunningGateway:
         self.sock = bind("127.0.0.1", 0)
         self.url = url_of(self.sock)
         self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
+        self.runner = runner_for(self.app, settings, shutdown_timeout=5)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def start(self) -> RunningGateway:
