@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
+import pytest
+
 from aigw.sandbox import Sandbox
+from aigw.storage.base import LogFilter
 from tests.helpers.cli import Cli, point_at
 
 
@@ -77,11 +81,71 @@ def test_doctor_smoke_runs_the_critical_endpoints_and_cleans_up(
         "smoke: run",
         "smoke: cleanup thread",
         "smoke: cleanup assistant",
+        "smoke: cleanup rows",
     ]
     assert all(checks[name]["status"] == "ok" for name in smoke)
     assert "completed" in checks["smoke: run"]["detail"]
     assert fresh_sandbox.state.assistants.values() == []
     assert fresh_sandbox.state.threads.values() == []
+    # Its log rows are gone too: only the doctor's own probe (the assistants list) is left.
+    rows = json.loads(cli("logs", "list", "--json").stdout)
+    assert [(r["method"], r["endpoint"]) for r in rows] == [("GET", "/v1/assistants")]
+    by_agent = json.loads(cli("metrics", "--by", "agent", "--json").stdout)
+    assert [group["key"] for group in by_agent["groups"]] == [None]
+
+
+@pytest.mark.postgres
+def test_doctor_smoke_leaves_no_agent_nor_log_row_in_postgres(
+    cli: Cli, fresh_sandbox: Sandbox, remote_env: str, monkeypatch
+) -> None:
+    point_at(monkeypatch, fresh_sandbox)
+    code, checks = doctor(cli, "--smoke")
+    assert code == 0, checks
+    assert checks["smoke: cleanup rows"]["status"] == "ok"
+    by_agent = json.loads(cli("metrics", "--by", "agent", "--json").stdout)
+    assert by_agent["source"] == "postgres"
+    assert "aigw doctor smoke test" not in json.dumps(by_agent)
+    with psycopg.connect(remote_env) as conn:
+        agents = conn.execute("SELECT count(*) FROM agents").fetchone()
+        logged = conn.execute("SELECT endpoint, assistant_id FROM ai_gateway_logs").fetchall()
+    assert agents == (0,)
+    assert logged == [("/v1/assistants", None)]  # the doctor's probe
+
+
+@pytest.mark.postgres
+def test_forget_removes_rows_a_sync_already_sent_to_postgres(
+    remote_env: str, isolated_env: Path
+) -> None:
+    from aigw.storage.base import LogRecord
+    from aigw.storage.postgres import PostgresRepository
+
+    remote = PostgresRepository(remote_env)
+    try:
+        agent = remote.upsert_agent(
+            openai_assistant_id="asst_smoke",
+            name="aigw doctor smoke test",
+            instructions=None,
+            model="gpt-4o-mini",
+        )
+        rows = [
+            LogRecord(
+                endpoint="/v1/assistants",
+                method="POST",
+                assistant_id="asst_smoke",
+                agent_id=agent,
+                status_code=200,
+            ),
+            LogRecord(endpoint="/v1/threads", method="POST", status_code=200),
+        ]
+        remote.write(rows)
+        gone = remote.forget([rows[0].id], openai_assistant_id="asst_smoke")
+        left = remote.records(LogFilter())
+        still = remote.find_agent("asst_smoke")
+    finally:
+        remote.close()
+    assert gone == 2
+    assert [r.id for r in left] == [rows[1].id]
+    assert still is None
 
 
 def test_doctor_names_the_fix_for_a_bad_gateway_key(cli: Cli, keyed_sandbox, monkeypatch) -> None:

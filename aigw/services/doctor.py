@@ -261,6 +261,9 @@ def smoke_test(app: AppContext, *, timeout: float = 120.0) -> list[Check]:
             raise AigwError(f"run {outcome.run.id} ended {outcome.run.status}: {error}")
         return f"{outcome.run.id} completed with {len(outcome.messages)} reply message(s)"
 
+    # Every log row the smoke test makes, to remove them with the rest of what it made.
+    made_rows: list[str] = []
+    app.call_log.watch = made_rows
     try:
         for name, action in (
             ("smoke: assistant", make_assistant),
@@ -280,4 +283,19 @@ def smoke_test(app: AppContext, *, timeout: float = 120.0) -> list[Check]:
                 "smoke: cleanup assistant",
                 lambda: f"deleted {delete_assistant(app, made['assistant']).id}",
             )
+        app.call_log.watch = None
+        step("smoke: cleanup rows", lambda: forget_smoke(app, made_rows, made))
     return checks
+
+
+def forget_smoke(app: AppContext, log_ids: list[str], made: dict[str, str]) -> str:
+    """Remove the rows the smoke test made: its log rows and the mirror rows of its assistant
+    and thread (the agents row included), queued locally or, when another process's sync
+    already sent them, in the remote store; after the calls, so every row is recorded."""
+    assistant, thread = made.get("assistant"), made.get("thread")
+    local = app.repository.forget(log_ids, openai_assistant_id=assistant, openai_thread_id=thread)
+    said = f"removed {local} row(s) from the local store"
+    if app.remote is not None:
+        remote = app.remote.forget(log_ids, openai_assistant_id=assistant, openai_thread_id=thread)
+        said += f" and {remote} from the remote one"
+    return said

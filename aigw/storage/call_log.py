@@ -21,8 +21,11 @@ class CallLog:
         self.unwritten: list[LogRecord] = []
         self.problem: str | None = None  # the last reason a write failed
         self.written = 0  # records stored
+        self.watch: list[str] | None = None  # when a list: the ids of the records logged
 
     def __call__(self, record: LogRecord) -> None:
+        if self.watch is not None:
+            self.watch.append(record.id)
         self._write([record])
 
     def close(self) -> int:

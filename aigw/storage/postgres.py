@@ -315,6 +315,37 @@ class PostgresRepository(RemoteDestination):
             ).fetchone()
         return str(row[0])
 
+    def forget(
+        self,
+        log_ids: Sequence[str],
+        *,
+        openai_assistant_id: str | None = None,
+        openai_thread_id: str | None = None,
+    ) -> int:
+        """Delete the named log rows, the thread's conversation and messages, and the
+        assistant's agents row unless a conversation still needs it; how many rows went."""
+        ids = [i for i in log_ids if is_uuid(i)]
+        with self.conn.transaction():
+            gone = self.conn.execute(
+                "DELETE FROM ai_gateway_logs WHERE id = ANY(%s::uuid[])", (ids,)
+            ).rowcount
+            if openai_thread_id is not None:
+                gone += self.conn.execute(
+                    "DELETE FROM messages WHERE conversation_id IN "
+                    "(SELECT id FROM conversations WHERE openai_thread_id = %s)",
+                    (openai_thread_id,),
+                ).rowcount
+                gone += self.conn.execute(
+                    "DELETE FROM conversations WHERE openai_thread_id = %s", (openai_thread_id,)
+                ).rowcount
+            if openai_assistant_id is not None:
+                gone += self.conn.execute(
+                    "DELETE FROM agents a WHERE a.openai_assistant_id = %s AND NOT EXISTS "
+                    "(SELECT 1 FROM conversations c WHERE c.agent_id = a.id)",
+                    (openai_assistant_id,),
+                ).rowcount
+        return gone
+
     def insert_message(
         self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
     ) -> None:

@@ -507,6 +507,41 @@ class SQLiteRepository:
                 (agent_id, openai_assistant_id),
             )
 
+    def forget(
+        self,
+        log_ids: Sequence[str],
+        *,
+        openai_assistant_id: str | None = None,
+        openai_thread_id: str | None = None,
+    ) -> int:
+        """Delete the named log rows, the queued mirror rows of the assistant and the thread,
+        and the assistant's agent mapping (what `doctor --smoke` made); how many went. A log
+        row not yet synced never reaches the remote store."""
+        with self._lock, immediate(self.conn) as conn:
+            gone = 0
+            for start in range(0, len(log_ids), 500):
+                chunk = list(log_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                gone += conn.execute(
+                    f"DELETE FROM ai_gateway_logs WHERE id IN ({marks})", chunk
+                ).rowcount
+            rows = conn.execute("SELECT seq, payload FROM mirror_outbox").fetchall()
+            for seq, payload in rows:
+                found = json.loads(payload)
+                if (
+                    openai_assistant_id is not None
+                    and found.get("openai_assistant_id") == openai_assistant_id
+                ) or (
+                    openai_thread_id is not None
+                    and found.get("openai_thread_id") == openai_thread_id
+                ):
+                    gone += conn.execute("DELETE FROM mirror_outbox WHERE seq = ?", (seq,)).rowcount
+            if openai_assistant_id is not None:
+                conn.execute(
+                    "DELETE FROM agent_ids WHERE openai_assistant_id = ?", (openai_assistant_id,)
+                )
+            return gone
+
     def agent_ids(self) -> dict[str, str]:
         """assistant id → agents.id, as last seen by this machine's mirror writes."""
         with self._lock:

@@ -273,6 +273,38 @@ class SupabaseRepository(RemoteDestination):
             rows = self._conversation(openai_thread_id)
         return str(rows[0]["id"])
 
+    def forget(
+        self,
+        log_ids: Sequence[str],
+        *,
+        openai_assistant_id: str | None = None,
+        openai_thread_id: str | None = None,
+    ) -> int:
+        """Delete the named log rows, the thread's conversation and messages, and the
+        assistant's agents row; how many rows went."""
+        from postgrest.types import CountMethod, ReturnMethod
+
+        def delete(table: str) -> Any:
+            return self._table(table).delete(
+                count=CountMethod.exact, returning=ReturnMethod.minimal
+            )
+
+        gone = 0
+        ids = [i for i in log_ids if is_uuid(i)]
+        for start in range(0, len(ids), 100):
+            query = delete("ai_gateway_logs").in_("id", ids[start : start + 100])
+            gone += int(self._run(query.execute).count or 0)
+        if openai_thread_id is not None:
+            for row in self._conversation(openai_thread_id):
+                query = delete("messages").eq("conversation_id", row["id"])
+                gone += int(self._run(query.execute).count or 0)
+            query = delete("conversations").eq("openai_thread_id", openai_thread_id)
+            gone += int(self._run(query.execute).count or 0)
+        if openai_assistant_id is not None:
+            query = delete("agents").eq("openai_assistant_id", openai_assistant_id)
+            gone += int(self._run(query.execute).count or 0)
+        return gone
+
     def _conversation(self, openai_thread_id: str) -> list[dict[str, Any]]:
         query = self._table("conversations").select("id").eq("openai_thread_id", openai_thread_id)
         return list(self._run(query.execute).data)
