@@ -29,7 +29,7 @@ _aigw() {
             "aigw config show") words="--json --help" ;;
             "aigw dashboard") words="--port --host --open --local --help" ;;
             "aigw demo") words="--keep --run-ms --help" ;;
-            "aigw doctor") words="--smoke --json --help" ;;
+            "aigw doctor") words="--smoke --gateway-url --json --help" ;;
             "aigw gateway") words="serve --help" ;;
             "aigw gateway serve") words="--host --port --upstream --workers --assistants --model-url --help" ;;
             "aigw logs") words="list prune show sync tail --help" ;;

@@ -97,6 +97,7 @@ complete -c aigw -n '__fish_seen_subcommand_from demo' -l keep -r -d 'Keep the s
 complete -c aigw -n '__fish_seen_subcommand_from demo' -l run-ms -r -d 'How long the demo run takes'
 complete -c aigw -n '__fish_seen_subcommand_from demo' -l help -d 'Show help and exit'
 complete -c aigw -n '__fish_seen_subcommand_from doctor' -l smoke -d 'Also run the critical endpoints end to end, then clean up'
+complete -c aigw -n '__fish_seen_subcommand_from doctor' -l gateway-url -r -d 'Check a running `aigw gateway serve` instead: alive, ready, key, circuit, sync (exit 1 when a check fails, 4 when nothing answers)'
 complete -c aigw -n '__fish_seen_subcommand_from doctor' -l json -d 'Print JSON (API objects as-is; lists as arrays)'
 complete -c aigw -n '__fish_seen_subcommand_from doctor' -l help -d 'Show help and exit'
 complete -c aigw -n '__fish_seen_subcommand_from gateway; and not __fish_seen_subcommand_from serve' -a serve -d 'Serve /v1/* until stopped (SIGTERM/SIGINT drain it). The first stdout line is'
