@@ -8,7 +8,9 @@
 2. Scaling out: `aigw gateway serve` (one worker) in front of a static upstream, every policy
    on, the state in Redis — one instance loaded by wrk, then two instances loaded at once by
    one wrk each (the same connections in total), interleaved rounds; combined req/s and the
-   ratio. The machine is shared: its load average and CPU use are printed with the figures.
+   ratio. One instance on the SQLite state is loaded too, and for both single instances the
+   gateway's CPU time per request (from /proc) is printed: the figure a shared machine
+   disturbs least. The machine's load average and CPU use are printed with the figures.
 
 Run from the repository root: `python -m bench.state [--quick] [--rounds N]`.
 Needs redis-server and wrk (Debian: apt-get install redis-server wrk). Prints; asserts nothing.
@@ -134,33 +136,40 @@ def scale_out(redis_url: str, home: Path, rounds: int, seconds: int, connections
     a = _gateway("a", upstream.url, home, redis_url)
     b = _gateway("b", upstream.url, home, redis_url)
     local = _gateway("local", upstream.url, home, None)
-    one_local: list[float] = []
-    one: list[float] = []
+    one_local: list[Sample] = []
+    one: list[Sample] = []
     two: list[float] = []
     busy: list[float] = []
     try:
         for server in (a, b, local):
             load(server, None, ENDPOINT, 4, 1, script)  # warm
         for _ in range(rounds):
-            one_local.append(load(local, None, ENDPOINT, connections, seconds, script).rps)
-            alone = load(a, None, ENDPOINT, connections, seconds, script)
-            one.append(alone.rps)
+            one_local.append(load(local, local, ENDPOINT, connections, seconds, script))
+            one.append(load(a, a, ENDPOINT, connections, seconds, script))
             both = _together([a, b], connections // 2, seconds, script)
             two.append(sum(s.rps for s in both))
             busy.append(max(s.busy for s in both))
     finally:
         for server in (a, b, local, upstream):
             _stop(server)
-    single, double = statistics.median(one), statistics.median(two)
+    single, double = _median(one, "rps"), statistics.median(two)
     print(
         f"\n2. aigw gateway serve (1 worker each, state in Redis), static upstream, {ENDPOINT},"
         f" {connections} connections in total, median of {rounds} round(s) of {seconds} s"
     )
-    print(f"one instance, SQLite state: {statistics.median(one_local):8.0f} req/s")
-    print(f"one instance, Redis state:  {single:8.0f} req/s")
+    for name, samples in (("SQLite", one_local), ("Redis", one)):
+        cpu = _median(samples, "cpu_ms_per_request")
+        print(
+            f"one instance, {name} state: {_median(samples, 'rps'):8.0f} req/s, "
+            f"gateway CPU {cpu:.3f} ms per request"
+        )
     ratio = double / single
     print(f"two instances, Redis state: {double:8.0f} req/s ({ratio:.2f}× one; target ≥ 1.6×)")
     print(f"machine CPU use while two ran: {statistics.median(busy):.0%} of {os.cpu_count()} cores")
+
+
+def _median(samples: list[Sample], name: str) -> float:
+    return statistics.median(getattr(s, name) for s in samples)
 
 
 def main() -> None:

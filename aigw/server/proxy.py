@@ -132,6 +132,8 @@ async def _handle(
             if entry is not None and 0 <= time.time() - entry.stored_at <= fresh_for:
                 runtime.metrics.cache.labels(HIT).inc()
                 return call.cache_hit(entry)
+            if runtime.state_mode == "degraded":
+                cache_status = BYPASS  # the shared state does not answer: no cache for now
         runtime.metrics.cache.labels(cache_status).inc()
 
     refusal = await runtime.breaker_refusal()

@@ -6,9 +6,9 @@ theoretical arrival time) in the shared state, read and moved in one atomic step
 reserves the next free slot and waits for it (fair: first come, first served across
 processes), or, with --no-wait, fails at once. A 429 pushes the bucket back by its
 Retry-After, so every process slows down, not only the one that was told — by at most
-MAX_SHARED_PAUSE (10 min):
-an upstream asking for a day must not lock every process out for a day (the call that was
-told fails with exit 7 instead; `aigw breaker reset` clears a pause).
+MAX_SHARED_PAUSE (10 min): an upstream asking for a day must not lock every process out for
+a day (the call that was told fails with exit 7 instead; `aigw breaker reset` clears a
+pause).
 """
 
 from __future__ import annotations
