@@ -127,6 +127,25 @@ def test_redis_stopped_mid_run_degrades_to_local_state_then_shares_again(
     assert PASSWORD not in err and "redis://****@127.0.0.1" in err
 
 
+def test_a_write_while_redis_is_slow_drops_the_shared_copy_once_it_answers(
+    fresh_sandbox: Sandbox, redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    with two_gateways(fresh_sandbox.url, redis_url, tmp_path) as (a, b):
+        created = a.client().beta.assistants.create(model="gpt-4o-mini", name="one")
+        url = f"/assistants/{created.id}"
+        assert http("GET", b.url + url, headers=authorised())[1]["x-aigw-cache"] == "miss"
+        redis_server.pause(1500)  # every state call of A's write times out: A degrades
+        a.client().beta.assistants.update(created.id, name="two")
+        during = readyz(a)[1]["state"]
+        deadline = time.monotonic() + 10
+        while readyz(a)[1]["state"] != "shared" and time.monotonic() < deadline:
+            time.sleep(0.1)  # A's held invalidation goes with its first answered call
+        status, headers, raw = http("GET", b.url + url, headers=authorised())
+    assert during == "degraded"
+    assert status == 200 and headers["x-aigw-cache"] == "miss"
+    assert json.loads(raw)["name"] == "two"
+
+
 def test_with_fail_closed_the_rate_limit_refuses_while_redis_is_down(
     fresh_sandbox: Sandbox, own_redis: RedisServer, tmp_path: Path
 ) -> None:

@@ -126,10 +126,16 @@ def breaker_for(
     settings: Settings, state: SharedState, clock: Clock | None = None
 ) -> CircuitBreaker:
     """The breaker configured by `settings` over the shared `state`."""
+    rule = breaker_rule(settings)
     return CircuitBreaker(
         state,
-        failures_to_open=settings.breaker_failures,
-        cooldown=settings.breaker_cooldown,
-        probe_timeout=settings.timeout + 5,
+        failures_to_open=rule.failures_to_open,
+        cooldown=rule.cooldown,
+        probe_timeout=rule.probe_timeout,
         clock=clock,
     )
+
+
+def breaker_rule(settings: Settings) -> BreakerRule:
+    """The breaker's rule as `settings` configure it."""
+    return BreakerRule(settings.breaker_failures, settings.breaker_cooldown, settings.timeout + 5)

@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from aigw.common.state import CLOSED, AsyncSharedState, BreakerRule, Gcra
-from aigw.gateway.circuit import CircuitOpenError, breaker_for, host_of, refusal_error
+from aigw.gateway.circuit import CircuitOpenError, breaker_rule, host_of, refusal_error
 from aigw.gateway.policies.keys import (
     LabelledKey,
     fingerprint,
@@ -110,7 +110,7 @@ class Runtime:
             local=local,
             logs=logs,
             writer=writer,
-            breaker=breaker_for(settings, local).rule,
+            breaker=breaker_rule(settings),
             redactor=redactor_for(settings),
             metrics=GatewayMetrics(),
             upstream_host=host_of(options.upstream),

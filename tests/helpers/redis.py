@@ -83,6 +83,10 @@ class RedisServer:
     def flush(self) -> None:
         self._command(b"FLUSHALL")
 
+    def pause(self, milliseconds: int) -> None:
+        """Answer no client for a while, keeping every key (a slow Redis, not a lost one)."""
+        self._command(f"CLIENT PAUSE {milliseconds} ALL".encode())
+
     def _answers(self) -> bool:
         try:
             return self._command(b"PING") == b"+PONG\r\n"
