@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from aigw.dashboard.app import dashboard_app
 from aigw.settings import load_settings
-from aigw.storage.base import LogRecord
+from aigw.storage.base import LogFilter, LogRecord
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.dashboard import (
@@ -70,9 +71,55 @@ def test_the_previous_window_and_the_hours_are_aigw_metrics_numbers_too(
     assert previous["total"] == earlier["total"]
     assert previous["cost_total_usd"] == earlier["cost_total_usd"]
     by_hour = metrics_json(cli, view["report"], "--by", "hour")["groups"]
-    hours = {h["hour"]: h["stats"] for h in view["hours"]}
-    assert len(view["hours"]) == 13  # 00:30 to 12:30: every hour, those without calls too
+    assert view["report"]["bucket"] == "1h"  # 12 h: hourly buckets
+    hours = {h["start"]: h["stats"] for h in view["buckets"]}
+    assert len(view["buckets"]) == 13  # 00:30 to 12:30: every hour, those without calls too
     assert {k: v for k, v in hours.items() if v["attempts"]} == {g["key"]: g for g in by_hour}
+
+
+@pytest.mark.parametrize(
+    ("since", "bucket", "points"),
+    [("6h", "5m", (72, 73)), ("2d", "1h", (48, 49)), ("7d", "1d", (7, 8))],
+)
+def test_the_bucket_follows_the_window_and_the_cli_trend_agrees(
+    cli: Cli, isolated_env: Path, since: str, bucket: str, points: tuple[int, int]
+) -> None:
+    seed_local(isolated_env)
+    with dashboard_at_now() as url:
+        _, view = get_json(url + f"api/metrics?since={since}")
+    report = view["report"]
+    assert report["bucket"] == bucket
+    assert len(view["buckets"]) in points and len(report["trend"]) == len(view["buckets"])
+    assert report == metrics_json(cli, report)  # the CLI picks the same bucket for the window
+    for point, row in zip(report["trend"], view["buckets"], strict=True):
+        assert (point["start"], point["attempts"]) == (row["start"], row["stats"]["attempts"])
+    assert sum(p["attempts"] for p in report["trend"]) == report["total"]["attempts"]
+
+
+def test_the_model_filter_and_the_cost_over_time_agree_with_aigw_metrics(
+    cli: Cli, isolated_env: Path
+) -> None:
+    seed_local(isolated_env)
+    with dashboard_at_now() as url:
+        _, everything = get_json(url + "api/metrics?since=24h")
+        _, view = get_json(url + "api/metrics?since=24h&model=gpt-4o")
+    report = view["report"]
+    assert report["model"] == "gpt-4o"
+    assert report == metrics_json(cli, report)  # `aigw metrics --model gpt-4o` for the window
+    rows = [r for r in generated_rows(600) if NOW - timedelta(hours=24) <= r.created_at < NOW]
+    assert report["total"]["attempts"] == sum(r.model == "gpt-4o" for r in rows) > 0
+    assert [c["key"] for c in report["cost_by_model"]] == ["gpt-4o"]
+    store = SQLiteRepository(isolated_env / "aigw.sqlite3")
+    models = {r.id: r.model for r in store.records(LogFilter(limit=None))}
+    store.close()
+    assert view["errors"] and {models[e["id"]] for e in view["errors"]} == {"gpt-4o"}
+    # Over time, per model: the buckets add up to the window's recorded tokens per model.
+    trend = everything["report"]["cost_trend"]
+    for row in everything["report"]["cost_by_model"]:
+        mine = [p for p in trend if p["model"] == row["key"]]
+        assert sum(p["tokens_in"] + p["tokens_out"] for p in mine) == row["recorded_tokens"]
+        assert sum(p["cost_usd"] for p in mine) == pytest.approx(row["cost_usd"])
+    assert {p["model"] for p in trend} == {"gpt-4o", "gpt-4o-mini"}
 
 
 @pytest.mark.postgres
@@ -128,7 +175,7 @@ def test_the_latest_errors_are_the_newest_failed_attempts_with_secrets_redacted(
         ("since=yesterday", "--since expects a duration"),
         ("since=1h&until=2h", "must be before --until"),
         ("until=31/12/2026", "--until expects a duration"),
-        ("model=gpt-4o", "unknown parameter 'model'"),
+        ("bucket=5m", "unknown parameter 'bucket'"),
         ("since=-5h", "--since expects a duration"),
     ],
 )
@@ -254,3 +301,43 @@ def test_a_port_in_use_is_a_one_line_error_with_exit_2(isolated_env: Path) -> No
     assert server.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.postgres
+def test_on_postgres_the_latest_errors_follow_the_agent_filter_as_aigw_metrics_does(
+    cli: Cli, migrated_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import psycopg
+
+    agent = "0b7a5f0e-8c1e-4d1c-9a55-00000000a6e7"
+    rows = [
+        dataclasses.replace(r, agent_id=agent) if r.assistant_id == "asst_a1" and i % 2 else r
+        for i, r in enumerate(generated_rows(500))
+    ]
+    with psycopg.connect(migrated_db, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO agents (id, name, openai_assistant_id) VALUES (%s, 'Support', 'asst_a1')",
+            (agent,),
+        )
+    load_postgres(migrated_db, rows)
+    monkeypatch.setenv("SUPABASE_DB_URL", migrated_db)
+    window = [r for r in rows if NOW - timedelta(hours=24) <= r.created_at < NOW]
+
+    def failed(match: Any) -> list[str]:
+        found = [r for r in window if match(r) and not (r.status_code and r.status_code < 300)]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [r.id for r in found[:20]]
+
+    with dashboard_at_now() as url:
+        _, by_name = get_json(url + "api/metrics?since=24h&agent=Support")
+        _, by_id = get_json(url + f"api/metrics?since=24h&agent={agent}")
+    for view in (by_name, by_id):
+        assert view["report"] == metrics_json(cli, view["report"])
+    # By name: the rows that carry the agent's id (what aigw_metrics counts for a name).
+    assert by_name["report"]["total"]["attempts"] == sum(r.agent_id == agent for r in window)
+    assert [e["id"] for e in by_name["errors"]] == failed(lambda r: r.agent_id == agent)
+    # By id: those, and the rows of its assistant that carry no agent id.
+    assert [e["id"] for e in by_id["errors"]] == failed(lambda r: r.assistant_id == "asst_a1")
+    assert by_id["report"]["total"]["attempts"] == sum(r.assistant_id == "asst_a1" for r in window)

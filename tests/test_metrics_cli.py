@@ -231,6 +231,11 @@ def test_supabase_gets_the_same_functions_through_rpc(
     }  # fmt: skip
     httpx_mock.add_response(method="POST", url=f"{url}/rest/v1/rpc/aigw_metrics", json=[total])
     httpx_mock.add_response(method="POST", url=f"{url}/rest/v1/rpc/aigw_metrics_usage", json=[])
+    trend = {"bucket": "2026-01-31T14:05:00Z", "model": "gpt-4o", "prompt_tokens": 1000,
+             "completion_tokens": 100}  # fmt: skip
+    httpx_mock.add_response(
+        method="POST", url=f"{url}/rest/v1/rpc/aigw_metrics_model_trend", json=[trend]
+    )
     result = cli("metrics", "--since", "2h", "--by", "model", "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -238,8 +243,12 @@ def test_supabase_gets_the_same_functions_through_rpc(
     assert report["total"]["p95_ms"] == 190.25 and report["total"]["cache_hit_rate"] == 0.5
     sent = httpx_mock.get_requests()
     body = json.loads(sent[0].content)
-    assert set(body) == {"p_since", "p_until", "p_by", "p_endpoint", "p_agent"}
-    assert body["p_by"] == "model"
+    # A 2 h window: the trend in 5 min buckets (sql/0008's argument, sent only when not 1 h).
+    assert set(body) == {"p_since", "p_until", "p_by", "p_endpoint", "p_agent", "p_bucket_seconds"}
+    assert (body["p_by"], body["p_bucket_seconds"]) == ("model", 300)
+    assert report["bucket"] == "5m" and len(report["trend"]) in (24, 25)
+    (point,) = report["cost_trend"]
+    assert point["start"] == "2026-01-31T14:05:00Z" and point["cost_usd"] > 0
     assert sent[0].headers["apikey"].startswith("eyJ")
 
 
@@ -257,4 +266,4 @@ def test_a_database_without_the_metrics_migration_says_to_run_migrate(
     monkeypatch.setenv("SUPABASE_DB_URL", fresh_db)
     result = cli("metrics")
     assert result.exit_code == 8
-    assert "no aigw metrics functions" in result.stderr and "aigw migrate" in result.stderr
+    assert "lacks aigw's metrics functions" in result.stderr and "aigw migrate" in result.stderr

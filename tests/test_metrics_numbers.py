@@ -130,6 +130,10 @@ def test_every_grouping_and_filter_gives_the_same_numbers_on_postgres_and_sqlite
         MetricsQuery(SINCE, UNTIL, by, endpoint="/v1/threads/{thread_id}/runs"),
         MetricsQuery(SINCE, UNTIL, by, agent="asst_b2"),
         MetricsQuery(None, None, by),
+        # sql/0008: the model filter and the trend's bucket (5 min, 1 day)
+        MetricsQuery(SINCE, UNTIL, by, model="gpt-4o-mini"),
+        MetricsQuery(NOW - timedelta(hours=3, milliseconds=500), UNTIL, by, bucket_s=300),
+        MetricsQuery(NOW - timedelta(days=3), UNTIL, by, model="gpt-4o", bucket_s=86400),
     ]
     for query in queries:
         same(remote.metrics(query), local.metrics(query))
@@ -197,6 +201,17 @@ def test_token_usage_per_agent_and_model_is_the_same_on_both_stores(
     query = MetricsQuery(SINCE, UNTIL)
     assert remote.usage(query) == local.usage(query)
     assert sum(u.prompt_tokens or 0 for u in remote.usage(query)) > 0
+    for query in (
+        MetricsQuery(SINCE, UNTIL, model="gpt-4o"),
+        MetricsQuery(SINCE, UNTIL, bucket_s=300),
+        MetricsQuery(SINCE, UNTIL, agent="asst_a1", bucket_s=86400),
+    ):
+        assert remote.usage(query) == local.usage(query)
+        assert remote.model_trend(query) == local.model_trend(query)
+        trend = remote.model_trend(query)
+        assert trend and sum(t.prompt_tokens or 0 for t in trend) == sum(
+            u.prompt_tokens or 0 for u in remote.usage(query)
+        )
 
 
 def test_the_faster_functions_of_0003_return_exactly_what_0002_returned(

@@ -14,7 +14,7 @@ from aigw.render import Output
 
 EXAMPLES = examples(
     "aigw metrics --since 24h",
-    "aigw metrics --since 7d --by agent",
+    "aigw metrics --since 7d --by agent --model gpt-4o",
     "aigw metrics --since 15m --max-error-rate 5% --max-p95 2s",
 )
 
@@ -33,6 +33,9 @@ def metrics(
     ),
     agent: str | None = typer.Option(
         None, "--agent", help="Only this agent: agents.id, name or assistant id."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Only calls of this model (as the call named or answered it)."
     ),
     local: bool = typer.Option(
         False, "--local", help="Read the local store even when a remote one is configured."
@@ -60,6 +63,7 @@ def metrics(
         by=by,
         endpoint=endpoint,
         agent=agent,
+        model=model,
         local=local,
         max_error_rate=max_error_rate,
         max_p95=max_p95,

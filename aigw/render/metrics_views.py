@@ -120,7 +120,7 @@ def squeeze(points: list[TrendPoint], width: int) -> list[TrendPoint]:
         p95s = [p.p95_ms for p in chunk if p.p95_ms is not None]
         merged.append(
             TrendPoint(
-                chunk[0].hour,
+                chunk[0].start,
                 sum(p.calls for p in chunk),
                 sum(p.attempts for p in chunk),
                 max(p95s) if p95s else None,
@@ -130,9 +130,14 @@ def squeeze(points: list[TrendPoint], width: int) -> list[TrendPoint]:
     return merged
 
 
-def trend_table(points: list[TrendPoint]) -> Table:
+BUCKET_WORDS = {"5m": ("5 min", 5), "1h": ("hour", 60), "1d": ("day", 1440)}
+
+
+def trend_table(points: list[TrendPoint], bucket: str = "1h") -> Table:
     shown = squeeze(points, SPARK_WIDTH)
-    per = "hour" if len(shown) == len(points) else f"{-(-len(points) // len(shown))} hours"
+    word, minutes = BUCKET_WORDS.get(bucket, (bucket, 0))
+    merged = -(-len(points) // len(shown)) if shown else 1
+    per = word if merged == 1 else f"{merged} × {word}"
     table = Table(title=f"trend (one bar per {per}, UTC)", box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column(no_wrap=True)
@@ -147,7 +152,9 @@ def trend_table(points: list[TrendPoint]) -> Table:
         "p95", Text(sparkline(p95), style="magenta"), f"max {fmt_ms(max(known, default=None))}"
     )
     if shown:
-        table.add_row("", Text(f"{shown[0].hour[:13]}h … {shown[-1].hour[:13]}h", style="dim"), "")
+        cut = 16 if minutes < 60 else 13 if minutes == 60 else 10
+        first, last = shown[0].start[:cut], shown[-1].start[:cut]
+        table.add_row("", Text(f"{first} … {last}".replace("T", " "), style="dim"), "")
     return table
 
 
@@ -233,7 +240,7 @@ def render_metrics(out: Output, report: MetricsReport, p95_limit_ms: float | Non
         return
     parts: list[Table] = [groups_table(report, p95_limit_ms)]
     if report.total.calls:
-        parts.append(trend_table(report.trend))
+        parts.append(trend_table(report.trend, report.bucket))
     if report.cost_by_agent:
         parts.append(cost_table(report.cost_by_agent, "agent"))
     if report.cost_by_model:

@@ -1,9 +1,10 @@
 """`aigw dashboard`: what the page shows for a window, read through the metrics service.
 
 One query layer: the window's report is `report_from` over the store's aggregates, exactly what
-`aigw metrics --json` prints for the same window and filters. The page adds the previous window
-of the same length (for the tiles' change), every hour of the window as a full row (the same
-'hour' aggregates the report's trend comes from), and the latest failed calls.
+`aigw metrics --json` prints for the same window and filters (its trend bucket and its cost per
+model over time included). The page adds the previous window of the same length (for the
+tiles' change), every bucket of the window as a full row (the same aggregates the report's
+trend comes from), and the latest failed calls.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from aigw.services.metrics import (
     GroupRow,
     MetricsOptions,
     MetricsReport,
+    bucket_keys,
     build_query,
     group_row,
-    hour_keys,
     open_store,
     report_from,
 )
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 LATEST_ERRORS = 20
 # The failed calls: every status class that is not a success, and no answer at all.
 FAILED_STATUSES = ("4xx", "5xx", "network")
-FILTERS = ("since", "until", "endpoint", "agent")
+FILTERS = ("since", "until", "endpoint", "agent", "model")
 
 
 class WindowTotals(NamedTuple):
@@ -47,8 +48,8 @@ class WindowTotals(NamedTuple):
     cost_total_usd: float | None
 
 
-class HourRow(NamedTuple):
-    hour: str  # 2026-01-31T14:00:00Z
+class BucketRow(NamedTuple):
+    start: str  # 2026-01-31T14:05:00Z (the report's bucket: 5 min, 1 h or 1 day)
     stats: GroupRow
 
 
@@ -65,7 +66,7 @@ class ErrorRow(NamedTuple):
 class DashboardView(NamedTuple):
     report: MetricsReport  # == `aigw metrics --json` for the same window and filters
     previous: WindowTotals
-    hours: list[HourRow]
+    buckets: list[BucketRow]
     errors: list[ErrorRow]
 
 
@@ -81,6 +82,7 @@ def dashboard_options(params: dict[str, str], *, local: bool) -> MetricsOptions:
         until=params.get("until") or None,
         endpoint=params.get("endpoint") or None,
         agent=params.get("agent") or None,
+        model=params.get("model") or None,
         local=local,
     )
 
@@ -91,14 +93,14 @@ def _empty_row() -> GroupRow:
     return group_row(GroupStats("hour", None, None, *counts, *latencies, 0, 0, None, None))
 
 
-def hour_rows(stats: list[GroupStats], query: MetricsQuery) -> list[HourRow]:
-    """Every hour of the window as a full row, hours without calls as zeros."""
+def bucket_rows(stats: list[GroupStats], query: MetricsQuery) -> list[BucketRow]:
+    """Every bucket of the window as a full row, buckets without calls as zeros."""
     assert query.since is not None and query.until is not None
     found = {s.group_key: group_row(s) for s in stats if s.dimension == "hour" and s.group_key}
     empty = _empty_row()
     return [
-        HourRow(key, found.get(key) or empty._replace(key=key))
-        for key in hour_keys(found, query.since, query.until)
+        BucketRow(key, found.get(key) or empty._replace(key=key))
+        for key in bucket_keys(found, query.since, query.until, query.bucket_s)
     ]
 
 
@@ -111,6 +113,7 @@ def latest_errors(
         until=query.until,
         endpoint=query.endpoint,
         agent=query.agent,
+        model=query.model,
         limit=limit,
     )
     newest = [store.records(where._replace(status=status)) for status in FAILED_STATUSES]
@@ -125,7 +128,7 @@ def dashboard_view(ctx: AppContext, options: MetricsOptions, now: datetime) -> D
     kind, store = open_store(ctx, options.local)
     prices = price_table(ctx.settings.prices)
     stats, usage = store.aggregates(query)
-    report = report_from(kind, query, stats, usage, prices)
+    report = report_from(kind, query, stats, usage, prices, store.model_trend(query))
     earlier_since = query.since - (query.until - query.since)
     before = query._replace(since=earlier_since, until=query.since)
     earlier = report_from(kind, before, *store.aggregates(before), prices)
@@ -147,7 +150,7 @@ def dashboard_view(ctx: AppContext, options: MetricsOptions, now: datetime) -> D
     return DashboardView(
         report=report,
         previous=WindowTotals(earlier_since, query.since, earlier.total, earlier.cost_total_usd),
-        hours=hour_rows(stats, query),
+        buckets=bucket_rows(stats, query),
         errors=errors,
     )
 

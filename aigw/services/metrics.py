@@ -14,13 +14,18 @@ from typing import TYPE_CHECKING, NamedTuple
 from aigw.errors import UsageError
 from aigw.services.durations import parse_duration, parse_instant
 from aigw.services.prices import Price, cost_usd, price_for, price_table
-from aigw.storage.aggregates import GROUP_BY, GroupStats, MetricsQuery, UsageStats
+from aigw.storage.aggregates import GROUP_BY, GroupStats, MetricsQuery, ModelTokens, UsageStats
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
     from aigw.storage.base import Repository
 
-MAX_TREND_HOURS = 24 * 31  # a longer window shows the hours that have rows, unfilled
+MAX_TREND_POINTS = 24 * 31  # a longer trend shows the buckets that have rows, unfilled
+# The trend's bucket from the window's length: up to 6 h in 5 min, up to 2 days in hours,
+# beyond in days (UTC) — a few dozen to a few hundred points whatever the window.
+BUCKETS = ((6 * 3600, 300, "5m"), (2 * 86400, 3600, "1h"))
+DAY_BUCKET = (86400, "1d")
+BUCKET_NAMES = {300: "5m", 3600: "1h", 86400: "1d"}
 
 
 class MetricsOptions(NamedTuple):
@@ -29,6 +34,7 @@ class MetricsOptions(NamedTuple):
     by: str = "endpoint"
     endpoint: str | None = None
     agent: str | None = None
+    model: str | None = None
     local: bool = False
     max_error_rate: str | None = None
     max_p95: str | None = None
@@ -57,7 +63,7 @@ class GroupRow(NamedTuple):
 
 
 class TrendPoint(NamedTuple):
-    hour: str  # 2026-01-31T14:00:00Z
+    start: str  # the bucket's start: 2026-01-31T14:05:00Z
     calls: int
     attempts: int
     p95_ms: float | None
@@ -76,6 +82,16 @@ class CostRow(NamedTuple):
     unpriced_models: list[str] = []  # noqa: RUF012  (a tuple's default: never mutated)
 
 
+class CostPoint(NamedTuple):
+    """The recorded tokens of one model in one trend bucket, priced."""
+
+    start: str  # the bucket's start
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None  # None: no price known for the model
+
+
 class Alert(NamedTuple):
     threshold: str  # --max-error-rate | --max-p95
     limit: float
@@ -90,11 +106,14 @@ class MetricsReport(NamedTuple):
     by: str
     endpoint: str | None
     agent: str | None
+    model: str | None
+    bucket: str  # the trend's bucket: 5m, 1h or 1d (bucket_for)
     total: GroupRow
     groups: list[GroupRow]
     trend: list[TrendPoint]
     cost_by_agent: list[CostRow]
     cost_by_model: list[CostRow]
+    cost_trend: list[CostPoint]  # recorded tokens per bucket and model, priced
     cost_total_usd: float | None
     alerts: list[Alert]
 
@@ -114,6 +133,16 @@ def parse_rate(text: str, option: str) -> float:
     return rate
 
 
+def bucket_for(since: datetime, until: datetime) -> tuple[int, str]:
+    """The trend's bucket for a window, in seconds and as written: ≤ 6 h → 5 min, ≤ 2 days →
+    1 h, longer → 1 day (the same for `aigw metrics` and the dashboard)."""
+    length = (until - since).total_seconds()
+    for longest, seconds, name in BUCKETS:
+        if length <= longest:
+            return seconds, name
+    return DAY_BUCKET
+
+
 def build_query(options: MetricsOptions, now: datetime) -> MetricsQuery:
     if options.by not in GROUP_BY:
         raise UsageError(f"--by expects one of {', '.join(GROUP_BY)}, got {options.by!r}")
@@ -126,7 +155,16 @@ def build_query(options: MetricsOptions, now: datetime) -> MetricsQuery:
         from aigw.gateway.endpoints import template
 
         endpoint = template(options.endpoint)
-    return MetricsQuery(since, until, options.by, endpoint, options.agent or None)
+    bucket_s, _ = bucket_for(since, until)
+    return MetricsQuery(
+        since,
+        until,
+        options.by,
+        endpoint,
+        options.agent or None,
+        model=options.model or None,
+        bucket_s=bucket_s,
+    )
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -172,25 +210,31 @@ def group_row(stats: GroupStats) -> GroupRow:
     )
 
 
-def hour_keys(found: Iterable[str], since: datetime, until: datetime) -> list[str]:
-    """Every UTC hour of the window (`2026-01-31T14:00:00Z`); beyond MAX_TREND_HOURS, only the
-    hours `found` in the store."""
-    start = since.replace(minute=0, second=0, microsecond=0)
-    if (until - start) > timedelta(hours=MAX_TREND_HOURS):
+def bucket_keys(
+    found: Iterable[str], since: datetime, until: datetime, bucket_s: int = 3600
+) -> list[str]:
+    """The start of every UTC bucket of the window (`2026-01-31T14:05:00Z`); beyond
+    MAX_TREND_POINTS, only the buckets `found` in the store."""
+    epoch = since.timestamp()
+    start = datetime.fromtimestamp(epoch - epoch % bucket_s, since.tzinfo)
+    step = timedelta(seconds=bucket_s)
+    if (until - start) > step * MAX_TREND_POINTS:
         return sorted(found)
     keys = []
     moment = start
     while moment < until:
-        keys.append(moment.strftime("%Y-%m-%dT%H:00:00Z"))
-        moment += timedelta(hours=1)
+        keys.append(moment.strftime("%Y-%m-%dT%H:%M:00Z"))
+        moment += step
     return keys
 
 
-def trend(hours: Iterable[GroupStats], since: datetime, until: datetime) -> list[TrendPoint]:
-    """One point per UTC hour of the window, hours without rows as zero calls."""
-    found = {h.group_key: group_row(h) for h in hours if h.group_key}
+def trend(
+    buckets: Iterable[GroupStats], since: datetime, until: datetime, bucket_s: int = 3600
+) -> list[TrendPoint]:
+    """One point per bucket of the window, buckets without rows as zero calls."""
+    found = {h.group_key: group_row(h) for h in buckets if h.group_key}
     points = []
-    for key in hour_keys(found, since, until):
+    for key in bucket_keys(found, since, until, bucket_s):
         row = found.get(key)
         if row is None:
             points.append(TrendPoint(key, 0, 0, None, None))
@@ -242,6 +286,16 @@ def cost_rows(usage: list[UsageStats], by: str, prices: dict[str, Price]) -> lis
     return rows
 
 
+def cost_points(tokens: list[ModelTokens], prices: dict[str, Price]) -> list[CostPoint]:
+    """The recorded tokens of each (bucket, model), priced by the model."""
+    points = []
+    for row in tokens:
+        tokens_in, tokens_out = row.prompt_tokens or 0, row.completion_tokens or 0
+        cost = cost_usd(price_for(row.model, prices), tokens_in, tokens_out)
+        points.append(CostPoint(row.bucket, row.model, tokens_in, tokens_out, cost))
+    return points
+
+
 def check_alerts(total: GroupRow, options: MetricsOptions) -> list[Alert]:
     """The thresholds the window broke; an empty window breaks none."""
     alerts: list[Alert] = []
@@ -281,7 +335,8 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
         parse_duration(options.max_p95, "--max-p95")
     kind, store = open_store(ctx, options.local)
     stats, usage = store.aggregates(query)
-    report = report_from(kind, query, stats, usage, price_table(ctx.settings.prices))
+    tokens = store.model_trend(query)
+    report = report_from(kind, query, stats, usage, price_table(ctx.settings.prices), tokens)
     return report._replace(alerts=check_alerts(report.total, options))
 
 
@@ -291,6 +346,7 @@ def report_from(
     stats: list[GroupStats],
     usage: list[UsageStats],
     prices: dict[str, Price],
+    tokens: list[ModelTokens] | None = None,
 ) -> MetricsReport:
     """The report (without alerts) from the store's aggregates of one window: the one place
     the store's numbers become the ones people read (the CLI and the dashboard alike)."""
@@ -311,11 +367,16 @@ def report_from(
         by=query.by,
         endpoint=query.endpoint,
         agent=query.agent,
+        model=query.model,
+        bucket=BUCKET_NAMES.get(query.bucket_s, f"{query.bucket_s}s"),
         total=total,
         groups=groups,
-        trend=trend([s for s in stats if s.dimension == "hour"], query.since, query.until),
+        trend=trend(
+            [s for s in stats if s.dimension == "hour"], query.since, query.until, query.bucket_s
+        ),
         cost_by_agent=by_agent,
         cost_by_model=by_model,
+        cost_trend=cost_points(tokens or [], prices),
         cost_total_usd=sum(priced) if priced else None,
         alerts=[],
     )

@@ -25,6 +25,8 @@ class MetricsQuery(NamedTuple):
     by: str = "endpoint"
     endpoint: str | None = None  # a template: /v1/threads/{thread_id}/runs
     agent: str | None = None  # agents.id, agent name (remote) or assistant id
+    model: str | None = None  # only rows whose model is this one
+    bucket_s: int = 3600  # the trend's bucket (the 'hour' rows): 5 min, 1 h or 1 day
 
 
 class GroupStats(NamedTuple):
@@ -83,6 +85,19 @@ def _build(cls: Any, row: Any) -> Any:
     return cls(*values)
 
 
+class ModelTokens(NamedTuple):
+    """Tokens recorded in one trend bucket for one model (the dashboard's cost over time)."""
+
+    bucket: str  # its start: 2026-01-31T14:05:00Z
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+def model_tokens(rows: Any) -> list[ModelTokens]:
+    return [_build(ModelTokens, row) for row in rows]
+
+
 def group_stats(rows: Any) -> list[GroupStats]:
     return [_build(GroupStats, row) for row in rows]
 
@@ -91,32 +106,46 @@ def usage_stats(rows: Any) -> list[UsageStats]:
     return [_build(UsageStats, row) for row in rows]
 
 
+DEFAULT_BUCKET_S = 3600
+
+
 def metrics_args(query: MetricsQuery) -> dict[str, Any]:
-    """The SQL functions' named arguments."""
-    return {
+    """The SQL functions' named arguments. The model and the bucket (sql/0008) only when not
+    their defaults, so a database migrated up to 0003 still answers a default query."""
+    args: dict[str, Any] = {
         "p_since": query.since,
         "p_until": query.until,
         "p_by": query.by,
         "p_endpoint": query.endpoint,
         "p_agent": query.agent,
     }
+    if query.model is not None:
+        args["p_model"] = query.model
+    if query.bucket_s != DEFAULT_BUCKET_S:
+        args["p_bucket_seconds"] = query.bucket_s
+    return args
 
 
 def usage_args(query: MetricsQuery) -> dict[str, Any]:
     args = metrics_args(query)
     del args["p_by"]
+    args.pop("p_bucket_seconds", None)
     return args
 
 
-# -- Postgres (direct connection) ------------------------------------------------------------
+def model_trend_args(query: MetricsQuery) -> dict[str, Any]:
+    args = usage_args(query)
+    args["p_bucket_seconds"] = query.bucket_s
+    return args
 
-_PG_METRICS = (
-    "SELECT * FROM public.aigw_metrics(%(p_since)s, %(p_until)s, %(p_by)s, %(p_endpoint)s,"
-    " %(p_agent)s)"
-)
-_PG_USAGE = (
-    "SELECT * FROM public.aigw_metrics_usage(%(p_since)s, %(p_until)s, %(p_endpoint)s, %(p_agent)s)"
-)
+
+def _named_call(function: str, args: dict[str, Any]) -> str:
+    """`SELECT * FROM public.f(p_x => %(p_x)s, …)`: named notation, for the optional ones."""
+    named = ", ".join(f"{name} => %({name})s" for name in args)
+    return f"SELECT * FROM public.{function}({named})"
+
+
+# -- Postgres (direct connection) ------------------------------------------------------------
 
 
 # SET LOCAL for both, in one round trip
@@ -135,7 +164,7 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
             return list(conn.execute(sql, args).fetchall())
     except psycopg.errors.UndefinedFunction:
         raise AigwError(
-            "the database has no aigw metrics functions (migration 0002_metrics)",
+            "the database lacks aigw's metrics functions of this version (sql/0002, 0008)",
             code=ExitCode.DATABASE,
             hint="run `aigw migrate` against it, or pass --local",
         ) from None
@@ -145,11 +174,18 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
 
 
 def pg_metrics(conn: Any, query: MetricsQuery) -> list[GroupStats]:
-    return group_stats(_pg_rows(conn, _PG_METRICS, metrics_args(query)))
+    args = metrics_args(query)
+    return group_stats(_pg_rows(conn, _named_call("aigw_metrics", args), args))
 
 
 def pg_usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
-    return usage_stats(_pg_rows(conn, _PG_USAGE, usage_args(query)))
+    args = usage_args(query)
+    return usage_stats(_pg_rows(conn, _named_call("aigw_metrics_usage", args), args))
+
+
+def pg_model_trend(conn: Any, query: MetricsQuery) -> list[ModelTokens]:
+    args = model_trend_args(query)
+    return model_tokens(_pg_rows(conn, _named_call("aigw_metrics_model_trend", args), args))
 
 
 def pg_count_before(conn: Any, cutoff: datetime) -> int:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from aigw.errors import AigwError, ExitCode
 
 if TYPE_CHECKING:
-    from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+    from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
 
 # The columns of ai_gateway_logs, in the order of INSERT_ROW and of the remote COPY (LogRecord
 # declares the same fields in another order: FIELDS).
@@ -138,8 +138,9 @@ def status_range(status: str | int) -> tuple[int, int] | None:
 class LogFilter(NamedTuple):
     """What to read: a time window and equality filters; newest first, at most `limit` rows.
 
-    `agent` matches the agents row id or the assistant id (asst_…); `status` is what
-    `status_range` understands (validate it there before building a filter).
+    `agent` matches the agents row id or the assistant id (asst_…), and on the remote store
+    an agent's name too, as `aigw metrics` does; `status` is what `status_range` understands
+    (validate it there before building a filter).
     """
 
     since: datetime | None = None  # inclusive
@@ -149,15 +150,22 @@ class LogFilter(NamedTuple):
     method: str | None = None
     agent: str | None = None
     limit: int | None = 100
+    model: str | None = None
 
 
 def filter_sql(
-    where: LogFilter, *, mark: str, when: Callable[[datetime], Any], agent_id: str
+    where: LogFilter,
+    *,
+    mark: str,
+    when: Callable[[datetime], Any],
+    agent_id: str,
+    by_name: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause for a LogFilter, in each backend's dialect.
 
     `mark` is the placeholder (`?` or `%s`), `when` converts a time to the stored value,
-    `agent_id` is the column expression compared with the agent's ID as text.
+    `agent_id` is the column expression compared with the agent's ID as text; `by_name`, where
+    the store has the agents table, a further condition with two placeholders for the agent.
     """
     parts: list[str] = []
     params: list[Any] = []
@@ -181,8 +189,15 @@ def filter_sql(
             parts.append(f"status_code BETWEEN {mark} AND {mark}")
             params += list(bounds)
     if where.agent is not None:
-        parts.append(f"({agent_id} = {mark} OR assistant_id = {mark})")
-        params += [where.agent, where.agent]
+        if by_name is None:
+            parts.append(f"({agent_id} = {mark} OR assistant_id = {mark})")
+            params += [where.agent, where.agent]
+        else:
+            parts.append(f"({agent_id} = {mark} OR assistant_id = {mark} OR {by_name})")
+            params += [where.agent] * 4
+    if where.model is not None:
+        parts.append(f"model = {mark}")
+        params.append(where.model)
     return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
@@ -256,6 +271,9 @@ class Repository(Protocol):
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
         """`metrics` and `usage` together, concurrently where the store can."""
+
+    def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        """Recorded tokens per (trend bucket, model) of the window (sql/0008)."""
 
     def count_before(self, older_than: datetime) -> int:
         """How many rows `prune(older_than)` would delete."""

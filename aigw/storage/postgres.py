@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from aigw.errors import AigwError, ExitCode
 from aigw.storage import aggregates
-from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
 from aigw.storage.base import (
     COLUMNS,
     UUID_SHAPE,
@@ -129,8 +129,18 @@ def remote_row(r: LogRecord) -> tuple[Any, ...]:
     )
 
 
+# An agent's rows as aigw_metrics finds them (sql/0003): by its name, and by its id through
+# the assistant of rows that have no agent_id.
+_AGENT_BY_NAME = (
+    "agent_id IN (SELECT f.id FROM agents f WHERE f.name = %s) OR (agent_id IS NULL AND "
+    "assistant_id IN (SELECT a.openai_assistant_id FROM agents a WHERE a.id::text = %s))"
+)
+
+
 def where_sql(where: LogFilter) -> tuple[str, list[Any]]:
-    return filter_sql(where, mark="%s", when=lambda t: t, agent_id="agent_id::text")
+    return filter_sql(
+        where, mark="%s", when=lambda t: t, agent_id="agent_id::text", by_name=_AGENT_BY_NAME
+    )
 
 
 def record_from(row: Sequence[Any]) -> LogRecord:
@@ -268,6 +278,9 @@ class PostgresRepository(RemoteDestination):
         if failure:
             raise failure[0]
         return stats, usage
+
+    def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        return aggregates.pg_model_trend(self.conn, query)
 
     def count_before(self, older_than: datetime) -> int:
         return aggregates.pg_count_before(self.conn, older_than)

@@ -31,7 +31,7 @@ from typing import Any
 
 from aigw.errors import ConfigError
 from aigw.storage import sqlite_metrics
-from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
 from aigw.storage.base import (
     COLUMNS,
     FIELDS,
@@ -481,6 +481,10 @@ class SQLiteRepository:
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
         return self.metrics(query), self.usage(query)
+
+    def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        with self._lock:
+            return sqlite_metrics.model_trend(self.conn, query)
 
     def count_before(self, older_than: datetime) -> int:
         with self._lock:

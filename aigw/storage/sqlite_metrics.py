@@ -13,10 +13,23 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats, group_stats, usage_stats
+from aigw.storage.aggregates import (
+    GroupStats,
+    MetricsQuery,
+    ModelTokens,
+    UsageStats,
+    group_stats,
+    model_tokens,
+    usage_stats,
+)
 
 PERCENTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 _HOUR = "strftime('%Y-%m-%dT%H:00:00Z', l.created_at, 'unixepoch')"
+# The trend's bucket of :bucket seconds (5 min, 1 h, 1 day: all divide a day, so counting
+# from 1970 gives the same UTC bins as Postgres's date_bin from year 1).
+_BUCKET = (
+    "strftime('%Y-%m-%dT%H:%M:00Z', CAST(l.created_at / :bucket AS INTEGER) * :bucket, 'unixepoch')"
+)
 
 # The window and filters, with the group key per dimension; shared by both reads.
 _WINDOW = f"""
@@ -28,7 +41,7 @@ _WINDOW = f"""
       WHEN 'hour' THEN {_HOUR}
       ELSE 'total'
     END AS by_key,
-    {_HOUR} AS hour_key,
+    {_BUCKET} AS hour_key,
     coalesce(l.agent_id, m.agent_id, l.assistant_id) AS agent_key,
     l.model, l.call_id, l.status_code, l.latency_ms, l.cache_status,
     l.prompt_tokens, l.completion_tokens
@@ -38,6 +51,7 @@ _WINDOW = f"""
     AND (:endpoint IS NULL OR l.endpoint = :endpoint)
     AND (:agent IS NULL OR l.agent_id = :agent OR l.assistant_id = :agent
          OR m.agent_id = :agent)
+    AND (:model IS NULL OR l.model = :model)
 """
 
 
@@ -137,8 +151,19 @@ ORDER BY agent_key NULLS LAST, model NULLS LAST  -- as Postgres orders them
 """
 
 
+MODEL_TREND_SQL = f"""
+WITH w AS ({_WINDOW})
+SELECT hour_key, model, sum(prompt_tokens), sum(completion_tokens)
+FROM w WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL
+GROUP BY hour_key, model
+ORDER BY hour_key, model NULLS LAST
+"""
+
+
 def _params(query: MetricsQuery) -> dict[str, Any]:
     return {
+        "model": query.model,
+        "bucket": query.bucket_s,
         "by": query.by,
         "since": query.since.timestamp() if query.since else float("-inf"),
         "until": query.until.timestamp() if query.until else float("inf"),
@@ -157,6 +182,10 @@ def metrics(conn: sqlite3.Connection, query: MetricsQuery) -> list[GroupStats]:
 def usage(conn: sqlite3.Connection, query: MetricsQuery) -> list[UsageStats]:
     # The local store keeps no messages, so there is nothing to estimate from here.
     return usage_stats(conn.execute(USAGE_SQL, _params(query)).fetchall())
+
+
+def model_trend(conn: sqlite3.Connection, query: MetricsQuery) -> list[ModelTokens]:
+    return model_tokens(conn.execute(MODEL_TREND_SQL, _params(query)).fetchall())
 
 
 def count_before(conn: sqlite3.Connection, cutoff: datetime) -> int:

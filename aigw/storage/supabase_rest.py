@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from aigw.errors import AigwError, ExitCode
 from aigw.storage import aggregates
-from aigw.storage.aggregates import GroupStats, MetricsQuery, UsageStats
+from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
 from aigw.storage.base import (
     COLUMNS,
     LogFilter,
@@ -160,14 +160,34 @@ class SupabaseRepository(RemoteDestination):
             else:
                 query = query.gte("status_code", bounds[0]).lte("status_code", bounds[1])
         if where.agent is not None:
-            if is_uuid(where.agent):
-                query = query.or_(f"agent_id.eq.{where.agent},assistant_id.eq.{where.agent}")
-            else:
-                query = query.eq("assistant_id", where.agent)
+            query = query.or_(self._agent_match(where.agent))
+        if where.model is not None:
+            query = query.eq("model", where.model)
         query = query.order("created_at", desc=True).order("id")
         if where.limit is not None:
             query = query.limit(where.limit)
         return [record_from(row) for row in self._run(query.execute).data]
+
+    def _agent_match(self, agent: str) -> str:
+        """The PostgREST `or` filter for an agent's rows, as aigw_metrics finds them: by id,
+        by assistant id, by name, and by id through the assistant of rows without agent_id."""
+        lookup = self._table("agents").select("id, name, openai_assistant_id")
+        if is_uuid(agent):
+            lookup = lookup.or_(f"id.eq.{agent},name.eq.{_quoted(agent)}")
+        else:
+            lookup = lookup.eq("name", agent)
+        found = self._run(lookup.execute).data
+        named = [row["id"] for row in found if row.get("name") == agent]
+        by_id = [row["openai_assistant_id"] for row in found if row["id"] == agent]
+        parts = [f"assistant_id.eq.{_quoted(agent)}"]
+        if is_uuid(agent):
+            parts.append(f"agent_id.eq.{agent}")
+        if named:
+            parts.append(f"agent_id.in.({','.join(named)})")
+        assistants = [_quoted(a) for a in by_id if a]
+        if assistants:
+            parts.append(f"and(agent_id.is.null,assistant_id.in.({','.join(assistants)}))")
+        return ",".join(parts)
 
     def get(self, record_id: str) -> LogRecord | None:
         if not is_uuid(record_id):
@@ -209,6 +229,11 @@ class SupabaseRepository(RemoteDestination):
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
         return self.metrics(query), self.usage(query)
+
+    def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        args = aggregates.rpc_args(aggregates.model_trend_args(query))
+        rows = self._run(self.client.rpc("aigw_metrics_model_trend", args).execute).data
+        return aggregates.model_tokens(rows)
 
     def count_before(self, older_than: datetime) -> int:
         args = {"p_before": older_than.isoformat()}
@@ -323,3 +348,9 @@ class SupabaseRepository(RemoteDestination):
         }
         query = self._table("messages").upsert(row, on_conflict="openai_message_id")
         self._run(query.execute)
+
+
+def _quoted(value: str) -> str:
+    """A value inside a PostgREST filter, quoted (names may hold commas or parentheses)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -79,8 +79,8 @@ def seed_local(home: Path, count: int = SEEDED_ROWS) -> None:
 def metrics_json(cli: Cli, report: dict[str, Any], *extra: str) -> dict[str, Any]:
     """`aigw metrics --json` for the window (and filters) a dashboard report was made for."""
     args = ["metrics", "--json", "--since", report["since"], "--until", report["until"]]
-    for name in ("endpoint", "agent"):
-        if report[name]:
+    for name in ("endpoint", "agent", "model"):
+        if report.get(name):
             args += [f"--{name}", report[name]]
     result = cli(*args, *extra)
     assert result.exit_code == 0, result.stderr
