@@ -252,3 +252,58 @@ def test_screenshots_at_a_laptop_and_a_phone_width(
         context.close()
     assert path.stat().st_size > 10_000
     assert overflow <= width
+
+
+def test_it_reads_again_on_its_own_and_pause_stops_that_from_the_keyboard(
+    page: Any, isolated_env: Path
+) -> None:
+    seed_local(isolated_env)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "api/metrics" in r.url else None)
+    with dashboard_at_now() as url:
+        page.goto(url + "?since=6h&refresh=0.3")
+        assert drawn(page) == "ready"
+        drawn(page, 3)  # two more reads with nothing done: the refresh
+        assert all("refresh" not in u for u in asked)  # the page's setting stays in the page
+        # Pause from the keyboard: Tab to the button, Space presses it.
+        page.focus("#model")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "pause"
+        page.keyboard.press("Space")
+        assert page.get_attribute("#pause", "aria-pressed") == "true"
+        page.wait_for_function(
+            "() => !document.querySelector('#status').textContent.startsWith('Loading')"
+        )
+        paused_at = len(asked)
+        page.wait_for_timeout(1500)  # five refresh intervals
+        assert len(asked) == paused_at, "the page read again while paused"
+        with page.expect_response(lambda r: "api/metrics" in r.url):
+            page.keyboard.press("Enter")  # Resume: reads at once
+        assert page.get_attribute("#pause", "aria-pressed") == "false"
+        assert page.inner_text("#pause") == "Pause"
+    assert page.problems == []
+
+
+def test_the_model_filter_and_the_cost_over_time_chart(
+    page: Any, cli: Cli, isolated_env: Path
+) -> None:
+    seed_local(isolated_env)
+    with dashboard_at_now() as url:
+        page.goto(url)
+        drawn(page)
+        assert page.get_attribute("#chart-cost", "data-models") == "gpt-4o,gpt-4o-mini"
+        assert page.locator("#chart-cost canvas").count() == 1
+        assert "per hour" in page.inner_text("#charts figcaption")
+        with page.expect_response(lambda r: "model=gpt-4o" in r.url) as answer:
+            page.fill("#model", "gpt-4o")
+            page.press("#model", "Enter")
+        drawn(page, 2)
+        assert page.url.endswith("model=gpt-4o")
+        report = view_of(answer.value)["report"]
+        assert_tiles_match(page, metrics_json(cli, report))
+        assert page.get_attribute("#chart-cost", "data-models") == "gpt-4o"
+        page.select_option("#since", "6h")
+        drawn(page, 3)
+        assert "per 5 minutes" in page.inner_text("#charts figcaption")
+    assert page.problems == []

@@ -1,9 +1,10 @@
 // The aigw dashboard page: reads api/metrics for the window in the URL, draws tiles, charts
-// (uPlot) and tables, and reads again every few seconds unless paused. Numbers are shown as
-// the API gives them; every cell also carries the exact value in data-value.
+// (uPlot) and tables, and reads again every few seconds (`refresh` in the URL, 5 by default)
+// unless paused. Numbers are shown as the API gives them; every cell also carries the exact
+// value in data-value.
 "use strict";
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = refreshMs();
 const $ = (selector) => document.querySelector(selector);
 const state = { paused: false, timer: null, generation: 0, charts: {}, sort: {}, data: null };
 
@@ -25,7 +26,14 @@ const HIGHER_IS_BETTER = { success_rate: true, cache_hit_rate: true };
 const NEUTRAL = { calls: true, cost_total_usd: true };
 
 // -- the URL carries the window and filters --------------------------------------------------
-const FILTERS = ["since", "until", "endpoint", "agent"];
+const FILTERS = ["since", "until", "endpoint", "agent", "model"];
+const BUCKET_WORDS = { "5m": "5 minutes", "1h": "hour", "1d": "day" };
+
+// How often the page reads again: `refresh` seconds in the URL (at least 0.2), else 5.
+function refreshMs() {
+  const asked = Number(new URLSearchParams(location.search).get("refresh"));
+  return asked > 0 ? Math.max(200, asked * 1000) : 5000;
+}
 
 function paramsFromUrl() {
   const url = new URLSearchParams(location.search);
@@ -39,15 +47,17 @@ function showParams(params) {
   const value = params.since || "24h";
   if (![...since.options].some((o) => o.value === value)) since.add(new Option(value, value));
   since.value = value;
-  for (const name of ["until", "endpoint", "agent"]) $("#" + name).value = params[name] || "";
+  for (const name of ["until", "endpoint", "agent", "model"]) $("#" + name).value = params[name] || "";
 }
 
 function paramsFromForm() {
   const params = {};
+  const refresh = new URLSearchParams(location.search).get("refresh");
   for (const name of FILTERS) {
     const value = $("#" + name).value.trim();
     if (value && !(name === "since" && value === "24h")) params[name] = value;
   }
+  if (refresh) params.refresh = refresh; // the page's own setting: kept, never sent to the API
   return params;
 }
 
@@ -90,15 +100,17 @@ function render(view) {
   const empty = report.total.calls === 0 && report.total.attempts === 0;
   $("#where").textContent = `${report.source} store · ${report.since.slice(0, 16).replace("T", " ")}` +
     ` to ${report.until.slice(0, 16).replace("T", " ")} UTC` +
-    (report.endpoint ? ` · ${report.endpoint}` : "") + (report.agent ? ` · agent ${report.agent}` : "");
+    (report.endpoint ? ` · ${report.endpoint}` : "") + (report.agent ? ` · agent ${report.agent}` : "") +
+    (report.model ? ` · model ${report.model}` : "");
   $("#empty").hidden = !empty;
   renderTiles(report, view.previous);
-  renderCharts(view.hours, report, empty);
+  renderCharts(view.buckets, report, empty);
   renderTable("#endpoints-table", report.groups);
   renderTable("#agents-table", agentRows(report));
   renderErrors(view.errors);
   fillChoices("#endpoints", report.groups.map((g) => g.key));
   fillChoices("#agents", report.cost_by_agent.map((r) => r.key));
+  fillChoices("#models", report.cost_by_model.map((r) => r.key));
   state.generation += 1;
   // Drawn on the next frame: then the page says it is ready (tests and bench/dashboard.py).
   requestAnimationFrame(() => {
@@ -168,7 +180,7 @@ function drawChart(id, series, data, yLabel) {
   const options = {
     width: chartWidth(element),
     height: 200,
-    series: [{ label: "Hour (UTC)", value: (u, v) => (v === null ? NONE : new Date(v * 1000).toISOString().slice(0, 13) + ":00") }, ...series],
+    series: [{ label: "UTC", value: (u, v) => (v === null ? NONE : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) }, ...series],
     axes: [{}, { label: yLabel, size: 60 }],
     scales: { x: { time: true } },
     legend: { live: true },
@@ -178,11 +190,13 @@ function drawChart(id, series, data, yLabel) {
   state.charts[id] = new uPlot(options, data, element);
 }
 
-function renderCharts(hours, report, empty) {
+function renderCharts(buckets, report, empty) {
   $("#charts").hidden = empty;
   if (empty) return;
-  const x = hours.map((h) => Date.parse(h.hour) / 1000);
-  const pick = (name) => hours.map((h) => h.stats[name]);
+  const per = "per " + (BUCKET_WORDS[report.bucket] || report.bucket);
+  for (const caption of document.querySelectorAll("#charts .per")) caption.textContent = per;
+  const x = buckets.map((h) => Date.parse(h.start) / 1000);
+  const pick = (name) => buckets.map((h) => h.stats[name]);
   // Stacked: each series is drawn as the sum of itself and those below it; the legend shows
   // its own count.
   const layers = [
@@ -226,6 +240,28 @@ function renderCharts(hours, report, empty) {
     "%",
   );
   renderModelBars(report.cost_by_model);
+  renderCostTrend(x, buckets, report.cost_trend);
+}
+
+// Cost per model over time: one line per model, a bucket without usage as zero.
+function renderCostTrend(x, buckets, points) {
+  const models = [...new Set(points.map((p) => p.model || "(unknown model)"))].sort();
+  const at = new Map(buckets.map((b, i) => [b.start, i]));
+  const costs = models.map(() => x.map(() => 0));
+  for (const point of points) {
+    const i = at.get(point.start);
+    if (i !== undefined) costs[models.indexOf(point.model || "(unknown model)")][i] += point.cost_usd || 0;
+  }
+  const palette = ["#2b6cb0", "#b7791f", "#2b7a3d", "#c53030", "#805ad5", "#4a5568"];
+  drawChart(
+    "#chart-cost",
+    models.map((model, i) => ({
+      label: model, stroke: palette[i % palette.length], width: 2, value: (u, v) => fmt.usd(v),
+    })),
+    [x, ...costs],
+    "USD",
+  );
+  $("#chart-cost").dataset.models = models.join(",");
 }
 
 function renderModelBars(rows) {
