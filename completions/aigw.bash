@@ -42,7 +42,7 @@ _aigw() {
             "aigw messages create") words="--content --content-file --role --metadata -m --json --help" ;;
             "aigw messages get") words="--json --help" ;;
             "aigw messages list") words="--limit --order --after --before --run --all --json --help" ;;
-            "aigw metrics") words="--since --until --by --endpoint --agent --local --max-error-rate --max-p95 --json --help" ;;
+            "aigw metrics") words="--since --until --by --endpoint --agent --model --local --max-error-rate --max-p95 --json --help" ;;
             "aigw migrate") words="status --db-url --dry-run --status --json --help" ;;
             "aigw migrate status") words="--db-url --json --help" ;;
             "aigw runs") words="cancel create get list steps submit-tool-outputs --help" ;;

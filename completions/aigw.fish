@@ -173,6 +173,7 @@ complete -c aigw -n '__fish_seen_subcommand_from metrics' -l until -r -d 'Window
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l by -r -d 'Group by endpoint, agent, model or hour'
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l endpoint -r -d 'Only this endpoint (a template or a raw path)'
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l agent -r -d 'Only this agent: agents.id, name or assistant id'
+complete -c aigw -n '__fish_seen_subcommand_from metrics' -l model -r -d 'Only calls of this model (as the call named or answered it)'
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l local -d 'Read the local store even when a remote one is configured'
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l max-error-rate -r -d 'Alert (exit 1) above this failed-call rate, e.g. 5%'
 complete -c aigw -n '__fish_seen_subcommand_from metrics' -l max-p95 -r -d 'Alert (exit 1) above this p95 latency, e.g. 2s or 800ms'
