@@ -253,7 +253,7 @@ FIELDS: dict[str, FieldSpec] = {
     "database_url": _seed(_secret, None, "DATABASE_URL"),
     # aigw's own (AIGW_*)
     "home": _own(_path, default_factory=default_home),
-    "sql_dir": _own(_path),  # migrations folder; default: sql/ of the checkout
+    "sql_dir": _own(_path),  # migrations folder; default: the ones shipped in the package
     "gateway_key_header": _own(_text, "x-vercel-ai-gateway-key"),
     # `aigw gateway serve` (docs/gateway.md)
     "upstream_api_key": _own(_secret),  # replaces the client's Authorization upstream

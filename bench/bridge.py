@@ -185,14 +185,14 @@ def ms(values: list[float], q: float) -> float:
 def throwaway_database() -> Iterator[str]:
     import psycopg
 
-    from aigw.storage.migrations import apply_all
+    from aigw.storage.migrations import apply
 
     name = f"aigw_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rpartition("/")[0] + "/" + name
     try:
-        apply_all(url)
+        apply(url)
         yield url
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:

@@ -79,7 +79,7 @@ def first_render(browser: object, url: str) -> tuple[float, int]:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    from aigw.storage.migrations import apply_all
+    from aigw.storage.migrations import apply
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     compile_aigw()
@@ -95,7 +95,7 @@ def main() -> None:
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        apply_all(url)
+        apply(url)
         print(f"generating 1,000,000 rows over 30 days in {name} …", file=sys.stderr)
         generate(url, 1, 1_000_000)
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:

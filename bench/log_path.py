@@ -149,7 +149,7 @@ def sync_rate(home: Path, count: int) -> None:
     import psycopg
 
     from aigw.services.sync import sync_logs
-    from aigw.storage.migrations import apply_all
+    from aigw.storage.migrations import apply
     from aigw.storage.postgres import PostgresRepository
     from aigw.storage.sqlite import SQLiteRepository
     from tests.helpers.rows import records
@@ -159,7 +159,7 @@ def sync_rate(home: Path, count: int) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
-        apply_all(url)
+        apply(url)
         local = SQLiteRepository(home / "sync.sqlite3")
         for start in range(0, count, 10_000):
             local.write(records(min(10_000, count - start)))

@@ -123,7 +123,7 @@ def db_medians(url: str, runs: int) -> dict[str, float]:
 
 
 def main() -> None:
-    from aigw.storage.migrations import apply_all
+    from aigw.storage.migrations import apply
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
     compile_aigw()
@@ -142,7 +142,7 @@ def main() -> None:
     try:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{small_name}"')
-        apply_all(small_url)
+        apply(small_url)
         print(f"generating 1,000,000 rows over 30 days in {small_name} …", file=sys.stderr)
         seconds = generate(small_url, 1, 1_000_000)
         print(f"  generated in {seconds:.0f} s", file=sys.stderr)

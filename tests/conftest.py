@@ -174,7 +174,7 @@ def fresh_db(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def migrated_db(fresh_db: str) -> str:
     """A fresh database with every `sql/` migration applied (Supabase stand-ins included)."""
-    from aigw.storage.migrations import apply_all
+    from tests.helpers.migrations import apply_all
 
     apply_all(fresh_db)
     return fresh_db

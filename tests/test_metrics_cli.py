@@ -13,10 +13,10 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from aigw.storage.base import LogRecord
-from aigw.storage.migrations import apply_all
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.metrics import SEED_COST, load_postgres
+from tests.helpers.migrations import apply_all
 from tests.test_terminal_output import in_terminal
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from aigw.storage.aggregates import GroupStats, MetricsQuery
 from aigw.storage.base import LogRecord
-from aigw.storage.migrations import apply_all, shipped_sql_dir
+from aigw.storage.migrations import shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.metrics import (
@@ -27,6 +27,7 @@ from tests.helpers.metrics import (
     load_postgres,
     load_sqlite,
 )
+from tests.helpers.migrations import apply_all
 
 pytestmark = pytest.mark.postgres
 

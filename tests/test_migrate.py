@@ -10,8 +10,9 @@ import psycopg
 import pytest
 
 from aigw.storage import migrations
-from aigw.storage.migrations import LOCK_KEY, MigrationError, apply, apply_all, shipped_sql_dir
+from aigw.storage.migrations import LOCK_KEY, MigrationError, apply, shipped_sql_dir
 from aigw.storage.sql_split import split_statements
+from tests.helpers.migrations import apply_all
 
 pytestmark = pytest.mark.postgres
 

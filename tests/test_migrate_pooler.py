@@ -17,7 +17,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from aigw.storage.migrations import MigrationError, apply, apply_all, shipped_sql_dir, status
+from aigw.storage.migrations import MigrationError, apply, shipped_sql_dir, status
+from tests.helpers.migrations import apply_all
 
 pytestmark = pytest.mark.postgres
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from aigw.storage.migrations import apply_all, discover, shipped_sql_dir
+from aigw.storage.migrations import discover, shipped_sql_dir
 from tests.helpers.metrics import SEED_COST, SEED_LATENCY_24H
+from tests.helpers.migrations import apply_all
 
 pytestmark = pytest.mark.postgres
 

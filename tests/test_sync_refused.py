@@ -14,10 +14,11 @@ import psycopg
 import pytest
 
 from aigw.services.sync import sync_logs
-from aigw.storage.migrations import apply_all, shipped_sql_dir
+from aigw.storage.migrations import shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
+from tests.helpers.migrations import apply_all
 from tests.helpers.rows import records, remote_rows
 
 HUGE = 3_000_000_000  # a token count past INTEGER

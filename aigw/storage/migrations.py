@@ -96,8 +96,8 @@ class ApplyResult:
 
 
 def shipped_sql_dir() -> Path:
-    """`sql/` at the repository root (the package is installed editable)."""
-    return Path(__file__).resolve().parents[2] / "sql"
+    """The migrations shipped with aigw: `aigw/sql`, in a checkout a link to the top `sql/`."""
+    return Path(__file__).resolve().parents[1] / "sql"
 
 
 def checksum(text: str) -> str:
@@ -297,11 +297,6 @@ def apply(
             return _dry_run(conn, migrations, db_url)
         boot, done = _run_pending(conn, migrations, db_url, dry_run=False)
         return ApplyResult(done, boot)
-
-
-def apply_all(db_url: str, sql_dir: Path | None = None) -> list[str]:
-    """Apply what is pending; the labels applied (`["0001_core"]`). A fixture helper for tests."""
-    return [a.name for a in apply(db_url, sql_dir).applied]
 
 
 def _execute(conn: psycopg.Connection[Any], m: Migration) -> None:
