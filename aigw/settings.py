@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from aigw.durations import DurationError, seconds_in
 from aigw.errors import ConfigError
 
 OPENAI_PUBLIC_URL = "https://api.openai.com/v1"
@@ -173,6 +174,23 @@ def _number(
     return convert
 
 
+def _duration(
+    *, gt: float | None = None, ge: float | None = None, le: float | None = None
+) -> Callable[[Any], float]:
+    """A duration setting: the flags' grammar (`90s`, `5m`, `1h30m`) or, from code, seconds."""
+    in_range = _number(float, gt=gt, ge=ge, le=le)
+
+    def convert(value: Any) -> float:
+        if not isinstance(value, str):
+            return in_range(value)
+        try:
+            return in_range(seconds_in(value))
+        except DurationError as exc:
+            raise ValueError(f"{exc}; {exc.hint}" if exc.hint else str(exc)) from None
+
+    return convert
+
+
 def _path(value: Any) -> Path:
     if isinstance(value, Path):
         return value
@@ -267,30 +285,30 @@ FIELDS: dict[str, FieldSpec] = {
         32 * 1024 * 1024,
         aliases=("AIGW_MAX_RESPONSE_BYTES",),
     ),
-    "drain_timeout": _own(_number(float, ge=0), 30.0),
+    "drain_timeout": _own(_duration(ge=0), 30.0),
     # a client's request line and headers must arrive within it (slowloris); idle keep-alive too
-    "header_timeout": _own(_number(float, gt=0, le=3600), 15.0),
-    "commit_window": _own(_number(float, gt=0, le=10), 0.05),
-    "sync_interval": _own(_number(float, gt=0), 5.0),
+    "header_timeout": _own(_duration(gt=0, le=3600), 15.0),
+    "commit_window": _own(_duration(gt=0, le=10), 0.05),
+    "sync_interval": _own(_duration(gt=0), 5.0),
     "debug": _own(_bool, False),
     "user_id": _own(_text),
-    "timeout": _own(_number(float, gt=0, le=86_400), 60.0),  # one attempt, end to end, seconds
+    "timeout": _own(_duration(gt=0, le=86_400), 60.0),  # one attempt, end to end
     "check_id_prefixes": _own(_bool, True),
     # logging (issue "Every call logged")
     "log_payloads": _own(_bool, False),
     "payload_max_bytes": _own(_number(int, ge=256), 16_384),
     "redact_patterns": _own(_patterns, default_factory=list),
-    "sync_budget": _own(_number(float, ge=0), 2.0),  # seconds a command may spend syncing
+    "sync_budget": _own(_duration(ge=0), 2.0),  # seconds a command may spend syncing
     # resilience
     "max_retries": _own(_number(int, ge=0, le=20), 3),
-    "retry_budget": _own(_number(float, ge=0), 30.0),
+    "retry_budget": _own(_duration(ge=0), 30.0),
     "rate_limit": _own(_text),
     "breaker_failures": _own(_number(int, ge=1), 5),
-    "breaker_cooldown": _own(_number(float, gt=0), 30.0),
-    "cache_ttl": _own(_number(float, ge=0), 300.0),
+    "breaker_cooldown": _own(_duration(gt=0), 30.0),
+    "cache_ttl": _own(_duration(ge=0), 300.0),
     # shared state across machines (docs/scaling.md)
     "state_url": _own(_state_url),  # redis:// or rediss://; unset: the SQLite file in home
-    "state_timeout": _own(_number(float, gt=0, le=10), 0.1),  # seconds per Redis call
+    "state_timeout": _own(_duration(gt=0, le=10), 0.1),  # per Redis call
     "rate_limit_fallback": _own(_choice("fail-open", "fail-closed"), "fail-open"),
     # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
     "prices": _own(_prices, default_factory=dict),

@@ -69,7 +69,7 @@ def test_after_the_cool_down_one_probe_closes_the_circuit(
     cli: Cli, outage: Sandbox, monkeypatch, isolated_env
 ) -> None:
     monkeypatch.setenv("AIGW_BREAKER_FAILURES", "2")
-    monkeypatch.setenv("AIGW_BREAKER_COOLDOWN", "0.3")
+    monkeypatch.setenv("AIGW_BREAKER_COOLDOWN", "300ms")
     for _ in range(2):
         assert aigw_process("assistants", "list").exit_code == 1
     assert configured_state() == ("open", 2)

@@ -203,6 +203,8 @@ def test_a_database_without_the_bridge_tables_is_a_clear_error(fresh_db: str) ->
 
 def test_an_unreachable_database_is_a_clear_error_without_its_password() -> None:
     store = PostgresBridgeStore("postgresql://postgres:hunter2@127.0.0.1:1/x")
-    with pytest.raises(AigwError, match=r"cannot reach its database at 127\.0\.0\.1:1/x") as caught:
+    with pytest.raises(
+        AigwError, match=r"cannot reach its database at postgres@127\.0\.0\.1:1/x"
+    ) as caught:
         asyncio.run(store.open())
     assert "hunter2" not in str(caught.value)

@@ -18,9 +18,10 @@ import httpx
 import pytest
 from aiohttp import web
 
+from aigw.common.log_record import LogRecord
 from aigw.dashboard.app import dashboard_app
 from aigw.settings import load_settings
-from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.base import LogFilter
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.dashboard import (

@@ -116,7 +116,7 @@ def test_doctor_smoke_leaves_no_agent_nor_log_row_in_postgres(
 def test_forget_removes_rows_a_sync_already_sent_to_postgres(
     remote_env: str, isolated_env: Path
 ) -> None:
-    from aigw.storage.base import LogRecord
+    from aigw.common.log_record import LogRecord
     from aigw.storage.postgres import PostgresRepository
 
     remote = PostgresRepository(remote_env)

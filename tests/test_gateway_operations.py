@@ -202,7 +202,7 @@ def _remote_rows(url: str) -> int:
 def test_the_sync_timer_moves_rows_to_postgres_and_an_outage_fails_no_request(
     fresh_sandbox: Sandbox, migrated_db: str, pg_admin_url: str, isolated_env: Path
 ) -> None:
-    env = {"SUPABASE_DB_URL": migrated_db, "AIGW_SYNC_INTERVAL": "0.2", "AIGW_SYNC_BUDGET": "1"}
+    env = {"SUPABASE_DB_URL": migrated_db, "AIGW_SYNC_INTERVAL": "200ms", "AIGW_SYNC_BUDGET": "1s"}
     server = serve_process("--upstream", fresh_sandbox.url, env=env)
     try:
         for _ in range(5):

@@ -114,7 +114,7 @@ def test_headers_trickled_a_byte_at_a_time_end_at_the_attempts_deadline(
     upstream: Start, cli: Cli, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
 ) -> None:
     upstream(lambda h: h.trickle(b"HTTP/1.1 200 OK\r\n" + b"x-slow: " + b"a" * 100_000))
-    monkeypatch.setenv("AIGW_TIMEOUT", "1")
+    monkeypatch.setenv("AIGW_TIMEOUT", "1s")
 
     result = cli("assistants", "get", "asst_1")
 
@@ -133,7 +133,7 @@ def test_a_body_trickled_a_byte_at_a_time_ends_at_the_attempts_deadline(
         h.trickle(b" " * 100_000)
 
     upstream(answer)
-    monkeypatch.setenv("AIGW_TIMEOUT", "1")
+    monkeypatch.setenv("AIGW_TIMEOUT", "1s")
 
     result = cli("assistants", "get", "asst_1")
 

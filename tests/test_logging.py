@@ -204,9 +204,9 @@ def _read_only_store() -> SQLiteRepository:
 
 
 def test_the_row_names_what_the_response_says(gateway_env: Sandbox) -> None:
+    from aigw.common.log_record import LogRecord
     from aigw.gateway.http import HTTPTransport, Request
     from aigw.gateway.transports.logging import LoggingTransport
-    from aigw.storage.base import LogRecord
 
     kept: list[LogRecord] = []
     layer = LoggingTransport(HTTPTransport(), kept.append, route="gateway")

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from aigw.common.log_record import LogRecord
 from aigw.services.logs import follow
 from aigw.services.sync import sync_logs
-from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.base import LogFilter
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
@@ -123,7 +124,7 @@ def test_tail_follow_prints_a_row_committed_late_with_an_earlier_time(isolated_e
     store.write([started(120, "/v1/first")])
     env = {**os.environ, "AIGW_HOME": str(isolated_env)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "0.1"],
+        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "100ms"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from aigw.common.log_record import LogRecord
 from aigw.services.logs import follow
-from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.base import LogFilter
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
@@ -130,7 +131,7 @@ def test_tail_follow_prints_rows_as_they_arrive(isolated_env: Path, tmp_path: Pa
     store.write([a_row(1)])
     env = {**os.environ, "AIGW_HOME": str(isolated_env)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "0.1"],
+        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "100ms"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

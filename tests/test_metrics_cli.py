@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from pytest_httpx import HTTPXMock
 
-from aigw.storage.base import LogRecord
+from aigw.common.log_record import LogRecord
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.metrics import SEED_COST, load_postgres

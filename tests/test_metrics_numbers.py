@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from aigw.common.log_record import LogRecord
 from aigw.storage.aggregates import GroupStats, MetricsQuery
-from aigw.storage.base import LogRecord
 from aigw.storage.migrations import shipped_sql_dir
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from aigw.common.log_record import COLUMNS
 from aigw.errors import ExitCode
 from aigw.sandbox import Sandbox
-from aigw.storage.base import COLUMNS, LogFilter, RowsNotWritten
+from aigw.storage.base import LogFilter, RowsNotWritten
 from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository, connect, migrate, to_row
 from aigw.storage.sqlite_migrations import MIGRATIONS

@@ -22,9 +22,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_flag_beats_env_beats_dotenv_beats_default(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (workdir / ".env").write_text("AIGW_TIMEOUT=7\nAIGW_MAX_RETRIES=4\nAIGW_CACHE_TTL=9\n")
+    (workdir / ".env").write_text("AIGW_TIMEOUT=7s\nAIGW_MAX_RETRIES=4\nAIGW_CACHE_TTL=9s\n")
     monkeypatch.setenv("aigw_max_retries", "5")  # names are case-insensitive
-    monkeypatch.setenv("AIGW_CACHE_TTL", "11")
+    monkeypatch.setenv("AIGW_CACHE_TTL", "11s")
     settings = load_settings(cache_ttl=12.5, home=None)  # None: not given
     assert (settings.timeout, settings.max_retries, settings.cache_ttl) == (7.0, 5, 12.5)
     assert settings.breaker_failures == 5  # default
@@ -61,7 +61,7 @@ def test_values_are_converted_to_their_types(workdir: Path, monkeypatch) -> None
     [
         ("USE_AI_GATEWAY", "maybe", "valid boolean"),
         ("AIGW_TIMEOUT", "0", "greater than 0"),
-        ("AIGW_TIMEOUT", "soon", "valid number"),
+        ("AIGW_TIMEOUT", "soon", "expects a duration such as 90s"),
         ("AIGW_MAX_RETRIES", "21", "less than or equal to 20"),
         ("AIGW_PAYLOAD_MAX_BYTES", "3.5", "valid integer"),
         ("AI_GATEWAY_URL", "gw.example", "http(s) URL"),

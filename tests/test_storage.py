@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from aigw.storage.base import LogFilter, LogRecord, Repository, id_time, new_id
+from aigw.common.log_record import LogRecord, id_time, new_id
+from aigw.storage.base import LogFilter, Repository
 from aigw.storage.postgres import PostgresRepository
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.rows import records

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pytest_httpx import HTTPXMock
 
-from aigw.storage.base import LogRecord
+from aigw.common.log_record import LogRecord
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.supabase_rest import SupabaseRepository
 from tests.helpers.cli import Cli

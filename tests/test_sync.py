@@ -58,7 +58,7 @@ def test_logs_sync_sends_the_same_n_rows_and_summarises_in_json(
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["synced"], summary["pending"]) == (5, 0)
-    assert summary["remote"].startswith("Postgres at 127.0.0.1:5432/")
+    assert summary["remote"].startswith("Postgres at postgres@127.0.0.1:5432/")
     assert remote_count(remote_env) == 5
     again = json.loads(cli("logs", "sync", "--json").stdout)
     assert (again["synced"], remote_count(remote_env)) == (0, 5)
@@ -76,7 +76,10 @@ def test_an_unreachable_postgres_loses_no_row_and_all_sync_later(
         result = cli("assistants", "list", "--no-cache")
         assert result.exit_code == 0
         assert result.stderr.count("pending sync") == 1
-        assert f"{done} log rows pending sync to Postgres at 127.0.0.1:1/nothing" in result.stderr
+        assert (
+            f"{done} log rows pending sync to Postgres at postgres@127.0.0.1:1/nothing"
+            in result.stderr
+        )
 
     failed = cli("logs", "sync")
     assert failed.exit_code == 8

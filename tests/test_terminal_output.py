@@ -136,7 +136,7 @@ def json_rows(*args: str) -> list[dict[str, object]]:
 
 def test_a_closed_pipe_ends_tail_follow_quietly(three_assistants: list[str]) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "0.1"],
+        [sys.executable, "-m", "aigw", "logs", "tail", "-f", "--json", "--interval", "100ms"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,4 @@
-"""The waiting service and the duration parser it shares with other commands."""
+"""The waiting service: polling, deadlines, interruption."""
 
 from __future__ import annotations
 
@@ -8,49 +8,11 @@ from typing import Any
 import pytest
 
 from aigw.context import AppContext
-from aigw.errors import ExitCode, UsageError
-from aigw.services.durations import format_duration, parse_duration
+from aigw.errors import ExitCode
 from aigw.services.requests import RunCreate
 from aigw.services.runs import create_run_and_wait
 from aigw.services.wait import DEFAULT_POLL_S, WaitInterrupted, WaitTimeout, poll_after
 from tests.helpers.cli import Cli, make_assistant, make_thread
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("90s", 90),
-        ("10m", 600),
-        ("1h", 3600),
-        ("1h30m", 5400),
-        ("7d", 604_800),
-        ("2w", 1_209_600),
-        ("250ms", 0.25),
-        ("1.5s", 1.5),
-        ("45", 45),
-        (" 24H ", 86_400),
-    ],
-)
-def test_durations_read_as_people_write_them(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "soon", "10x", "-5s", "0s", "m", "5 m", "1h-2m"])
-def test_a_bad_duration_is_a_usage_error_naming_the_option(text: str) -> None:
-    with pytest.raises(UsageError, match="--since"):
-        parse_duration(text, "--since")
-
-
-def test_durations_print_short() -> None:
-    assert [format_duration(s) for s in (0.25, 3.5, 42, 600, 605, 3600, 5400)] == [
-        "250ms",
-        "3.5s",
-        "42s",
-        "10m",
-        "10m05s",
-        "1h",
-        "1h30m",
-    ]
 
 
 def test_polling_follows_the_servers_poll_after_header() -> None:

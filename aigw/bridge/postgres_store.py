@@ -59,14 +59,14 @@ class PostgresBridgeStore:
         from psycopg_pool import AsyncConnectionPool
 
         from aigw.errors import AigwError, ExitCode
-        from aigw.storage.postgres import describe
+        from aigw.storage.postgres import describe_url
 
         try:  # one connection first: a clear error now rather than the pool's retries
             first = await psycopg.AsyncConnection.connect(self.url, connect_timeout=5)
         except psycopg.Error as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise AigwError(
-                f"the Assistants bridge cannot reach its database at {describe(self.url)}: "
+                f"the Assistants bridge cannot reach its database at {describe_url(self.url)}: "
                 f"{reason}",
                 code=ExitCode.DATABASE,
                 hint="check SUPABASE_DB_URL / DATABASE_URL, and run `aigw migrate` first",
@@ -76,7 +76,7 @@ class PostgresBridgeStore:
             row = await cursor.fetchone()
         if not (row and row[0]):
             raise AigwError(
-                f"the database at {describe(self.url)} has no Assistants bridge tables",
+                f"the database at {describe_url(self.url)} has no Assistants bridge tables",
                 code=ExitCode.DATABASE,
                 hint="run `aigw migrate` (sql/0006_bridge.sql adds them)",
             )

@@ -164,18 +164,6 @@ VerboseOption = typer.Option(
     help="Say on stderr whether the answer came from the cache, its age, and any retry.",
 )
 
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, option: str) -> float:
-    """`300`, `30s`, `5m`, `1h`, `1d` → seconds."""
-    import re
-
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
-    if not found or found.group(2) not in _DURATION_UNITS:
-        raise UsageError(f"{option} expects a duration such as 30s, 5m or 1h, got {text!r}")
-    return float(found.group(1)) * _DURATION_UNITS[found.group(2)]
-
 
 def set_invocation_options(
     app_ctx: Any, *, force: bool, no_wait: bool, verbose: bool = False
@@ -224,9 +212,11 @@ def set_invocation_options(
 
 def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verbose: bool) -> None:
     """A cacheable read's --no-cache, --max-age and --verbose, for the cache layer."""
+    from aigw.durations import parse_duration
+
     app_ctx.command_options.update(
         no_cache=no_cache,
-        max_age=parse_duration(max_age, "--max-age") if max_age is not None else None,
+        max_age=parse_duration(max_age, "--max-age", zero=True) if max_age is not None else None,
         verbose=verbose or bool(app_ctx.command_options.get("verbose")),
     )
 

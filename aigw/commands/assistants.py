@@ -33,7 +33,7 @@ from aigw.render.output import fmt_time
 
 app = typer.Typer(help="Manage assistants (/v1/assistants).", no_args_is_help=True)
 
-COLUMNS = [
+ASSISTANT_COLUMNS = [
     Column("id", lambda a: a.id, style="cyan", key=True),
     Column("name", lambda a: a.name),
     Column("model", lambda a: a.model),
@@ -135,7 +135,9 @@ def list_(
     app_ctx = app_context(ctx)
     set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
     Output(json).fetched_rows(
-        lambda: list_assistants(app_ctx, query, all_pages=all_pages), COLUMNS, all_pages=all_pages
+        lambda: list_assistants(app_ctx, query, all_pages=all_pages),
+        ASSISTANT_COLUMNS,
+        all_pages=all_pages,
     )
 
 

@@ -12,7 +12,7 @@ from aigw.render.output import fmt_time
 
 app = typer.Typer(help="Show or reset the circuit breaker.", no_args_is_help=True)
 
-COLUMNS = [
+CIRCUIT_COLUMNS = [
     Column("host", lambda s: s.host + (" (configured)" if s.configured else ""), no_wrap=True),
     Column("state", lambda s: s.state),
     Column("failures", lambda s: s.failures, justify="right"),
@@ -27,7 +27,7 @@ def status(ctx: typer.Context, json: bool = JsonOption) -> None:
     """Each upstream host's circuit. Closed, open (refusing) or half_open (probing)."""
     from aigw.services.breaker import breaker_status
 
-    Output(json).rows(breaker_status(app_context(ctx)), COLUMNS)
+    Output(json).rows(breaker_status(app_context(ctx)), CIRCUIT_COLUMNS)
 
 
 @app.command(

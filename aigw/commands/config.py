@@ -15,10 +15,10 @@ app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True
 @app.command("show", epilog=examples("aigw config show", "aigw config show --json"))
 def show(ctx: typer.Context, json: bool = JsonOption) -> None:
     """Every setting and where it came from. Flag, env, .env or default; secrets masked."""
-    from aigw.services.config import describe
+    from aigw.services.config import config_report
 
     app_ctx = app_context(ctx)
-    report = describe(app_ctx.settings, app_ctx.flags)
+    report = config_report(app_ctx.settings, app_ctx.flags)
     out = Output(json)
     if json:
         out.json(report)

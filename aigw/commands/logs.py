@@ -169,16 +169,19 @@ def tail(
     status: str | None = StatusOption,
     method: str | None = MethodOption,
     agent: str | None = AgentOption,
-    interval: float = typer.Option(1.0, "--interval", min=0.1, help="Seconds between polls."),
+    interval: str = typer.Option("1s", "--interval", help="Time between polls: 1s, 500ms."),
     local: bool = LocalOption,
     json: bool = JsonOption,
 ) -> None:
     """The newest rows, oldest first. With -f, new rows as they arrive (JSON lines with --json)."""
     from datetime import UTC, datetime
 
+    from aigw.durations import parse_duration
     from aigw.render.logs_views import render_tail_batch
     from aigw.services.logs import build_filter, follow
     from aigw.services.metrics import open_store
+
+    seconds = parse_duration(interval, "--interval")
 
     query = _log_query(endpoint=endpoint, status=status, method=method, agent=agent, limit=lines)
     where = build_filter(query, datetime.now(UTC))
@@ -186,7 +189,8 @@ def tail(
     out = Output(json)
     from aigw.render.output import reader_gone
 
-    for n, batch in enumerate(follow(store, where, interval=interval)):
+    # Polling more often than ten times a second would only load the store.
+    for n, batch in enumerate(follow(store, where, interval=max(seconds, 0.1))):
         render_tail_batch(out, batch, first=n == 0)
         if not follow_:
             break

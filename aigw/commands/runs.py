@@ -142,8 +142,8 @@ def create(
     json: bool = JsonOption,
 ) -> None:
     """Start a run. With --wait, follow it and print the reply (JSON: {run, messages})."""
+    from aigw.durations import parse_duration
     from aigw.render.assistants_views import run_fields, wait_status
-    from aigw.services.durations import parse_duration
     from aigw.services.requests import RunCreate
     from aigw.services.runs import create_run, create_run_and_wait
 
@@ -211,8 +211,8 @@ def cancel(
     json: bool = JsonOption,
 ) -> None:
     """Cancel a queued, in-progress or waiting run."""
+    from aigw.durations import parse_duration
     from aigw.render.assistants_views import run_fields, wait_status
-    from aigw.services.durations import parse_duration
     from aigw.services.runs import cancel_run, cancel_run_and_wait
 
     seconds = parse_duration(timeout, "--timeout")
@@ -254,8 +254,8 @@ def submit(
     json: bool = JsonOption,
 ) -> None:
     """Answer a run's pending tool calls. With --wait, follow it again."""
+    from aigw.durations import parse_duration
     from aigw.render.assistants_views import run_fields, wait_status
-    from aigw.services.durations import parse_duration
     from aigw.services.runs import submit_tool_outputs, submit_tool_outputs_and_wait
 
     app_ctx = app_context(ctx)

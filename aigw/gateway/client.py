@@ -19,9 +19,9 @@ from aigw.settings import SecretStr, Settings
 if TYPE_CHECKING:
     import openai
 
+    from aigw.common.log_record import LogRecord
     from aigw.common.state import SharedState
     from aigw.gateway.transports.keys import LabelledKey
-    from aigw.storage.base import LogRecord
     from aigw.storage.call_log import CallLog
 
 # The SDK marks every Assistants method deprecated (OpenAI switched its hosted Assistants API

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from aigw.gateway.circuit import breaker_for, host_of
 
 if TYPE_CHECKING:
+    from aigw.common.log_record import LogRecord
     from aigw.common.state import SharedState
     from aigw.gateway.clock import Clock
     from aigw.settings import Settings
-    from aigw.storage.base import LogRecord
 
 
 def preflight(
@@ -36,7 +36,7 @@ def preflight(
         return
     error = breaker_for(settings, state, clock).refusal(host_of(settings.base_url), claim=False)
     if error is not None:
-        from aigw.storage.base import LogRecord
+        from aigw.common.log_record import LogRecord
 
         record(
             LogRecord(endpoint="*", method="*", error_message=error.message, route=settings.route)

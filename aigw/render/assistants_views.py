@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
+from aigw.durations import format_duration
 from aigw.render.output import Column, Output, fmt_time, printable
-from aigw.services.durations import format_duration
 from aigw.services.messages import message_text
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from rich.json import JSON
 from rich.text import Text
 
+from aigw.common.log_record import COLUMNS, LogRecord
 from aigw.render.output import Column, Output, to_jsonable
-from aigw.storage.base import COLUMNS, LogRecord
 
 
 def status_text(code: int | None) -> Text:

@@ -4,6 +4,7 @@ per-hour trend as sparklines, and the cost tables. `--json` bypasses all of this
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -11,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from aigw.render.output import Output
-from aigw.services.metrics import CostRow, GroupRow, MetricsReport, TrendPoint
+
+if TYPE_CHECKING:  # the report's shape only: rendering never calls a service
+    from aigw.services.metrics import CostRow, GroupRow, MetricsReport, TrendPoint
 
 BARS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60
@@ -119,12 +122,11 @@ def squeeze(points: list[TrendPoint], width: int) -> list[TrendPoint]:
         chunk = points[start : start + size]
         p95s = [p.p95_ms for p in chunk if p.p95_ms is not None]
         merged.append(
-            TrendPoint(
-                chunk[0].start,
-                sum(p.calls for p in chunk),
-                sum(p.attempts for p in chunk),
-                max(p95s) if p95s else None,
-                None,
+            chunk[0]._replace(
+                calls=sum(p.calls for p in chunk),
+                attempts=sum(p.attempts for p in chunk),
+                p95_ms=max(p95s) if p95s else None,
+                error_rate=None,
             )
         )
     return merged

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox import validate
 from aigw.sandbox.http import Request, Router
-from aigw.sandbox.store import SandboxState, new_id, page
+from aigw.sandbox.store import SandboxState, new_object_id, page
 
 if TYPE_CHECKING:
     from aigw.sandbox.server import SandboxOptions
@@ -33,7 +33,7 @@ def assistant_from(body: dict[str, Any], created_at: int) -> dict[str, Any]:
     """An assistant from a create body, all checked; nothing stored."""
     validate.required(body, "model")
     assistant: dict[str, Any] = {
-        "id": new_id("asst_"),
+        "id": new_object_id("asst_"),
         "object": "assistant",
         "created_at": created_at,
         "name": None,

@@ -25,7 +25,7 @@ from aigw.sandbox import validate
 from aigw.sandbox.http import ApiError, EventStream, Request, Router
 from aigw.sandbox.lifecycle import FAIL_MARKER, chunks, token_usage, tokens
 from aigw.sandbox.responder import Conversation, Reply, ToolResult
-from aigw.sandbox.store import SandboxState, new_id
+from aigw.sandbox.store import SandboxState, new_object_id
 
 if TYPE_CHECKING:
     from aigw.sandbox.server import SandboxOptions
@@ -112,7 +112,7 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
     return [
         {
-            "id": new_id("call_"),
+            "id": new_object_id("call_"),
             "type": "function",
             "function": {"name": call.name, "arguments": call.arguments},
         }
@@ -151,7 +151,7 @@ def register(router: Router, state: SandboxState, options: SandboxOptions) -> No
         reply = options.responder.respond(conversation)
         usage = token_usage(prompt, _completion_tokens(reply))
         head = {
-            "id": new_id("chatcmpl-"),
+            "id": new_object_id("chatcmpl-"),
             "created": state.now(),
             "model": model,
             "system_fingerprint": "fp_sandbox",

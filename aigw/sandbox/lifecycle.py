@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox.http import ApiError
 from aigw.sandbox.responder import Conversation, Reply, Responder, ToolResult, message_text
-from aigw.sandbox.store import new_id
+from aigw.sandbox.store import new_object_id
 
 if TYPE_CHECKING:
     from aigw.sandbox.store import SandboxState
@@ -167,7 +167,7 @@ class RunMachine:
         step = self._new_step(at, {"type": "tool_calls", "tool_calls": []})
         calls = [
             {
-                "id": new_id("call_"),
+                "id": new_object_id("call_"),
                 "type": "function",
                 "function": {"name": c.name, "arguments": c.arguments, "output": None},
             }
@@ -310,7 +310,7 @@ class RunMachine:
 def step_object(run: dict[str, Any], details: dict[str, Any], at: float) -> dict[str, Any]:
     """A run step in progress, of the type `details` says."""
     return {
-        "id": new_id("step_"),
+        "id": new_object_id("step_"),
         "object": "thread.run.step",
         "created_at": int(at),
         "assistant_id": run["assistant_id"],
@@ -332,7 +332,7 @@ def step_object(run: dict[str, Any], details: dict[str, Any], at: float) -> dict
 def assistant_message(run: dict[str, Any], at: float) -> dict[str, Any]:
     """The run's reply message, in progress and still empty."""
     return {
-        "id": new_id("msg_"),
+        "id": new_object_id("msg_"),
         "object": "thread.message",
         "created_at": int(at),
         "thread_id": run["thread_id"],

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aigw.sandbox import validate
 from aigw.sandbox.http import ApiError, EventStream, Request, Response, Router
 from aigw.sandbox.lifecycle import STREAM_END, RunMachine, Timing, outputs_of
-from aigw.sandbox.store import SandboxState, new_id, page
+from aigw.sandbox.store import SandboxState, new_object_id, page
 from aigw.sandbox.threads import (
     active_run,
     add_message,
@@ -63,7 +63,7 @@ def run_from(
         raise ApiError(400, "Invalid 'tools': at most 20 tools on a run.", param="tools")
     metadata = validate.metadata(body)
     run = {
-        "id": new_id("run_"),
+        "id": new_object_id("run_"),
         "object": "thread.run",
         "created_at": created_at,
         "thread_id": thread_id,

@@ -14,7 +14,7 @@ from aigw.sandbox.http import ApiError, Request
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def new_id(prefix: str) -> str:
+def new_object_id(prefix: str) -> str:
     """IDs shaped like the real API's: a prefix and 24 random letters and digits."""
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(24))
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox import validate
 from aigw.sandbox.http import ApiError, Request, Router
-from aigw.sandbox.store import SandboxState, new_id, page
+from aigw.sandbox.store import SandboxState, new_object_id, page
 
 if TYPE_CHECKING:
     from aigw.sandbox.server import SandboxOptions
@@ -92,7 +92,7 @@ def add_message(created_at: int, thread_id: str, body: Any, param: str = "") -> 
     if not isinstance(attachments, list):
         raise ApiError(400, f"Invalid '{prefix}attachments': expected an array.")
     message = {
-        "id": new_id("msg_"),
+        "id": new_object_id("msg_"),
         "object": "thread.message",
         "created_at": created_at,
         "thread_id": thread_id,
@@ -115,7 +115,7 @@ def thread_from(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A thread and its initial messages from a create body, all checked; nothing stored."""
     thread: dict[str, Any] = {
-        "id": new_id("thread_"),
+        "id": new_object_id("thread_"),
         "object": "thread",
         "created_at": created_at,
         "tool_resources": body.get("tool_resources") or {},

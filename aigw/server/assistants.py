@@ -23,10 +23,10 @@ from aigw.bridge.legs import ModelCall
 from aigw.bridge.model import ChatModel
 from aigw.bridge.serve import make_store
 from aigw.bridge.service import BridgeService
+from aigw.common.log_record import LogRecord, new_id
 from aigw.gateway.endpoints import endpoint_of
 from aigw.server.app import require_gateway_key
 from aigw.server.runtime import RUNTIME
-from aigw.storage.base import LogRecord, new_id
 
 if TYPE_CHECKING:
     from aigw.server.runtime import ServerOptions

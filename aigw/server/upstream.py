@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from aigw.common.log_record import LogRecord, new_id
 from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint
 from aigw.gateway.http import is_upstream_failure_status
@@ -35,7 +36,6 @@ from aigw.gateway.policies.retry import RETRY, RetryPolicy
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.server.errors import gateway_error
 from aigw.server.runtime import Runtime
-from aigw.storage.base import LogRecord, new_id
 
 # Never relayed to the client: connection-level, and what the gateway changed (it decodes).
 RESPONSE_DROPPED = frozenset(

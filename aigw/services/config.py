@@ -7,7 +7,7 @@ from typing import Any
 from aigw.settings import FIELDS, SecretStr, Settings, env_names, mask, mask_url, value_sources
 
 
-def describe(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
+def config_report(settings: Settings, flags: dict[str, Any]) -> dict[str, Any]:
     sources = value_sources(settings, flags)
     rows = []
     for name in FIELDS:

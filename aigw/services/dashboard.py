@@ -13,6 +13,7 @@ import heapq
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from aigw.common.log_record import LogRecord
 from aigw.errors import UsageError
 from aigw.services.metrics import (
     GroupRow,
@@ -26,7 +27,7 @@ from aigw.services.metrics import (
 )
 from aigw.services.prices import price_table
 from aigw.storage.aggregates import GroupStats
-from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.base import LogFilter
 
 if TYPE_CHECKING:
     from aigw.context import AppContext

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
+from aigw.common.log_record import LogRecord
+from aigw.durations import parse_duration, parse_instant
 from aigw.errors import AigwError, ExitCode, UsageError
-from aigw.services.durations import parse_duration, parse_instant
 from aigw.services.metrics import open_store
-from aigw.storage.base import LogFilter, LogRecord, status_range
+from aigw.storage.base import LogFilter, status_range
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -68,7 +69,8 @@ def list_logs(ctx: AppContext, query: LogQuery, *, local: bool, now: datetime) -
 
 def show_log(ctx: AppContext, record_id: str, *, local: bool) -> LogRecord:
     """The row with this id, or with the one id that starts with it."""
-    from aigw.storage.base import id_prefix_range, is_uuid
+    from aigw.common.log_record import is_uuid
+    from aigw.storage.base import id_prefix_range
 
     _, store = open_store(ctx, local)
     wanted = record_id.strip().lower()
@@ -183,7 +185,7 @@ class PruneReport:
 
 
 def prune_cutoff(older_than: str, now: datetime) -> datetime:
-    seconds = parse_duration(older_than, "--older-than")
+    seconds = parse_duration(older_than, "--older-than", unit="d")
     return now - timedelta(seconds=seconds)
 
 

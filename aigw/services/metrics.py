@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
+from aigw.durations import parse_duration, parse_instant
 from aigw.errors import UsageError
-from aigw.services.durations import parse_duration, parse_instant
 from aigw.services.prices import Price, cost_usd, price_for, price_table
 from aigw.storage.aggregates import GROUP_BY, GroupStats, MetricsQuery, ModelTokens, UsageStats
 
@@ -121,7 +121,7 @@ class MetricsReport(NamedTuple):
 # -- parsing ----------------------------------------------------------------------------------
 
 
-def parse_rate(text: str, option: str) -> float:
+def parse_fraction(text: str, option: str) -> float:
     """`5%` or `0.05` → 0.05."""
     value = text.strip()
     try:
@@ -300,7 +300,7 @@ def check_alerts(total: GroupRow, options: MetricsOptions) -> list[Alert]:
     """The thresholds the window broke; an empty window breaks none."""
     alerts: list[Alert] = []
     if options.max_error_rate is not None:
-        limit = parse_rate(options.max_error_rate, "--max-error-rate")
+        limit = parse_fraction(options.max_error_rate, "--max-error-rate")
         if total.error_rate is not None and total.error_rate > limit:
             alerts.append(
                 Alert(
@@ -312,7 +312,7 @@ def check_alerts(total: GroupRow, options: MetricsOptions) -> list[Alert]:
                 )
             )
     if options.max_p95 is not None:
-        limit_ms = parse_duration(options.max_p95, "--max-p95") * 1000
+        limit_ms = parse_duration(options.max_p95, "--max-p95", unit="ms") * 1000
         if total.p95_ms is not None and total.p95_ms > limit_ms:
             alerts.append(
                 Alert(
@@ -330,9 +330,9 @@ def metrics_report(ctx: AppContext, options: MetricsOptions, now: datetime) -> M
     query = build_query(options, now)
     # Thresholds are validated before any database work, so a typo fails fast.
     if options.max_error_rate is not None:
-        parse_rate(options.max_error_rate, "--max-error-rate")
+        parse_fraction(options.max_error_rate, "--max-error-rate")
     if options.max_p95 is not None:
-        parse_duration(options.max_p95, "--max-p95")
+        parse_duration(options.max_p95, "--max-p95", unit="ms")
     kind, store = open_store(ctx, options.local)
     stats, usage = store.aggregates(query)
     tokens = store.model_trend(query)

@@ -52,10 +52,10 @@ def migrate_apply(
     dry_run: bool = False,
     on_wait: Callable[[], None] | None = None,
 ) -> MigrateReport:
-    from aigw.storage import migrations
+    from aigw.storage import migrations, postgres
 
     url = database_url(app, db_url)
-    target = migrations.describe_url(url)
+    target = postgres.describe_url(url)
     result = migrations.apply(url, app.settings.sql_dir, dry_run=dry_run, on_wait=on_wait)
     return MigrateReport(
         target, dry_run, result.applied, result.bootstrap, result.creates, result.drops
@@ -63,10 +63,10 @@ def migrate_apply(
 
 
 def migrate_status(app: AppContext, db_url: str | None) -> StatusReport:
-    from aigw.storage import migrations
+    from aigw.storage import migrations, postgres
 
     url = database_url(app, db_url)
-    target = migrations.describe_url(url)
+    target = postgres.describe_url(url)
     found = migrations.status(url, app.settings.sql_dir)
     pending = sum(1 for m in found.migrations if m.state == "pending")
     return StatusReport(target, found.auth, found.auth_missing, found.migrations, pending)

@@ -27,9 +27,10 @@ from aigw.services.records import set_aside_mirror_rows, sync_mirror
 from aigw.storage.base import RowsRefused, SetAside
 
 if TYPE_CHECKING:
+    from aigw.common.log_record import LogRecord
     from aigw.context import AppContext
     from aigw.settings import Settings
-    from aigw.storage.base import LogRecord, PendingBatch, Repository
+    from aigw.storage.base import PendingBatch, Repository
     from aigw.storage.sqlite import SQLiteRepository
 
 BATCH_SIZE = 1000

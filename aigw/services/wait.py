@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aigw.durations import format_duration
 from aigw.errors import AigwError, ExitCode
-from aigw.services.durations import format_duration
 
 if TYPE_CHECKING:
     from aigw.context import AppContext

@@ -108,9 +108,9 @@ def remote_label(settings: Settings) -> str | None:
     """Where the remote store is, for messages (never with a password or key)."""
     kind = remote_kind(settings)
     if kind == "postgres":
-        from aigw.storage.postgres import describe
+        from aigw.storage.postgres import describe_url
 
-        return f"Postgres at {describe(settings.db_url or '')}"
+        return f"Postgres at {describe_url(settings.db_url or '')}"
     if kind == "supabase":
         from aigw.settings import mask_url
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from aigw.storage.base import LogRecord, Repository, RowsNotWritten
+from aigw.common.log_record import LogRecord
+from aigw.storage.base import Repository, RowsNotWritten
 
 
 class CallLog:

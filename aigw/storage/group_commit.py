@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from aigw.storage.base import LogRecord
+from aigw.common.log_record import LogRecord
 
 MAX_KEPT = 100_000  # rows refused by the store, kept for another try; beyond, the oldest go
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aigw.errors import AigwError, ConfigError, ExitCode, UsageError
+from aigw.storage import postgres
 from aigw.storage.pg_catalog import catalog_snapshot, diff_catalog
 from aigw.storage.sql_split import leading_noise, split_statements
 from aigw.storage.supabase_auth import Bootstrap, bootstrap, probe_auth
@@ -140,59 +141,17 @@ def discover(sql_dir: Path | None = None) -> list[Migration]:
 # -- connection -----------------------------------------------------------------------------
 
 
-def describe_url(db_url: str) -> str:
-    """`user@host:port/dbname`, never the password; the URL itself is never echoed."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        params = conninfo_to_dict(db_url)
-    except Exception:
-        raise UsageError(
-            "the database URL is not a postgresql:// URL or a key=value connection string"
-        ) from None
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    user = f"{params['user']}@" if params.get("user") else ""
-    return f"{user}{host}:{port}/{params.get('dbname') or ''}"
-
-
-def scrub(message: str, db_url: str) -> str:
-    """A server or driver message with the URL's password masked, should it appear."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        password = conninfo_to_dict(db_url).get("password")
-    except Exception:
-        password = None
-    from aigw.settings import mask_url
-
-    message = message.replace(db_url, mask_url(db_url))
-    if password:
-        message = message.replace(str(password), "****")
-    return message
-
-
-def connect(db_url: str) -> psycopg.Connection[Any]:
-    import psycopg
-
-    target = describe_url(db_url)
-    try:
-        return psycopg.connect(
-            db_url,
-            autocommit=True,  # transactions are explicit: one per migration
-            prepare_threshold=None,  # Supabase's pooler in transaction mode
-            connect_timeout=10,
-            application_name="aigw migrate",
-        )
-    except psycopg.Error as exc:
-        first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url)
-        raise MigrationError(f"cannot connect to {target}: {first}") from None
+def _connect(db_url: str) -> psycopg.Connection[Any]:
+    return postgres.connect(db_url, timeout=10, application_name="aigw migrate")
 
 
 @contextmanager
 def migration_lock(db_url: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the advisory lock for the block, on a connection of its own inside one transaction."""
-    with connect(db_url) as conn, conn.transaction():
+    with (
+        _connect(db_url) as conn,
+        conn.transaction(),
+    ):
         got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
         if not (got and got[0]):
             if on_wait:
@@ -276,7 +235,7 @@ def refuse_drift(found: list[MigrationState]) -> None:
 def status(db_url: str, sql_dir: Path | None = None) -> Status:
     """The migrations' states and the Supabase pieces a run would create; changes nothing."""
     migrations = discover(sql_dir)
-    with connect(db_url) as conn:
+    with _connect(db_url) as conn:
         missing, marked = probe_auth(conn)
         auth = "stand-in" if marked else "supabase" if not missing else "missing"
         return Status(states(migrations, read_applied(conn)), auth, missing)
@@ -292,7 +251,10 @@ def apply(
     """Bootstrap, then apply the pending migrations (or try them all and roll back: dry run)."""
 
     migrations = discover(sql_dir)
-    with migration_lock(db_url, on_wait), connect(db_url) as conn:
+    with (
+        migration_lock(db_url, on_wait),
+        _connect(db_url) as conn,
+    ):
         if dry_run:
             return _dry_run(conn, migrations, db_url)
         boot, done = _run_pending(conn, migrations, db_url, dry_run=False)
@@ -362,7 +324,9 @@ def _failure(
 ) -> MigrationError:
     line = _error_line(conn, m, exc)
     where = display_path(m.path) + (f":{line}" if line else "")
-    first = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url)
+    first = postgres.scrub(
+        str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url
+    )
     code = f" ({exc.sqlstate})" if exc.sqlstate else ""
     kept = f"; applied before it: {', '.join(done)}" if done else ""
     return MigrationError(f"{where}: {first}{code} — {m.label} rolled back{kept}", applied=done)

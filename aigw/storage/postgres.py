@@ -19,22 +19,12 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from aigw.common.log_record import COLUMNS, UUID_SHAPE, LogRecord, is_uuid
 from aigw.errors import AigwError, ExitCode
 from aigw.storage import aggregates
 from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
-from aigw.storage.base import (
-    COLUMNS,
-    UUID_SHAPE,
-    LogFilter,
-    LogRecord,
-    RemoteDestination,
-    RowsRefused,
-    filter_sql,
-    is_uuid,
-    without_nul,
-)
+from aigw.storage.base import LogFilter, RemoteDestination, RowsRefused, filter_sql, without_nul
 
 _UUIDS = ("id", "call_id", "user_id", "agent_id")
 _LAST_UUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
@@ -52,33 +42,58 @@ _INSERT_BATCH = (
 )
 
 
-def describe(url: str) -> str:
-    """host:port/db of a Postgres URL — never the password."""
+def describe_url(url: str) -> str:
+    """`user@host:port/dbname` of a Postgres URL or key=value string, never the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from aigw.errors import UsageError
+
     try:
-        parts = urlsplit(url)
-        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
-    except ValueError:  # a port out of range, a broken IPv6 literal: shown as given, masked
-        from aigw.settings import mask_url
+        params = conninfo_to_dict(url)
+    except Exception:
+        raise UsageError(
+            "the database URL is not a postgresql:// URL or a key=value connection string"
+        ) from None
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"{user}{host}:{port}/{params.get('dbname') or ''}"
 
-        return mask_url(url)
+
+def scrub(message: str, url: str) -> str:
+    """A server or driver message with the URL's password masked, should it appear."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from aigw.settings import mask_url
+
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except Exception:
+        password = None
+    message = message.replace(url, mask_url(url))
+    if password:
+        message = message.replace(str(password), "****")
+    return message
 
 
-def connect(url: str, *, timeout: float = 5.0) -> Any:
-    """A psycopg connection fit for the pooler; failures become AigwError (exit 8)."""
+def connect(url: str, *, timeout: float = 5.0, application_name: str = "aigw") -> Any:
+    """A psycopg connection fit for the pooler (autocommit, no server-side prepared statements);
+    a failure is an AigwError with exit code 8 that names the server, never the password."""
     import psycopg
 
+    target = describe_url(url)
     try:
         return psycopg.connect(
             url,
             autocommit=True,
             prepare_threshold=None,
             connect_timeout=max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
-            application_name="aigw",
+            application_name=application_name,
         )
     except psycopg.Error as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AigwError(
-            f"cannot connect to Postgres at {describe(url)}: {detail}",
+            f"cannot connect to {target}: {scrub(first, url)}",
             code=ExitCode.DATABASE,
             hint="check SUPABASE_DB_URL / DATABASE_URL and that the server is up",
         ) from None

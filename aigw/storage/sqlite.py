@@ -29,20 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aigw.common.log_record import COLUMNS, RECORD_FIELDS, LogRecord, id_time
 from aigw.errors import ConfigError
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
-from aigw.storage.base import (
-    COLUMNS,
-    FIELDS,
-    LogFilter,
-    LogRecord,
-    PendingBatch,
-    RowsNotWritten,
-    SetAside,
-    filter_sql,
-    id_time,
-)
+from aigw.storage.base import LogFilter, PendingBatch, RowsNotWritten, SetAside, filter_sql
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
@@ -66,15 +57,15 @@ def _insert_row() -> str:
 
 INSERT_ROW = _insert_row()
 # Rows come back as (seq, *LogRecord's fields): LogRecord(*row[1:]) once checked (read_row).
-_SELECT = f"SELECT seq, {', '.join(FIELDS)} FROM ai_gateway_logs"
-_READ_CREATED = FIELDS.index("created_at")
-_SELECTED_ID = 1 + FIELDS.index("id")  # in a _SELECT row, after seq
-_READ_INTS = [FIELDS.index(n) for n in ("status_code", "attempt", *TOKEN_COLUMNS)]
-_READ_LATENCY = FIELDS.index("latency_ms")
+_SELECT = f"SELECT seq, {', '.join(RECORD_FIELDS)} FROM ai_gateway_logs"
+_READ_CREATED = RECORD_FIELDS.index("created_at")
+_SELECTED_ID = 1 + RECORD_FIELDS.index("id")  # in a _SELECT row, after seq
+_READ_INTS = [RECORD_FIELDS.index(n) for n in ("status_code", "attempt", *TOKEN_COLUMNS)]
+_READ_LATENCY = RECORD_FIELDS.index("latency_ms")
 # A row is in the remote store when the sync cursor passed it and it was not set aside.
 _SYNCED = "(seq <= (SELECT seq FROM sync_cursor) AND seq NOT IN (SELECT seq FROM sync_set_aside))"
 ID_TIME_SLACK_S = 1.0  # a record's id and created_at are taken together; allow for clock steps
-_READ_PAYLOADS = [FIELDS.index(name) for name in ("request_payload", "response_payload")]
+_READ_PAYLOADS = [RECORD_FIELDS.index(name) for name in ("request_payload", "response_payload")]
 
 
 def open_local(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -221,10 +212,10 @@ def from_row(row: Sequence[Any]) -> LogRecord:
             try:
                 values[index] = json.loads(values[index])
             except (TypeError, ValueError):
-                raise ValueError(f"{FIELDS[index]} is not JSON") from None
+                raise ValueError(f"{RECORD_FIELDS[index]} is not JSON") from None
     for index in _READ_INTS:
         if values[index] is not None and type(values[index]) is not int:
-            raise ValueError(f"{FIELDS[index]} is not an integer ({values[index]!r:.40})")
+            raise ValueError(f"{RECORD_FIELDS[index]} is not an integer ({values[index]!r:.40})")
     latency = values[_READ_LATENCY]
     if latency is not None and type(latency) not in (int, float):
         raise ValueError(f"latency_ms is not a number ({latency!r:.40})")

@@ -16,19 +16,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from aigw.common.log_record import COLUMNS, LogRecord, is_uuid
 from aigw.errors import AigwError, ExitCode
 from aigw.storage import aggregates
 from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
-from aigw.storage.base import (
-    COLUMNS,
-    LogFilter,
-    LogRecord,
-    RemoteDestination,
-    RowsRefused,
-    is_uuid,
-    status_range,
-    without_nul,
-)
+from aigw.storage.base import LogFilter, RemoteDestination, RowsRefused, status_range, without_nul
 
 T = TypeVar("T")
 _UUIDS = ("id", "call_id", "user_id", "agent_id")

@@ -21,11 +21,12 @@ from typing import Any
 import openai
 from aiohttp import web
 
+from aigw.common.log_record import LogRecord
 from aigw.server.app import create_app
 from aigw.server.run import bind, runner_for, url_of
 from aigw.server.runtime import RUNTIME, Runtime, ServerOptions
 from aigw.settings import Settings
-from aigw.storage.base import LogFilter, LogRecord
+from aigw.storage.base import LogFilter
 from aigw.storage.sqlite import SQLiteRepository
 
 GATEWAY_KEY = "gk-app-0000000000000001"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from aigw.storage.base import COLUMNS, LogRecord
+from aigw.common.log_record import COLUMNS, LogRecord
 from aigw.storage.postgres import remote_row
 from aigw.storage.sqlite import SQLiteRepository
 

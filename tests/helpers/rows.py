@@ -10,8 +10,9 @@ from typing import Any
 
 import psycopg
 
+from aigw.common.log_record import LogRecord, new_id
 from aigw.settings import Settings
-from aigw.storage.base import LogFilter, LogRecord, new_id
+from aigw.storage.base import LogFilter
 from aigw.storage.sqlite import SQLiteRepository
 
 

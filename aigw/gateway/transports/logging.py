@@ -33,13 +33,13 @@ from typing import Any
 
 import orjson
 
+from aigw.common.log_record import LogRecord, new_id
 from aigw.gateway.endpoints import COLLECTIONS, endpoint_of
 from aigw.gateway.http import BaseTransport, Request, Response, SyncByteStream, headers_named
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.gateway.transports.base import Layer
 from aigw.redact import Redactor
-from aigw.storage.base import LogRecord, new_id
 
 CALL_ID = "aigw.call_id"
 ATTEMPT = "aigw.attempt"

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from aigw.common.log_record import new_id
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import (
@@ -48,7 +49,6 @@ from aigw.gateway.policies.retry import (
 )
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
-from aigw.storage.base import new_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 __all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "RetryTransport", "retry_after_seconds"]
