@@ -22,7 +22,7 @@ EXAMPLES = examples(
 def metrics(
     ctx: typer.Context,
     since: str = typer.Option(
-        "24h", "--since", help="Window start: a duration back (15m, 24h, 7d, 2w) or ISO-8601."
+        "24h", "--since", help="Window start: a duration back (15m, 24h, 7d) or ISO-8601."
     ),
     until: str | None = typer.Option(
         None, "--until", help="Window end (exclusive): a duration back or ISO-8601; default now."

@@ -30,11 +30,10 @@ def serve(
         "x-vercel-ai-gateway-key", "--gateway-key-header", help="Header carrying the key."
     ),
     run_ms: int = typer.Option(300, "--run-ms", min=0, help="How long a run takes (ms)."),
-    requires_action_expiry: float = typer.Option(
-        600.0,
+    requires_action_expiry: str = typer.Option(
+        "10m",
         "--requires-action-expiry",
-        min=0,
-        help="Seconds a run may wait in requires_action before it expires.",
+        help="How long a run may wait in requires_action before it expires (10m, 90s, 0).",
     ),
     poll_after_ms: int = typer.Option(
         50, "--poll-after-ms", min=0, help="`openai-poll-after-ms` sent with run objects."
@@ -60,14 +59,16 @@ def serve(
     The first stdout line is `listening on http://HOST:PORT/v1`; the next is the `export`
     line that points a shell at it, with keys the sandbox accepts.
     """
+    from aigw.durations import parse_duration
     from aigw.sandbox import Sandbox, SandboxOptions
     from aigw.services import sandbox as service
 
+    expiry = parse_duration(requires_action_expiry, "--requires-action-expiry", zero=True)
     options = SandboxOptions(
         gateway_keys=list(gateway_key or []),
         gateway_key_header=gateway_key_header,
         run_duration_ms=run_ms,
-        requires_action_expiry_s=requires_action_expiry,
+        requires_action_expiry_s=expiry,
         poll_after_ms=poll_after_ms,
     )
     from aigw.errors import UsageError
@@ -85,7 +86,7 @@ def serve(
         serve_args = [
             *("--host", host, "--port", str(port), "--gateway-key-header", gateway_key_header),
             *("--run-ms", str(run_ms), "--poll-after-ms", str(poll_after_ms)),
-            *("--requires-action-expiry", str(requires_action_expiry)),
+            *("--requires-action-expiry", requires_action_expiry),
             *(arg for key in gateway_key or [] for arg in ("--gateway-key", key)),
             *(arg for spec in fault or [] for arg in ("--fault", spec)),
         ]
