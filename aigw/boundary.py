@@ -78,10 +78,12 @@ class ErrorBoundaryGroup(TyperGroup):
             raise Exit(error.code) from None
         finally:
             obj = ctx.find_root().obj
-            close = getattr(obj, "close", None)
-            if close is not None:
+            if obj is not None:
+                from aigw.services.sync import finish_command
+
                 try:
-                    close()
+                    for message in finish_command(obj):
+                        Output().warn(message)
                 except Exception as exc:  # closing must never hide the command's own result
                     if _debug(ctx):
                         raise

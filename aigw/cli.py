@@ -12,8 +12,7 @@ import typer
 
 from aigw import __version__
 from aigw.boundary import ErrorBoundaryGroup
-from aigw.commands._help import examples
-from aigw.commands._options import ForceOption, NoWaitOption, set_invocation_options
+from aigw.commands._options import ForceOption, NoWaitOption, examples, set_invocation_options
 from aigw.context import AppContext
 from aigw.errors import Terminated
 
@@ -196,7 +195,8 @@ def main() -> None:
     # Typer turns every registered sub-app into click commands on each run (~20 ms for all
     # of them): build only the one invoked. Root help, typos and --version get the full app.
     name = command_named(sys.argv[1:])
-    built = build_app(None if name is None else [name])
+    # `completions` describes every command, so it gets them all.
+    built = build_app(None if name in (None, "completions") else [name])
     if name is not None:
         import typer.main
 

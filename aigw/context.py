@@ -71,7 +71,7 @@ class AppContext:
         """
         if self.remote is None:
             return None
-        from aigw.storage.mirror import RememberingMirror
+        from aigw.storage.base import RememberingMirror
 
         return RememberingMirror(self.remote, self._remember_agent)
 
@@ -115,14 +115,15 @@ class AppContext:
             )
         return self.gateway.client
 
-    def close(self) -> None:
-        """Called once after the command: close clients, then sync pending log rows.
+    @property
+    def logs_to_sync(self) -> bool:
+        """Whether the command used the local store and left syncing its rows to its end."""
+        return "repository" in self.__dict__ and self.flush_logs_on_close
 
-        The sync gets at most `settings.sync_budget` seconds; what it cannot send stays pending
-        and is said once on stderr (the context is the one place that sees the whole command).
-        """
-        from aigw.render import Output
-
+    def close(self) -> list[str]:
+        """Close what the command opened, the log rows' writer first; the warnings it leaves
+        for stderr. Syncing the pending rows comes after (services/sync.py `finish_command`)."""
+        warnings: list[str] = []
         if "gateway" in self.__dict__:
             self.gateway.close()  # closes the state store and the call log too
         else:  # refused by the preflight, or no call made: close what it opened
@@ -132,31 +133,18 @@ class AppContext:
                 self.call_log.close()
         if "call_log" in self.__dict__ and self.call_log.unwritten:
             log = self.call_log
-            Output().warn(f"{len(log.unwritten)} log rows could not be saved ({log.problem})")
-        for message in self.unrecorded:
-            Output().warn(message)
+            warnings.append(f"{len(log.unwritten)} log rows could not be saved ({log.problem})")
+        warnings += self.unrecorded
         if "remote" in self.__dict__ and self.remote is not None:
             self.remote.close()
-        if "repository" in self.__dict__ and self.flush_logs_on_close:
-            from aigw.services.sync import flush_pending
-
-            report = flush_pending(self.settings, self.settings.sync_budget)
-            if report is not None and (report.pending or report.mirror_pending):
-                reason = f": {report.error}" if report.error else ""
-                rows = f"{report.pending} log rows"
-                if report.mirror_pending:
-                    rows += f" and {report.mirror_pending} mirror rows (agents, conversations…)"
-                Output().warn(
-                    f"{rows} pending sync to {report.remote}{reason}; "
-                    "they are kept and sent by the next command or `aigw logs sync`"
-                )
         if "repository" in self.__dict__:
             if malformed := list(self.repository.malformed.values()):
-                Output().warn(
+                warnings.append(
                     f"skipped {len(malformed)} malformed row(s) of the local store (row "
                     f"{malformed[0].id}: {malformed[0].reason}); sync sets them aside"
                 )
             self.repository.close()
+        return warnings
 
 
 def app_context(ctx: typer.Context) -> AppContext:

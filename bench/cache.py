@@ -36,6 +36,7 @@ from aigw.gateway.http import Request
 from aigw.gateway.transports.breaker import host_of
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
+from aigw.storage import open_state
 from aigw.storage.call_log import CallLog
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.state import SQLiteState
@@ -122,7 +123,9 @@ def cache_ratio(home: Path) -> dict[tuple[str, str], float]:
             for label, options in (("hit", {}), ("upstream", {"no_cache": True})):
                 for how, timer in runs:
                     log = CallLog(lambda: store)
-                    gateway = Gateway(settings, options=options, log=log)
+                    gateway = Gateway(
+                        settings, state=open_state(settings), options=options, log=log
+                    )
                     try:
                         took = timer(gateway, CALLS)
                     finally:

@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer.main
 
+from aigw.cli import app
 from aigw.commands.completions import script
 from aigw.services.completions import FILENAMES, SHELLS, install_path
 from tests.helpers.cli import Cli
@@ -18,7 +20,7 @@ COMPLETIONS = Path(__file__).resolve().parent.parent / "completions"
 @pytest.mark.parametrize("shell", SHELLS)
 def test_checked_in_completions_are_current_with_the_commands(shell: str) -> None:
     checked_in = (COMPLETIONS / FILENAMES[shell]).read_text(encoding="utf-8")
-    assert checked_in == script(shell), (
+    assert checked_in == script(shell, typer.main.get_command(app)), (
         f"completions/{FILENAMES[shell]} is out of date: run "
         f"`aigw completions show {shell} > completions/{FILENAMES[shell]}`"
     )
@@ -57,7 +59,7 @@ def test_install_writes_where_the_shell_looks(cli: Cli, tmp_path: Path, monkeypa
     result = cli("completions", "install", "fish")
     assert result.exit_code == 0, result.stderr
     target = install_path("fish", tmp_path)
-    assert target.read_text(encoding="utf-8") == script("fish")
+    assert target.read_text(encoding="utf-8") == script("fish", typer.main.get_command(app))
 
 
 def test_an_unknown_shell_is_a_usage_error(cli: Cli) -> None:

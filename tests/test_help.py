@@ -1,7 +1,7 @@
 """Help that teaches: every command's --help ends with one to three examples that parse, and a
 group's help gives each of its commands one whole line.
 
-A new command passes by adding `epilog=examples(...)` (aigw/commands/_help.py) to its
+A new command passes by adding `epilog=examples(...)` (aigw/commands/_options.py) to its
 `@app.command(...)` (or its `typer.Typer(...)` when the group itself runs).
 """
 

@@ -19,7 +19,7 @@ from aigw.gateway.client import Gateway
 from aigw.redact import MARK, Redactor
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
-from aigw.storage import open_repository
+from aigw.storage import open_repository, open_state
 from aigw.storage.base import LogFilter
 from aigw.storage.call_log import CallLog
 from tests.helpers.cli import Cli
@@ -255,7 +255,7 @@ def test_planted_secrets_never_reach_the_local_store_or_its_write_ahead_log(
             max_retries=0,
         )
         store = open_repository(settings_)
-        gateway = Gateway(settings_, log=CallLog(lambda: store))
+        gateway = Gateway(settings_, state=open_state(settings_), log=CallLog(lambda: store))
         # The sandbox may refuse random metadata: the row is logged all the same.
         with contextlib.suppress(Exception):
             gateway.client.post("/assistants", body=body, cast_to=object)

@@ -14,6 +14,7 @@ from aigw.gateway.http import Headers
 from aigw.gateway.transports.retry import RetryPolicy, retry_after_seconds
 from aigw.sandbox import Sandbox
 from aigw.settings import load_settings
+from aigw.storage import open_state
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.rows import log_rows
 
@@ -27,7 +28,8 @@ def clock() -> FakeClock:
 def gateway(fresh_sandbox: Sandbox, monkeypatch, clock: FakeClock) -> Iterator[Gateway]:
     """The real SDK over HTTP to this test's sandbox; waits go to a clock that records them."""
     point_at(monkeypatch, fresh_sandbox)
-    made = Gateway(load_settings(), clock=clock)
+    settings = load_settings()
+    made = Gateway(settings, state=open_state(settings), clock=clock)
     yield made
     made.close()
 

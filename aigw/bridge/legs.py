@@ -31,7 +31,7 @@ from aigw.sandbox.lifecycle import (
     token_usage,
     tokens,
 )
-from aigw.sandbox.responder import message_text
+from aigw.sandbox.responder import prompt_text
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class RunInterrupted(Exception):
 def chat_content(message: dict[str, Any]) -> str | list[dict[str, Any]]:
     """A thread message's content for chat: its text, and a user's image URLs as image parts
     (Chat Completions takes images from the user only)."""
-    text = message_text(message)
+    text = prompt_text(message)
     if message["role"] != "user":
         return text
     images = [p["image_url"] for p in message.get("content", []) if p.get("type") == "image_url"]
@@ -80,7 +80,7 @@ def truncated(run: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[
     budget = run.get("max_prompt_tokens")
     if not budget or len(messages) <= 2:
         return messages
-    sizes = [tokens(message_text(m)) for m in messages]
+    sizes = [tokens(prompt_text(m)) for m in messages]
     total = tokens(run["instructions"] or "") + sum(sizes)
     drop = 1  # messages[1:drop] go
     while total > budget and drop < len(messages) - 1:
@@ -137,7 +137,7 @@ def chat_request(
                     {"role": "tool", "tool_call_id": c["id"], "content": c["function"]["output"]}
                 )
         elif (reply := replies.get(details["message_creation"]["message_id"])) is not None:
-            chat.append({"role": "assistant", "content": message_text(reply)})
+            chat.append({"role": "assistant", "content": prompt_text(reply)})
     body: dict[str, Any] = {"model": run["model"], "messages": chat}
     functions = [
         {"type": "function", "function": t["function"]}

@@ -244,3 +244,10 @@ def delete_confirmed(
         out.json(result)
     else:
         out.success(f"deleted {result.id}")
+
+
+# Every command's --help ends with its examples, as `gh` does (tests/test_help.py checks them).
+def examples(*commands: str) -> str:
+    """An epilog listing COMMANDS as typed. Click rewraps help text; the \\b line keeps this
+    block as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  $ {command}" for command in commands)

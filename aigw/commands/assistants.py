@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -21,6 +20,7 @@ from aigw.commands._options import (
     VerboseOption,
     YesOption,
     delete_confirmed,
+    examples,
     parse_pairs,
     read_json,
     read_text,

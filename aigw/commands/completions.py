@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from aigw.commands._help import examples
+from aigw.commands._options import examples
 from aigw.render import Output
 
 app = typer.Typer(help="Shell completions for bash, zsh and fish.", no_args_is_help=True)
@@ -52,23 +52,22 @@ def _check_shell(shell: str) -> str:
     return shell
 
 
-def script(shell: str) -> str:
-    import typer.main
-
-    from aigw.cli import app as root_app
+def script(shell: str, root: Any) -> str:
+    """The completion script for SHELL of the click command `root` (the whole aigw app)."""
     from aigw.services.completions import render
 
-    return render(_check_shell(shell), command_tree(typer.main.get_command(root_app)))
+    return render(_check_shell(shell), command_tree(root))
 
 
 @app.command("show", epilog=examples("aigw completions show bash > completions/aigw.bash"))
-def show(shell: str = ShellArgument) -> None:
+def show(ctx: typer.Context, shell: str = ShellArgument) -> None:
     """Print the completion script for SHELL."""
-    typer.echo(script(shell), nl=False)
+    typer.echo(script(shell, ctx.find_root().command), nl=False)
 
 
 @app.command("install", epilog=examples("aigw completions install zsh"))
 def install(
+    ctx: typer.Context,
     shell: str = ShellArgument,
     path: Path | None = typer.Option(None, "--path", help="Write here instead."),
 ) -> None:
@@ -77,7 +76,7 @@ def install(
 
     target = path or install_path(_check_shell(shell))
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(script(shell), encoding="utf-8")
+    target.write_text(script(shell, ctx.find_root().command), encoding="utf-8")
     Output().success(f"installed {shell} completions in {target}")
     if shell == "zsh" and path is None:
         Output().note("add to ~/.zshrc: fpath=(~/.zfunc $fpath); autoload -Uz compinit; compinit")

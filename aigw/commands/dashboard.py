@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._help import examples
+from aigw.commands._options import examples
 from aigw.context import app_context
 
 EXAMPLES = examples("aigw dashboard", "aigw dashboard --port 0 --open", "aigw dashboard --local")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from aigw.commands._help import examples
+from aigw.commands._options import examples
 from aigw.context import AppContext
 from aigw.render import Output
 
@@ -86,7 +86,8 @@ def demo(
             )
             render_metrics(out, report, None)
         finally:
-            app_ctx.close()
+            for message in app_ctx.close():
+                out.warn(message)
         where = (
             f"kept in {stage.home}: AIGW_HOME={stage.home} aigw logs list"
             if stage.kept

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._help import examples
+from aigw.commands._options import examples
 from aigw.context import app_context
 
 app = typer.Typer(
@@ -48,7 +48,7 @@ def serve(
 
     Example: aigw gateway serve --assistants local --model-url http://127.0.0.1:11434/v1
     """
-    from aigw.services.gateway_server import serve_gateway
+    from aigw.server.start import serve_gateway
 
     code = serve_gateway(
         app_context(ctx).settings,

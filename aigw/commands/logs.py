@@ -7,8 +7,7 @@ from typing import Any
 
 import typer
 
-from aigw.commands._help import examples
-from aigw.commands._options import JsonOption
+from aigw.commands._options import JsonOption, examples
 from aigw.context import app_context
 from aigw.render import Output
 

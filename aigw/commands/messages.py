@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -15,6 +14,7 @@ from aigw.commands._options import (
     LimitOption,
     MetadataOption,
     OrderOption,
+    examples,
     parse_pairs,
     read_text,
 )

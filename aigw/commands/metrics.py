@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from aigw.commands._help import examples
-from aigw.commands._options import JsonOption
+from aigw.commands._options import JsonOption, examples
 from aigw.context import app_context
 from aigw.errors import AigwError, ExitCode
 from aigw.render import Output

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._help import examples
-from aigw.commands._options import JsonOption
+from aigw.commands._options import JsonOption, examples
 from aigw.context import app_context
 from aigw.errors import UsageError
 from aigw.render import Column, Output

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 
-from aigw.commands._help import examples
 from aigw.commands._options import (
     AfterOption,
     AllOption,
@@ -17,6 +16,7 @@ from aigw.commands._options import (
     LimitOption,
     MetadataOption,
     OrderOption,
+    examples,
     parse_pairs,
     read_json,
 )

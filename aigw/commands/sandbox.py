@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aigw.commands._help import examples
+from aigw.commands._options import examples
 
 app = typer.Typer(help="Run the Assistants-API-compatible sandbox server.", no_args_is_help=True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._help import examples
 from aigw.commands._options import (
     JsonOption,
     MaxAgeOption,
@@ -13,6 +12,7 @@ from aigw.commands._options import (
     VerboseOption,
     YesOption,
     delete_confirmed,
+    examples,
     parse_pairs,
     set_cache_options,
 )

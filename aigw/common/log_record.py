@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 # The columns of ai_gateway_logs, in the order of INSERT_ROW and of the remote COPY (LogRecord
 # declares the same fields in another order: RECORD_FIELDS).
@@ -116,3 +116,11 @@ class LogRecord:
 
 # LogRecord's fields in declaration order: a row selected in this order is LogRecord(*row).
 RECORD_FIELDS = tuple(f.name for f in fields(LogRecord))
+
+
+class RecordSink(Protocol):
+    """Where the logging layers hand each row (the store's CallLog); closed after the last."""
+
+    def __call__(self, record: LogRecord) -> None: ...
+
+    def close(self) -> int: ...

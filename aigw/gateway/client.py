@@ -19,10 +19,9 @@ from aigw.settings import SecretStr, Settings
 if TYPE_CHECKING:
     import openai
 
-    from aigw.common.log_record import LogRecord
+    from aigw.common.log_record import LogRecord, RecordSink
     from aigw.common.state import SharedState
     from aigw.gateway.transports.keys import LabelledKey
-    from aigw.storage.call_log import CallLog
 
 # The SDK marks every Assistants method deprecated (OpenAI switched its hosted Assistants API
 # off on 2026-08-26); gateways and compatible servers still serve it, and that is who aigw is
@@ -195,10 +194,10 @@ class Gateway:
         self,
         settings: Settings,
         *,
-        log: CallLog | None = None,
+        state: SharedState,
+        log: RecordSink | None = None,
         options: dict[str, Any] | None = None,
         network: BaseTransport | None = None,
-        state: SharedState | None = None,
         clock: Clock | None = None,
     ):
         self.settings = settings
@@ -206,12 +205,8 @@ class Gateway:
         self.records: list[LogRecord] = []  # the rows, when there is no log to write them to
         self.options = options if options is not None else {}
         self.clock = clock or Clock()
-        # Cache, breaker, rate limit and key memory live in the shared state (AIGW_HOME's
-        # SQLite file, or Redis with AIGW_STATE_URL), shared by processes.
-        if state is None:
-            from aigw.storage import open_state
-
-            state = open_state(settings)
+        # Cache, breaker, rate limit and key memory: the state shared by processes (AIGW_HOME's
+        # SQLite file, or Redis with AIGW_STATE_URL), opened by the caller (AppContext).
         self.state = state
         self.transport = build_stack(
             settings,

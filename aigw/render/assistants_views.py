@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
+from aigw.common.messages import message_text
 from aigw.durations import format_duration
 from aigw.render.output import Column, Output, fmt_time, printable
-from aigw.services.messages import message_text
 
 
 def literal(value: str | None) -> Text | None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aigw.sandbox.http import ApiError
-from aigw.sandbox.responder import Conversation, Reply, Responder, ToolResult, message_text
+from aigw.sandbox.responder import Conversation, Reply, Responder, ToolResult, prompt_text
 from aigw.sandbox.store import new_object_id
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class RunMachine:
             tools=run["tools"],
             tool_results=results,
         )
-        prompt = tokens(run["instructions"]) + sum(tokens(message_text(m)) for m in messages)
+        prompt = tokens(run["instructions"]) + sum(tokens(prompt_text(m)) for m in messages)
         prompt += sum(tokens(r.output) for r in results)
         self._at(at + 0.2 * d, self._in_progress)
         failure = FAIL_MARKER.search(conversation.last_user_text() or "")

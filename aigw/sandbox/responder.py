@@ -54,7 +54,7 @@ class Conversation:
     def last_user_text(self) -> str | None:
         for message in reversed(self.messages):
             if message["role"] == "user":
-                return message_text(message)
+                return prompt_text(message)
         return None
 
 
@@ -70,7 +70,7 @@ class Responder(Protocol):
     def respond(self, conversation: Conversation) -> Reply: ...
 
 
-def message_text(message: dict[str, Any]) -> str:
+def prompt_text(message: dict[str, Any]) -> str:
     """The text parts of an API message, joined by newlines (images are skipped)."""
     parts = [p["text"]["value"] for p in message.get("content", []) if p.get("type") == "text"]
     return "\n".join(parts)

@@ -5,30 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from aigw.common.messages import message_text
 from aigw.services.assistants import follow_pages
 from aigw.services.records import MESSAGE, check_writable, record, records_mirror
 from aigw.services.requests import MessageCreate, MessageListQuery, check_id
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
-
-
-def message_text(message: Any) -> str:
-    """A message's content as readable text: text parts as-is, other parts as a short tag."""
-    parts: list[str] = []
-    for part in message.content or []:
-        kind = getattr(part, "type", None)
-        if kind == "text":
-            parts.append(part.text.value)
-        elif kind == "refusal":
-            parts.append(f"[refusal] {part.refusal}")
-        elif kind == "image_file":
-            parts.append(f"[image_file {part.image_file.file_id}]")
-        elif kind == "image_url":
-            parts.append(f"[image_url {part.image_url.url}]")
-        else:
-            parts.append(f"[{kind}]")
-    return "\n".join(parts)
 
 
 def mirror_messages(app: AppContext, thread_id: str, messages: Iterable[Any]) -> None:

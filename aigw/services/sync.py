@@ -272,3 +272,22 @@ def flush_pending(settings: Settings, budget: float) -> SyncReport | None:
     if worker.is_alive():
         outcome.error = outcome.error or f"not finished within {budget:g} s"
     return outcome
+
+
+def finish_command(app: AppContext) -> list[str]:
+    """Close the command's context, then sync the log rows it left pending within
+    AIGW_SYNC_BUDGET; every warning for stderr, what could not be sent included."""
+    warnings = app.close()
+    if not app.logs_to_sync:
+        return warnings
+    report = flush_pending(app.settings, app.settings.sync_budget)
+    if report is not None and (report.pending or report.mirror_pending):
+        reason = f": {report.error}" if report.error else ""
+        rows = f"{report.pending} log rows"
+        if report.mirror_pending:
+            rows += f" and {report.mirror_pending} mirror rows (agents, conversations…)"
+        warnings.append(
+            f"{rows} pending sync to {report.remote}{reason}; "
+            "they are kept and sent by the next command or `aigw logs sync`"
+        )
+    return warnings
