@@ -6,12 +6,12 @@ import the OpenAI SDK or supabase-py. Tests inject their own context with `obj=`
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from aigw.gateway.clock import Clock
 
 if TYPE_CHECKING:
     import openai
@@ -31,11 +31,11 @@ class AppContext:
         settings: Settings | None = None,
         *,
         flags: dict[str, Any] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ):
         self.flags = {k: v for k, v in (flags or {}).items() if v is not None}
         self._settings = settings
-        self.clock = clock
+        self.clock = clock or Clock()  # the one clock of the command's layers; tests move it
         self.command_options: dict[str, Any] = {}  # per-invocation knobs: --no-cache, --force…
         self.flush_logs_on_close = True  # off when the command synced the logs itself
         # What a command could not record after its upstream write, with the repair: said on
@@ -97,7 +97,11 @@ class AppContext:
         from aigw.gateway.client import Gateway
 
         return Gateway(
-            self.settings, log=self.call_log, options=self.command_options, state=self.state
+            self.settings,
+            log=self.call_log,
+            options=self.command_options,
+            state=self.state,
+            clock=self.clock,
         )
 
     @property
@@ -112,6 +116,7 @@ class AppContext:
                 self.state,
                 record=self.call_log,
                 force=bool(self.command_options.get("force")),
+                clock=self.clock,
             )
         return self.gateway.client
 

@@ -10,8 +10,8 @@ Both sides are subprocesses (interpreter start, imports, connect, query, JSON ou
 sizes are two throw-away databases (the 10M one starts as a copy of the 1M one), dropped at the
 end; all four commands take turns in every round, and the figures are medians.
 
-Run: python -m bench.metrics [runs]   (from the repository root; AIGW_BENCH_PG_URL: admin URL,
-default local `test`)
+Run: python -m bench.metrics [runs] [--1m]   (from the repository root; AIGW_BENCH_PG_URL: admin
+URL, default local `test`; --1m: the first ratio only, without the 10,000,000-row database)
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ def db_medians(url: str, runs: int) -> dict[str, float]:
 def main() -> None:
     from aigw.storage.migrations import apply
 
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 21
+    numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    runs = int(numbers[0]) if numbers else 21
+    with_big = "--1m" not in sys.argv[1:]
     compile_aigw()
     tag = uuid.uuid4().hex[:8]
     small_name, big_name = f"aigw_bench_1m_{tag}", f"aigw_bench_10m_{tag}"
@@ -146,35 +148,29 @@ def main() -> None:
         print(f"generating 1,000,000 rows over 30 days in {small_name} …", file=sys.stderr)
         seconds = generate(small_url, 1, 1_000_000)
         print(f"  generated in {seconds:.0f} s", file=sys.stderr)
-        # The 10M database starts as a copy of the 1M one (the same newest rows, so the same
-        # 24 h window), then gets 9,000,000 older rows.
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{big_name}" TEMPLATE "{small_name}"')
-        print("generating 9,000,000 older rows (the 270 days before) …", file=sys.stderr)
-        seconds = generate(big_url, 1_000_001, 10_000_000)
-        print(f"  generated in {seconds:.0f} s", file=sys.stderr)
+        if with_big:
+            # The 10M database starts as a copy of the 1M one (the same newest rows, so the
+            # same 24 h window), then gets 9,000,000 older rows.
+            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{big_name}" TEMPLATE "{small_name}"')
+            print("generating 9,000,000 older rows (the 270 days before) …", file=sys.stderr)
+            seconds = generate(big_url, 1_000_001, 10_000_000)
+            print(f"  generated in {seconds:.0f} s", file=sys.stderr)
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute("CHECKPOINT")  # the load's dirty pages written before the clock runs
         time.sleep(5)
         # Both sizes side by side: the four commands take turns in every round, so a slow
         # spell of the machine falls on all of them alike and every ratio is of one moment.
         aigw_small, seed_small = sides(small_url)
-        aigw_big, seed_big = sides(big_url)
-        timing = samples_of(
-            {
-                "aigw 1M": aigw_small,
-                "seed 1M": seed_small,
-                "aigw 10M": aigw_big,
-                "seed 10M": seed_big,
-            },
-            runs,
-        )
+        commands = {"aigw 1M": aigw_small, "seed 1M": seed_small}
+        if with_big:
+            aigw_big, seed_big = sides(big_url)
+            commands |= {"aigw 10M": aigw_big, "seed 10M": seed_big}
+        timing = samples_of(commands, runs)
         median = {name: statistics.median(values) for name, values in timing.items()}
         best = {name: min(values) for name, values in timing.items()}
-        small = {"aigw": median["aigw 1M"], "seed": median["seed 1M"]}
-        big = {"aigw": median["aigw 10M"], "seed": median["seed 10M"]}
         small_db = db_medians(small_url, runs)
-        big_db = db_medians(big_url, runs)
+        big_db = db_medians(big_url, runs) if with_big else {}
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             for name in (small_name, big_name):
@@ -191,21 +187,24 @@ def main() -> None:
         )
 
     line("1M", " (target ≤ 1.5)")
-    line("10M", "")
-    print(
-        f"  aigw metrics 10M / 1M, same 24 h window: ratio {big['aigw'] / small['aigw']:.2f} "
-        f"[{best['aigw 10M'] / best['aigw 1M']:.2f}] (target ≤ 1.5)"
-    )
+    if with_big:
+        line("10M", "")
+        print(
+            "  aigw metrics 10M / 1M, same 24 h window: ratio "
+            f"{median['aigw 10M'] / median['aigw 1M']:.2f} "
+            f"[{best['aigw 10M'] / best['aigw 1M']:.2f}] (target ≤ 1.5)"
+        )
     print("database side only (one warm connection; aigw = aigw_metrics + aigw_metrics_usage):")
     print(
         f"  1M rows:  aigw {small_db['aigw'] * 1000:.1f} ms, seed query "
         f"{small_db['seed'] * 1000:.1f} ms, ratio {small_db['aigw'] / small_db['seed']:.2f}"
     )
-    print(
-        f"  10M rows: aigw {big_db['aigw'] * 1000:.1f} ms, seed query "
-        f"{big_db['seed'] * 1000:.1f} ms; aigw 10M / 1M ratio "
-        f"{big_db['aigw'] / small_db['aigw']:.2f}"
-    )
+    if with_big:
+        print(
+            f"  10M rows: aigw {big_db['aigw'] * 1000:.1f} ms, seed query "
+            f"{big_db['seed'] * 1000:.1f} ms; aigw 10M / 1M ratio "
+            f"{big_db['aigw'] / small_db['aigw']:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@ import sys
 import time
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from aigw.cli import app
+from aigw.context import AppContext
 from aigw.gateway.clock import FakeClock
 from aigw.gateway.transports.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from aigw.sandbox import Sandbox
@@ -52,36 +55,32 @@ def test_the_breaker_opens_after_five_failures_across_processes_and_the_sixth_ma
     assert rows[-1].error_message is not None and "circuit open" in rows[-1].error_message
 
 
-def wait_until_the_cool_down_has_passed(cli: Cli) -> None:
-    """Poll `breaker status` (which makes no request upstream) until a probe is due."""
-    deadline = time.monotonic() + 30
-    while True:
-        (mine,) = [
-            s for s in json.loads(cli("breaker", "status", "--json").stdout) if s["configured"]
-        ]
-        if mine["next_probe_in"] == 0:
-            return
-        assert time.monotonic() < deadline, mine
-        time.sleep(min(mine["next_probe_in"], 0.05))
-
-
 def test_after_the_cool_down_one_probe_closes_the_circuit(
-    cli: Cli, outage: Sandbox, monkeypatch, isolated_env
+    outage: Sandbox, monkeypatch, isolated_env
 ) -> None:
     monkeypatch.setenv("AIGW_BREAKER_FAILURES", "2")
-    monkeypatch.setenv("AIGW_BREAKER_COOLDOWN", "300ms")
     for _ in range(2):
         assert aigw_process("assistants", "list").exit_code == 1
     assert configured_state() == ("open", 2)
     outage.faults.clear()  # the upstream recovers
-    wait_until_the_cool_down_has_passed(cli)
+    # The circuit opened on the other processes' wall clock; this one is that clock moved past
+    # the cool-down (AIGW_BREAKER_COOLDOWN, 30s).
+    clock = FakeClock(start=time.time())
+    refused = in_process(clock, "assistants", "list")
+    assert refused.exit_code == 6, refused.stderr
+    clock.advance(30)
 
-    probe = aigw_process("assistants", "list", "--json")
+    probe = in_process(clock, "assistants", "list", "--json")
 
     assert probe.exit_code == 0, probe.stderr
     assert configured_state() == ("closed", 0)
     assert outage.faults.requests_seen == 3
     assert aigw_process("assistants", "list").exit_code == 0
+
+
+def in_process(clock: FakeClock, *args: str) -> Result:
+    """The CLI in this process, its layers on `clock`."""
+    return CliRunner().invoke(app, list(args), obj=AppContext(clock=clock))
 
 
 def configured_state() -> tuple[str, int]:

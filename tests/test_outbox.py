@@ -147,9 +147,13 @@ def test_each_record_is_committed_before_the_call_returns(
     call = "    app.openai.beta.assistants.list(limit=1)\n"
     script = CALLS.replace(
         f"for _ in range(50):\n{call}", f"for n in range(3):\n{call}    print(n, flush=True)\n"
-    ).replace("app.close()", "import time; time.sleep(60)")
+    ).replace("app.close()", "import sys; sys.stdin.read()")  # until killed
     caller = subprocess.Popen(
-        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert caller.stdout is not None

@@ -44,7 +44,7 @@ def dashboard(
             webbrowser.open(url)
 
     serve(
-        dashboard_app(app_ctx.settings, local=local, clock=app_ctx.clock),
+        dashboard_app(app_ctx.settings, local=local, clock=app_ctx.clock.now),
         host,
         port,
         on_ready=ready,

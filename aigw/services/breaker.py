@@ -31,7 +31,7 @@ def breaker_status(app: AppContext) -> list[BreakerStatus]:
         rows = store.breaker_all()
     finally:
         store.close()
-    now = app.clock()
+    now = app.clock.now()
     found = [
         BreakerStatus(
             row.host,

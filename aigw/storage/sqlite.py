@@ -135,14 +135,19 @@ def connect(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
 
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction holding the write lock from its first statement."""
-    conn.execute("BEGIN IMMEDIATE")
+    """One write transaction holding the write lock from its first statement.
+
+    Begun inside the `try`: a Ctrl-C landing just after BEGIN must still roll back, or the
+    connection would keep the write lock and the process's other connection to the file wait
+    out the whole busy timeout for it."""
     try:
+        conn.execute("BEGIN IMMEDIATE")
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
