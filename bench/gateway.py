@@ -10,7 +10,10 @@ each endpoint (`GET /v1/assistants?limit=20`, `POST /v1/threads`) and each concu
 Printed per row: requests/s, p50/p95/p99, the p50 added over direct, the gateway process's CPU
 time per request (from /proc, user + system), and the machine's load while the row ran (the
 machine is shared; figures are medians over rounds). Then the time to first byte of a
-streamed answer (server-sent events), direct vs through aigw.
+streamed answer (server-sent events), direct vs through aigw; then, for the static upstream,
+the issue's targets (POST /v1/threads: ≥ 3,000 req/s at C=16, ≤ +0.5 ms p50 at C=1, ≤ 0.35 ms
+CPU per request at any C, ≤ +1 ms streaming TTFB), each said met or not; and the load average
+at the end.
 
 Run from the repository root: `python -m bench.gateway [--quick] [--compare] [--rounds N]`.
 Needs `wrk` (Debian: apt-get install wrk). Prints; asserts nothing.
@@ -316,6 +319,52 @@ def _print(
     for name, value in ttfb.items():
         extra = "" if name == "direct" else f"  (added {value - ttfb['direct']:+.2f} ms)"
         print(f"streaming time to first byte, {name}: {value:.2f} ms{extra}")
+    if upstream == "static" and "aigw" in names:
+        _targets(table, ttfb)
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores: above ~1.5 the figures")
+    print("  are of a shared machine; compare the rows of one run, not runs)")
+
+
+# The targets for aigw, one process, every policy on and every call logged, against
+# the static upstream; measured on POST /v1/threads (never cached: every call goes upstream).
+TARGET_ENDPOINT = "POST /v1/threads"
+
+
+def _targets(table: dict[tuple[str, int, str], Row], ttfb: dict[str, float]) -> None:
+    def cell(connections: int, name: str) -> Row | None:
+        return table.get((TARGET_ENDPOINT, connections, name))
+
+    checks: list[tuple[str, float | None, str, bool | None]] = []
+    busy = cell(16, "aigw")
+    rps = busy.median("rps") if busy else None
+    checks.append(("req/s at C=16", rps, ">= 3000", None if rps is None else rps >= 3000))
+    calm, direct = cell(1, "aigw"), cell(1, "direct")
+    added = None
+    if calm and direct:
+        added = (calm.median("p50_ms") or 0) - (direct.median("p50_ms") or 0)
+    checks.append(
+        ("added p50 at C=1, ms", added, "<= 0.5", None if added is None else added <= 0.5)
+    )
+    cpus = [
+        c
+        for (endpoint, _, name), row in table.items()
+        if endpoint == TARGET_ENDPOINT and name == "aigw"
+        for c in [row.median("cpu_ms_per_request")]
+        if c is not None
+    ]
+    cpu = max(cpus) if cpus else None
+    checks.append(
+        ("CPU per request, ms (worst C)", cpu, "<= 0.35", None if cpu is None else cpu <= 0.35)
+    )
+    first = ttfb["aigw"] - ttfb["direct"] if "aigw" in ttfb and "direct" in ttfb else None
+    checks.append(
+        ("streaming TTFB added, ms", first, "<= 1", None if first is None else first <= 1)
+    )
+    print(f"\ntargets ({TARGET_ENDPOINT}, static upstream, aigw one process, every call logged):")
+    for what, value, target, met in checks:
+        shown = "–" if value is None else f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+        verdict = "not measured" if met is None else "met" if met else "NOT met"
+        print(f"  {what:32} {shown:>9}   target {target:8} {verdict}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aigw.server.runtime import Runtime
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_CHILDREN = 4096  # endpoint templates × methods × statuses seen; beyond, looked up each time
 # Upstream latency is ~1 ms on a LAN and seconds for a run: buckets across both.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -68,6 +69,7 @@ class GatewayMetrics:
         self.retries = Counter(
             "aigw_gateway_upstream_retries", "Upstream attempts after the first.", registry=own
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = own or CollectorRegistry()
         if self.multiprocess:
             from prometheus_client import multiprocess
@@ -79,9 +81,17 @@ class GatewayMetrics:
         self.registry.register(_StoreCollector(runtime))
 
     def observe(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        label = bounded_template(endpoint)
-        self.requests.labels(label, method, str(status)).inc()
-        self.latency.labels(label).observe(seconds)
+        # The labelled children, looked up once per (endpoint, method, status): the library's
+        # own lookup validates and joins the labels on every call, on every request.
+        key = (endpoint, method, status)
+        found = self._children.get(key)
+        if found is None:
+            label = bounded_template(endpoint)
+            found = self.requests.labels(label, method, str(status)), self.latency.labels(label)
+            if len(self._children) < MAX_CHILDREN:
+                self._children[key] = found
+        found[0].inc()
+        found[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -196,6 +196,8 @@ async def _body(request: web.Request) -> bytes:
     if not request.body_exists:
         return b""
     try:
+        if request.content.is_eof():  # all here with the headers (most bodies): no timer
+            return await request.read()
         async with asyncio.timeout(request.app[RUNTIME].settings.timeout):
             return await request.read()
     except web.HTTPRequestEntityTooLarge:
