@@ -223,3 +223,38 @@ def test_logs_show_asks_supabase_for_the_ids_a_prefix_spans_then_the_row(
     assert (span.url.params["select"], span.url.params["order"]) == ("id", "id.asc")
     assert span.url.params["limit"] == "3"  # two are enough to call it ambiguous
     assert row.url.params["id"] == f"eq.{record.id}"
+
+
+def test_an_agent_filter_finds_the_agent_by_name_as_aigw_metrics_does(
+    httpx_mock: HTTPXMock,
+) -> None:
+    from aigw.storage.base import LogFilter
+
+    named = "0b7a5f0e-8c1e-4d1c-9a55-00000000a6e7"
+    httpx_mock.add_response(
+        method="GET", json=[{"id": named, "name": "Sup, port", "openai_assistant_id": "asst_1"}]
+    )
+    httpx_mock.add_response(method="GET", json=[the_row(a_record())])
+
+    rows = SupabaseRepository(URL, KEY).records(
+        LogFilter(agent="Sup, port", model="gpt-4o", status="4xx")
+    )
+
+    assert [r.id for r in rows] == [a_record().id]
+    lookup, logs = httpx_mock.get_requests()
+    assert lookup.url.path == "/rest/v1/agents"
+    assert lookup.url.params["name"] == "eq.Sup, port"
+    assert logs.url.params["or"] == f'(assistant_id.eq."Sup, port",agent_id.in.({named}))'
+    assert logs.url.params["model"] == "eq.gpt-4o"
+    # By the agent's id: its rows, and its assistant's rows that carry no agent id.
+    httpx_mock.add_response(
+        method="GET", json=[{"id": named, "name": "Support", "openai_assistant_id": "asst_1"}]
+    )
+    httpx_mock.add_response(method="GET", json=[])
+    SupabaseRepository(URL, KEY).records(LogFilter(agent=named))
+    _, _, lookup, logs = httpx_mock.get_requests()
+    assert lookup.url.params["or"] == f'(id.eq.{named},name.eq."{named}")'
+    assert logs.url.params["or"] == (
+        f'(assistant_id.eq."{named}",agent_id.eq.{named},'
+        'and(agent_id.is.null,assistant_id.in.("asst_1")))'
+    )
