@@ -87,6 +87,54 @@ def test_following_postgres_shows_a_long_call_that_commits_after_a_short_one_onc
     slow_sync.close()
 
 
+@pytest.mark.postgres
+def test_following_postgres_sleeps_between_polls_while_other_clients_commit(
+    migrated_db: str,
+) -> None:
+    import psycopg
+
+    remote = PostgresRepository(migrated_db)
+    remote.write([started(5, "/v1/old")])
+    stop = threading.Event()
+    committed = threading.Event()
+
+    def busy_client() -> None:  # unrelated commits: the horizon moves between any two reads
+        with psycopg.connect(migrated_db, autocommit=True) as conn:
+            while not stop.is_set():
+                conn.execute("SELECT pg_current_xact_id()")
+                committed.set()
+
+    reads_since_sleep = [0]
+    read = remote.committed_after
+
+    def counted(*args: object) -> object:
+        reads_since_sleep[0] += 1
+        if reads_since_sleep[0] > 20:
+            raise AssertionError("the follower read again and again without sleeping")
+        return read(*args)  # type: ignore[arg-type]
+
+    remote.committed_after = counted  # type: ignore[method-assign]
+    reads_per_poll: list[int] = []
+
+    def sleep(_: float) -> None:
+        reads_per_poll.append(reads_since_sleep[0])
+        reads_since_sleep[0] = 0
+
+    busy = threading.Thread(target=busy_client, daemon=True)
+    busy.start()
+    try:
+        assert committed.wait(10)
+        batches = follow(remote, LogFilter(limit=5), sleep=sleep)
+        assert [r.path for r in next(batches)] == ["/v1/old"]
+        for _ in range(5):
+            assert next(batches) == []
+        assert reads_per_poll[1:] == [1, 1, 1, 1]  # one short page a poll, then a sleep
+    finally:
+        stop.set()
+        busy.join(10)
+        remote.close()
+
+
 def test_following_shows_every_row_of_a_poll_past_a_thousand(tmp_path: Path) -> None:
     store = SQLiteRepository(tmp_path / "f.sqlite3")
     arriving = records(2500, start=datetime.now(UTC))

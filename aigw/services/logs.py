@@ -148,9 +148,12 @@ def _follow_commits(
             if fresh:
                 yield fresh
                 yielded = True
-            if reached == position:
-                break
+            # A short page read everything committed: wait for the next poll, though the
+            # position moved (on a busy database it moves between any two reads).
+            done = len(page) < FOLLOW_PAGE or reached == position
             position = reached
+            if done:
+                break
         if not yielded:
             yield []
 
