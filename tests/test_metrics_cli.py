@@ -267,3 +267,55 @@ def test_a_database_without_the_metrics_migration_says_to_run_migrate(
     result = cli("metrics")
     assert result.exit_code == 8
     assert "lacks aigw's metrics functions" in result.stderr and "aigw migrate" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_database_migrated_before_the_model_trend_answers_with_an_empty_cost_chart(
+    cli: Cli, fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aigw.storage.migrations import shipped_sql_dir
+
+    up_to_0007 = tmp_path / "sql"
+    up_to_0007.mkdir()
+    for migration in sorted(shipped_sql_dir().glob("*.sql")):
+        if migration.name < "0008":
+            (up_to_0007 / migration.name).write_text(migration.read_text())
+    apply_all(fresh_db, up_to_0007)
+    load_postgres(fresh_db, rows([200, 500], prompt_tokens=10, completion_tokens=5))
+    monkeypatch.setenv("SUPABASE_DB_URL", fresh_db)
+    result = cli("metrics", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["total"]["attempts"] == 2
+    assert report["cost_trend"] == []
+
+
+def test_supabase_without_the_model_trend_function_answers_with_an_empty_cost_chart(
+    cli: Cli, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "https://proj.supabase.co"
+    monkeypatch.setenv("SUPABASE_URL", url)
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln")
+    total = {
+        "dimension": "total", "group_key": None, "group_label": None, "calls": 1,
+        "attempts": 1, "successful_calls": 1, "successful_attempts": 1, "client_errors": 0,
+        "rate_limited": 0, "server_errors": 0, "network_errors": 0, "avg_latency_ms": 10.0,
+        "p50_ms": 10, "p95_ms": 10, "p99_ms": 10, "cache_hits": 0,
+        "cache_lookups": 0, "prompt_tokens": None, "completion_tokens": None,
+    }  # fmt: skip
+    httpx_mock.add_response(method="POST", url=f"{url}/rest/v1/rpc/aigw_metrics", json=[total])
+    httpx_mock.add_response(method="POST", url=f"{url}/rest/v1/rpc/aigw_metrics_usage", json=[])
+    missing = {
+        "code": "PGRST202", "details": None, "hint": None,
+        "message": "Could not find the function public.aigw_metrics_model_trend",
+    }  # fmt: skip
+    httpx_mock.add_response(
+        method="POST",
+        url=f"{url}/rest/v1/rpc/aigw_metrics_model_trend",
+        status_code=404,
+        json=missing,
+    )
+    result = cli("metrics", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["total"]["calls"] == 1 and report["cost_trend"] == []

@@ -152,7 +152,8 @@ def _named_call(function: str, args: dict[str, Any]) -> str:
 _SETTINGS = "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
 
 
-def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
+def _pg_rows(conn: Any, sql: str, args: dict[str, Any], *, optional: bool = False) -> list[Any]:
+    """The function's rows; none if it is `optional` and the database lacks it."""
     import psycopg
 
     try:
@@ -163,6 +164,8 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any]) -> list[Any]:
             conn.execute(_SETTINGS)
             return list(conn.execute(sql, args).fetchall())
     except psycopg.errors.UndefinedFunction:
+        if optional:
+            return []
         raise AigwError(
             "the database lacks aigw's metrics functions of this version (sql/0002, 0008)",
             code=ExitCode.DATABASE,
@@ -184,8 +187,10 @@ def pg_usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
 
 
 def pg_model_trend(conn: Any, query: MetricsQuery) -> list[ModelTokens]:
+    """The recorded tokens per (bucket, model); none before sql/0008 (an empty cost chart)."""
     args = model_trend_args(query)
-    return model_tokens(_pg_rows(conn, _named_call("aigw_metrics_model_trend", args), args))
+    call = _named_call("aigw_metrics_model_trend", args)
+    return model_tokens(_pg_rows(conn, call, args, optional=True))
 
 
 def pg_count_before(conn: Any, cutoff: datetime) -> int:

@@ -25,6 +25,7 @@ from aigw.storage.base import LogFilter, RemoteDestination, RowsRefused, status_
 T = TypeVar("T")
 _UUIDS = ("id", "call_id", "user_id", "agent_id")
 FOREIGN_KEY_VIOLATION = "23503"
+MISSING_FUNCTION = "PGRST202"  # PostgREST: no function of that name and arguments
 
 
 def rest_row(record: LogRecord) -> dict[str, Any]:
@@ -223,9 +224,20 @@ class SupabaseRepository(RemoteDestination):
         return self.metrics(query), self.usage(query)
 
     def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        """The recorded tokens per (bucket, model); none before sql/0008 (an empty cost chart)."""
+        from postgrest.exceptions import APIError
+
         args = aggregates.rpc_args(aggregates.model_trend_args(query))
-        rows = self._run(self.client.rpc("aigw_metrics_model_trend", args).execute).data
-        return aggregates.model_tokens(rows)
+
+        def trend() -> Any:
+            try:
+                return self.client.rpc("aigw_metrics_model_trend", args).execute().data
+            except APIError as exc:
+                if exc.code == MISSING_FUNCTION:
+                    return []
+                raise
+
+        return aggregates.model_tokens(self._run(trend))
 
     def count_before(self, older_than: datetime) -> int:
         args = {"p_before": older_than.isoformat()}
