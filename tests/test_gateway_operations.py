@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from aigw.sandbox import Sandbox
+from tests.helpers import hostile
 from tests.helpers.cli import Cli
 from tests.helpers.gateway import (
     GATEWAY_KEY,
@@ -25,6 +26,7 @@ from tests.helpers.gateway import (
     http,
     serve_process,
 )
+from tests.helpers.hostile import Handler
 from tests.test_gateway_process import readiness, wait_until
 
 
@@ -95,6 +97,63 @@ def test_doctor_gateway_url_with_smoke_or_not_a_url_is_a_usage_error(cli: Cli) -
     not_a_url = cli("doctor", "--gateway-url", "localhost:8787")
     assert not_a_url.exit_code == 2
     assert not_a_url.stderr.startswith("error: --gateway-url must be an http(s) URL")
+
+
+READY = (
+    b'{"status": "ready", "in_flight": 0, "local_store": {"writable": true},'
+    b' "upstream": {"host": "up:443", "circuit": "closed"}, "log_rows": {"remote": null}}'
+)
+
+
+@pytest.mark.parametrize("silent_on", ["/readyz", "/v1/assistants"])
+def test_doctor_says_in_one_line_when_the_gateway_stops_answering_mid_check(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, silent_on: str
+) -> None:
+    def answer(h: Handler) -> None:
+        if h.path.startswith(silent_on):
+            h.close_connection = True  # no answer at all: the connection closes
+        elif h.path == "/healthz":
+            h.json(200, b'{"status": "ok"}')
+        else:
+            h.json(200 if h.path == "/readyz" else 401, READY)
+
+    monkeypatch.setenv("GATEWAY_API_KEY", GATEWAY_KEY)
+    gateway_like, stop = hostile.start(answer)
+    try:
+        result = cli("doctor", "--gateway-url", gateway_like.url)
+    finally:
+        stop()
+    assert result.exit_code == 4, result.stdout + result.stderr
+    assert f"gave no answer on {silent_on.removeprefix('/v1')}" in result.stdout
+    assert "RemoteDisconnected" in result.stdout and result.stderr == ""
+
+
+def test_doctor_does_not_follow_a_redirect_with_the_gateway_key(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere, stop_elsewhere = hostile.start(lambda h: h.json(200, b"[]"))
+    other = elsewhere.url.removesuffix("/v1")
+
+    def answer(h: Handler) -> None:
+        if h.path == "/healthz":
+            h.json(200, b'{"status": "ok"}')
+        elif h.path == "/readyz":
+            h.json(200, READY)
+        else:
+            h.json(302, b"{}", location=f"{other}{h.path}")
+
+    monkeypatch.setenv("GATEWAY_API_KEY", GATEWAY_KEY)
+    gateway_like, stop = hostile.start(answer)
+    try:
+        result = cli("doctor", "--gateway-url", gateway_like.url)
+    finally:
+        stop()
+        stop_elsewhere()
+    assert [r.path for r in gateway_like.received][-1] == "/v1/assistants?limit=0"
+    assert elsewhere.received == []  # the key never left for the other host
+    assert result.exit_code == 1
+    host = other.removeprefix("http://")
+    assert f"the gateway redirected to {host}; not followed" in result.stdout
 
 
 # -- slow clients -------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ upstream's circuit, and the log rows waiting for sync.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,6 +25,8 @@ TIMEOUT_S = 5.0
 # A request the gateway answers itself once the key is accepted (a list's limit must be
 # 1–100), so the key is checked without calling the upstream or spending a rate limit.
 KEY_PROBE = "/assistants?limit=0"
+# What a request that got no answer raises: refused, reset, timed out, a broken answer.
+UNANSWERED = (OSError, ValueError, http.client.HTTPException)
 
 
 class GatewayReport(NamedTuple):
@@ -34,23 +38,41 @@ class _Answer(NamedTuple):
     status: int
     body: Any  # parsed JSON, else None
     ms: float
+    location: str | None = None  # where a 3xx points
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer: following it would send the gateway key to another host."""
+
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> _Answer:
-    """One GET; an HTTP error status is an answer, a connection failure raises OSError."""
+    """One GET; an HTTP error or redirect status is an answer, no answer raises UNANSWERED."""
     request = urllib.request.Request(url, headers=headers or {})
     started = time.perf_counter()
+    location = None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+        with _OPENER.open(request, timeout=TIMEOUT_S) as answer:
             status, raw = answer.status, answer.read(1 << 20)
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read(1 << 20)
+        location = error.headers.get("location") if error.headers else None
     ms = (time.perf_counter() - started) * 1000
     try:
         body = json.loads(raw)
     except ValueError:
         body = None
-    return _Answer(status, body, ms)
+    return _Answer(status, body, ms, location)
+
+
+def _unanswered(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return f"{type(reason).__name__}: {reason}"
 
 
 def gateway_base(url: str) -> str:
@@ -70,13 +92,12 @@ def check_gateway(settings: Settings, url: str) -> GatewayReport:
     shown = mask_url(base)
     try:
         alive = _get(f"{root}/healthz")
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    except UNANSWERED as exc:
         checks = [
             Check(
                 "gateway",
                 "fail",
-                f"cannot reach {shown} ({type(reason).__name__}: {reason})",
+                f"cannot reach {shown} ({_unanswered(exc)})",
                 "is `aigw gateway serve` running there? Its first line says the URL",
             )
         ]
@@ -94,13 +115,28 @@ def check_gateway(settings: Settings, url: str) -> GatewayReport:
         ]
         return GatewayReport(checks, reachable=True)
     checks = [Check("gateway", "ok", f"{shown} alive ({alive.ms:.0f} ms)")]
-    ready = _get(f"{root}/readyz")
+    try:
+        ready = _get(f"{root}/readyz")
+    except UNANSWERED as exc:
+        checks.append(_stopped("gateway ready", shown, "/readyz", exc))
+        later = ("gateway key", "gateway upstream", "gateway sync")
+        checks += [Check(name, "skip", "needs the gateway") for name in later]
+        return GatewayReport(checks, reachable=False)
     body = ready.body if isinstance(ready.body, dict) else {}
     checks.append(_ready(ready.status, body))
-    checks.append(_key(settings, base, mask))
+    try:
+        checks.append(_key(settings, base, mask))
+    except UNANSWERED as exc:
+        checks.append(_stopped("gateway key", shown, KEY_PROBE, exc))
+        return GatewayReport([*checks, _circuit(body), _sync(body)], reachable=False)
     checks.append(_circuit(body))
     checks.append(_sync(body))
     return GatewayReport(checks, reachable=True)
+
+
+def _stopped(name: str, shown: str, path: str, exc: BaseException) -> Check:
+    fix = "is the gateway overloaded or restarting? Try again, then see its log"
+    return Check(name, "fail", f"{shown} gave no answer on {path} ({_unanswered(exc)})", fix)
 
 
 def _ready(status: int, body: dict[str, Any]) -> Check:
@@ -126,6 +162,15 @@ def _key(settings: Settings, base: str, mask: Any) -> Check:
             "gateway key", "fail", "GATEWAY_API_KEY is not set", "set it to the gateway's key"
         )
     answer = _get(f"{base}{KEY_PROBE}", {header: keys[0]})
+    if 300 <= answer.status < 400:
+        # (the host alone: a URL's user and password are never shown)
+        host = urllib.parse.urlsplit(answer.location or "").netloc.rpartition("@")[2]
+        return Check(
+            "gateway key",
+            "fail",
+            f"the gateway redirected to {host or 'an unnamed place'}; not followed",
+            "point --gateway-url at the gateway itself, the URL `aigw gateway serve` printed",
+        )
     if answer.status == 401:
         return Check(
             "gateway key",
