@@ -148,6 +148,39 @@ def test_forget_removes_rows_a_sync_already_sent_to_postgres(
     assert still is None
 
 
+@pytest.mark.postgres
+def test_forget_keeps_an_agent_another_conversation_refers_to_and_the_schema_refuses_it(
+    migrated_db: str, auth_user: str
+) -> None:
+    import psycopg
+
+    from aigw.storage.postgres import PostgresRepository
+
+    remote = PostgresRepository(migrated_db)
+    try:
+        agent = remote.upsert_agent(
+            openai_assistant_id="asst_shared", name="shared", instructions=None, model="gpt-4o"
+        )
+        for thread in ("thread_a", "thread_b"):
+            remote.conn.execute(
+                "INSERT INTO conversations (agent_id, user_id, openai_thread_id) "
+                "VALUES (%s, %s, %s)",
+                (agent, auth_user, thread),
+            )
+        gone = remote.forget([], openai_assistant_id="asst_shared", openai_thread_id="thread_a")
+        kept = remote.find_agent("asst_shared")
+    finally:
+        remote.close()
+    assert gone == 1  # the conversation only
+    assert kept is not None
+    # The rule the Supabase REST path relies on: the database itself refuses the delete.
+    with (
+        psycopg.connect(migrated_db, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.ForeignKeyViolation),
+    ):
+        conn.execute("DELETE FROM agents WHERE openai_assistant_id = 'asst_shared'")
+
+
 def test_doctor_names_the_fix_for_a_bad_gateway_key(cli: Cli, keyed_sandbox, monkeypatch) -> None:
     point_at(monkeypatch, keyed_sandbox, gateway_key="gk-wrong")
     code, checks = doctor(cli)

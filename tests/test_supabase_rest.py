@@ -12,6 +12,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from aigw.common.log_record import LogRecord
+from aigw.errors import AigwError
 from aigw.storage.sqlite import SQLiteRepository
 from aigw.storage.supabase_rest import SupabaseRepository
 from tests.helpers.cli import Cli
@@ -258,3 +259,54 @@ def test_an_agent_filter_finds_the_agent_by_name_as_aigw_metrics_does(
         f'(assistant_id.eq."{named}",agent_id.eq.{named},'
         'and(agent_id.is.null,assistant_id.in.("asst_1")))'
     )
+
+
+def test_forget_keeps_an_agent_another_conversation_still_refers_to(
+    httpx_mock: HTTPXMock,
+) -> None:
+    conversation = str(uuid.uuid4())
+    log_id = str(uuid.uuid4())
+
+    def deleted(path: str, count: int) -> None:
+        httpx_mock.add_response(
+            method="DELETE",
+            url=re.compile(re.escape(f"{URL}/rest/v1/{path}") + r"\?.*"),
+            status_code=204,
+            headers={"content-range": f"*/{count}"},
+        )
+
+    deleted("ai_gateway_logs", 1)
+    httpx_mock.add_response(method="GET", json=[{"id": conversation}])
+    deleted("messages", 2)
+    deleted("conversations", 1)
+    refusal = {"code": "23503", "message": "violates foreign key constraint", "details": None}
+    httpx_mock.add_response(
+        method="DELETE",
+        url=re.compile(re.escape(f"{URL}/rest/v1/agents") + r"\?.*"),
+        status_code=409,
+        json=refusal,
+    )
+
+    gone = SupabaseRepository(URL, KEY).forget(
+        [log_id], openai_assistant_id="asst_1", openai_thread_id="thread_1"
+    )
+
+    assert gone == 4  # the agent kept: the refusal is no failure
+    sent = [(r.method, r.url.path, dict(r.url.params)) for r in httpx_mock.get_requests()]
+    assert sent == [
+        ("DELETE", "/rest/v1/ai_gateway_logs", {"id": f"in.({log_id})"}),
+        ("GET", "/rest/v1/conversations", {"select": "id", "openai_thread_id": "eq.thread_1"}),
+        ("DELETE", "/rest/v1/messages", {"conversation_id": f"eq.{conversation}"}),
+        ("DELETE", "/rest/v1/conversations", {"openai_thread_id": "eq.thread_1"}),
+        ("DELETE", "/rest/v1/agents", {"openai_assistant_id": "eq.asst_1"}),
+    ]
+
+
+def test_forget_over_rest_still_fails_on_any_other_refusal(httpx_mock: HTTPXMock) -> None:
+    refusal = {"code": "42501", "message": "permission denied for table agents", "details": None}
+    httpx_mock.add_response(method="DELETE", status_code=403, json=refusal)
+
+    with pytest.raises(AigwError) as failed:
+        SupabaseRepository(URL, KEY).forget([], openai_assistant_id="asst_1")
+
+    assert failed.value.code == 8 and "permission denied" in failed.value.message

@@ -310,7 +310,8 @@ class SupabaseRepository(RemoteDestination):
         openai_thread_id: str | None = None,
     ) -> int:
         """Delete the named log rows, the thread's conversation and messages, and the
-        assistant's agents row; how many rows went."""
+        assistant's agents row unless a conversation still needs it; how many rows went."""
+        from postgrest.exceptions import APIError
         from postgrest.types import CountMethod, ReturnMethod
 
         def delete(table: str) -> Any:
@@ -331,7 +332,18 @@ class SupabaseRepository(RemoteDestination):
             gone += int(self._run(query.execute).count or 0)
         if openai_assistant_id is not None:
             query = delete("agents").eq("openai_assistant_id", openai_assistant_id)
-            gone += int(self._run(query.execute).count or 0)
+
+            def delete_agent() -> int:
+                try:
+                    return int(query.execute().count or 0)
+                except APIError as exc:
+                    # conversations.agent_id refuses the delete while another conversation
+                    # refers to the agent: kept, as the Postgres path keeps it
+                    if exc.code == FOREIGN_KEY_VIOLATION:
+                        return 0
+                    raise
+
+            gone += self._run(delete_agent)
         return gone
 
     def _conversation(self, openai_thread_id: str) -> list[dict[str, Any]]:
