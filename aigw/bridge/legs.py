@@ -25,6 +25,7 @@ from aigw.bridge.feed import RunFeed
 from aigw.bridge.model import CallPiece, ChatModel, ModelError
 from aigw.bridge.store import BridgeStore, Expect, Kind
 from aigw.sandbox.lifecycle import (
+    append_text,
     assistant_message,
     required_action,
     step_object,
@@ -262,20 +263,7 @@ class RunLeg:
             self.feed.emit("thread.run.step.in_progress", step)
             self.feed.emit("thread.message.created", message)
             self.feed.emit("thread.message.in_progress", message)
-        content = self.message["content"]
-        if content:
-            content[0]["text"]["value"] += piece
-        else:
-            content.append({"type": "text", "text": {"value": piece, "annotations": []}})
-        part = {"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}
-        self.feed.emit(
-            "thread.message.delta",
-            {
-                "id": self.message["id"],
-                "object": "thread.message.delta",
-                "delta": {"content": [part]},
-            },
-        )
+        self.feed.emit("thread.message.delta", append_text(self.message, piece))
 
     async def requires_action(
         self, calls: list[dict[str, str]], usage: dict[str, int] | None
@@ -327,7 +315,10 @@ class RunLeg:
         self.feed.emit("thread.run.step.completed", self.step)
         self.feed.emit("thread.run.completed", self.run)
 
-    async def fail(self, code: str, text: str) -> None:
+    async def fail(
+        self, code: str, text: str, *, expect: tuple[str, ...] = ("queued", "in_progress")
+    ) -> None:
+        """End the run as failed with `last_error` {code, message}, and what it was writing."""
         at = int(self.clock())
         error = {"code": code, "message": text}
         objects: list[tuple[Kind, dict[str, Any]]] = []
@@ -340,7 +331,7 @@ class RunLeg:
             )
             objects.append(("message", self.message))
         self.run.update(status="failed", failed_at=at, expires_at=None, last_error=error)
-        await self.save(*objects, expect=("queued", "in_progress"))
+        await self.save(*objects, expect=expect)
         if self.step is not None:
             self.feed.emit("thread.run.step.failed", self.step)
         if self.message is not None:

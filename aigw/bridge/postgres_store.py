@@ -13,17 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from aigw.bridge.store import (
     ACTIVE_SQL,
-    IN_FLIGHT_SQL,
     TABLES,
     Expect,
     Guard,
     IdleThread,
     Kind,
+    SqlReads,
     ThreadBusy,
-    column_values,
-    dump,
-    list_sql,
-    load,
+    row_values,
     upsert_sql,
 )
 
@@ -39,7 +36,9 @@ RETURNING id
 """
 
 
-class PostgresBridgeStore:
+class PostgresBridgeStore(SqlReads):
+    mark = "%s"
+
     def __init__(
         self,
         url: str,
@@ -101,21 +100,10 @@ class PostgresBridgeStore:
         assert self._pool is not None, "open() first"
         return self._pool
 
-    async def get(self, kind: Kind, object_id: str) -> dict[str, Any] | None:
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self.pool.connection() as conn:
-            cursor = await conn.execute(
-                f"SELECT body::text FROM {TABLES[kind].name} WHERE id = %s", (object_id,)
-            )
-            row = await cursor.fetchone()
-        return None if row is None else load(row[0])
-
-    async def objects(
-        self, kind: Kind, *, thread_id: str | None = None, run_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        query, params = list_sql(kind, "%s", thread_id, run_id)
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query, params)
-            return [load(row[0]) for row in await cursor.fetchall()]
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
 
     async def write(
         self, objects: Sequence[tuple[Kind, dict[str, Any]]], guard: Guard = None
@@ -142,11 +130,7 @@ class PostgresBridgeStore:
                                 "SELECT 1 FROM bridge_threads WHERE id = %s FOR UPDATE",
                                 (body["thread_id"],),
                             )
-                        values = (
-                            body["id"],
-                            *column_values(kind, body, now, self.lease_s),
-                            dump(body),
-                        )
+                        values = row_values(kind, body, now, self.lease_s)
                         await conn.execute(upsert_sql(kind, "%s"), values)
             except UniqueViolation as error:
                 if "one_active_per_thread" in str(error):
@@ -198,13 +182,3 @@ class PostgresBridgeStore:
                     (object_id,),
                 )
         return deleted
-
-    async def stale_runs(self, now: float, *, all_in_flight: bool) -> list[dict[str, Any]]:
-        query = f"SELECT body::text FROM bridge_runs WHERE status IN ({IN_FLIGHT_SQL})"
-        params: tuple[Any, ...] = ()
-        if not all_in_flight:
-            query += " AND lease_until < %s"
-            params = (now,)
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(query + " ORDER BY seq", params)
-            return [load(row[0]) for row in await cursor.fetchall()]

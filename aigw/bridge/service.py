@@ -23,9 +23,10 @@ from aigw.bridge.model import ChatModel, ModelError
 from aigw.bridge.store import ACTIVE, IN_FLIGHT, BridgeStore, Expect, IdleThread, Kind, ThreadBusy
 from aigw.sandbox import validate
 from aigw.sandbox.assistants import assistant_from, modified
-from aigw.sandbox.http import ApiError, not_found
+from aigw.sandbox.http import ApiError, Request, not_found
 from aigw.sandbox.lifecycle import outputs_of, record_outputs
 from aigw.sandbox.runs import additional_messages, run_from
+from aigw.sandbox.store import page
 from aigw.sandbox.threads import add_message, thread_from
 
 INTERRUPTED = "The run was interrupted: the gateway serving it stopped before it finished."
@@ -138,29 +139,34 @@ class BridgeService:
                 failed.append(run["id"])
         return failed
 
-    async def _interrupt(self, run: dict[str, Any]) -> bool:
-        at = int(self.clock())
-        objects: list[tuple[Kind, dict[str, Any]]] = []
-        for step in await self.store.objects("step", run_id=run["id"]):
-            if step["status"] == "in_progress":
-                step.update(status="failed", failed_at=at, last_error=None)
-                objects.append(("step", step))
-        for message in await self.store.objects("message", thread_id=run["thread_id"]):
-            if message.get("run_id") == run["id"] and message["status"] == "in_progress":
-                message.update(
-                    status="incomplete",
-                    incomplete_at=at,
-                    incomplete_details={"reason": "run_failed"},
-                )
-                objects.append(("message", message))
-        run.update(
-            status="failed",
-            failed_at=at,
-            expires_at=None,
-            last_error={"code": "server_error", "message": INTERRUPTED},
+    async def _interrupt(self, run: dict[str, Any], feed: RunFeed | None = None) -> bool:
+        """Fail a run whose leg is gone (its events, if `feed`, sent there); False if it had
+        moved on meanwhile."""
+        leg = self._leg(run, feed or RunFeed(), stream=False)
+        steps = await self.store.objects("step", run_id=run["id"])
+        leg.step = next((s for s in steps if s["status"] == "in_progress"), None)
+        messages = await self.store.objects("message", thread_id=run["thread_id"])
+        leg.message = next(
+            (m for m in messages if m.get("run_id") == run["id"] and m["status"] == "in_progress"),
+            None,
         )
-        objects.append(("run", run))
-        return await self.store.write(objects, Expect(run["id"], IN_FLIGHT))
+        try:
+            await leg.fail("server_error", INTERRUPTED, expect=IN_FLIGHT)
+        except RunInterrupted:
+            return False
+        return True
+
+    def _leg(self, run: dict[str, Any], feed: RunFeed, *, stream: bool) -> RunLeg:
+        return RunLeg(
+            self.store,
+            self.model,
+            dict(run),
+            feed,
+            stream=stream,
+            clock=self.clock,
+            expiry_s=self.expiry_s,
+            on_call=self.on_call,
+        )
 
     # -- reading -------------------------------------------------------------------------------
     async def get(self, kind: Kind, object_id: str, label: str) -> dict[str, Any]:
@@ -204,7 +210,20 @@ class BridgeService:
             return await self.get("run", run["id"], "run")
         return run
 
+    async def listed(self, kind: Kind, query: Request, **where: str) -> dict[str, Any]:
+        """One page of the objects of `kind` (of a thread or run), as `query` asks."""
+        return page(await self.store.objects(kind, **where), query)
+
     # -- assistants ----------------------------------------------------------------------------
+    async def list_assistants(self, query: Request) -> dict[str, Any]:
+        return await self.listed("assistant", query)
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any]:
+        return await self.get("assistant", assistant_id, "assistant")
+
+    async def delete_assistant(self, assistant_id: str) -> dict[str, Any]:
+        return await self.delete("assistant", assistant_id, "assistant", "assistant.deleted")
+
     async def create_assistant(self, body: dict[str, Any]) -> dict[str, Any]:
         assistant = assistant_from(body, int(self.clock()))
         refuse_hosted_tools(assistant["tools"])
@@ -237,6 +256,27 @@ class BridgeService:
         thread["metadata"] = metadata
         await self.store.write([("thread", thread)])
         return thread
+
+    async def delete_thread(self, thread_id: str) -> dict[str, Any]:
+        """The thread and everything in it; a leg still running on it is stopped."""
+        for leg, task in list(self.legs.values()):
+            if leg.run["thread_id"] == thread_id:
+                task.cancel()
+        return await self.delete("thread", thread_id, "thread", "thread.deleted")
+
+    async def list_messages(self, thread_id: str, query: Request) -> dict[str, Any]:
+        thread = await self.thread(thread_id)
+        messages = await self.store.objects("message", thread_id=thread["id"])
+        if (run_id := query.query.get("run_id")) is not None:
+            messages = [m for m in messages if m.get("run_id") == run_id]
+        return page(messages, query)
+
+    async def get_message(self, thread_id: str, message_id: str) -> dict[str, Any]:
+        return await self.in_thread("message", message_id, thread_id, "message")
+
+    async def delete_message(self, thread_id: str, message_id: str) -> dict[str, Any]:
+        message = await self.get_message(thread_id, message_id)
+        return await self.delete("message", message["id"], "message", "thread.message.deleted")
 
     async def create_message(self, thread_id: str, body: dict[str, Any]) -> dict[str, Any]:
         await self.thread(thread_id)
@@ -336,16 +376,7 @@ class BridgeService:
         for name in first:
             feed.emit(name, run)
         feed.emit("thread.run.queued", run)
-        leg = RunLeg(
-            self.store,
-            self.model,
-            dict(run),
-            feed,
-            stream=stream,
-            clock=self.clock,
-            expiry_s=self.expiry_s,
-            on_call=self.on_call,
-        )
+        leg = self._leg(run, feed, stream=stream)
         task = asyncio.get_running_loop().create_task(self._drive(leg))
         self.legs[run["id"]] = (leg, task)
         return feed
@@ -365,8 +396,8 @@ class BridgeService:
             if stored is not None and stored["status"] == "cancelling":
                 with contextlib.suppress(RunInterrupted):
                     await leg.cancelled()
-            elif stored is not None and await self._interrupt(stored):
-                leg.feed.emit("thread.run.failed", stored)
+            elif stored is not None:
+                await self._interrupt(stored, leg.feed)
         finally:
             leg.feed.close()
             self.legs.pop(run_id, None)
@@ -378,6 +409,22 @@ class BridgeService:
             leg.run = stored
             with contextlib.suppress(RunInterrupted):
                 await leg.cancelled()
+
+    async def list_runs(self, thread_id: str, query: Request) -> dict[str, Any]:
+        thread = await self.thread(thread_id)
+        runs = await self.store.objects("run", thread_id=thread["id"])
+        return page([await self.settled(run) for run in runs], query)
+
+    async def list_steps(self, thread_id: str, run_id: str, query: Request) -> dict[str, Any]:
+        run = await self.run(thread_id, run_id)
+        return await self.listed("step", query, run_id=run["id"])
+
+    async def get_step(self, thread_id: str, run_id: str, step_id: str) -> dict[str, Any]:
+        run = await self.run(thread_id, run_id)
+        step = await self.store.get("step", step_id)
+        if step is None or step["run_id"] != run["id"]:
+            raise ApiError(404, f"No run step found with id '{step_id}'.")
+        return step
 
     async def modify_run(self, thread_id: str, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
         run = await self.run(thread_id, run_id)
@@ -403,16 +450,7 @@ class BridgeService:
             leg.feed.emit("thread.run.cancelling", run)
             task.cancel()
         elif previous == "requires_action":
-            leg = RunLeg(
-                self.store,
-                self.model,
-                dict(run),
-                RunFeed(),
-                stream=False,
-                clock=self.clock,
-                expiry_s=self.expiry_s,
-                on_call=self.on_call,
-            )
+            leg = self._leg(run, RunFeed(), stream=False)
             steps = await self.store.objects("step", run_id=run["id"])
             leg.step = next((s for s in steps if s["status"] == "in_progress"), None)
             with contextlib.suppress(RunInterrupted):

@@ -15,17 +15,14 @@ from typing import Any
 
 from aigw.bridge.store import (
     ACTIVE_SQL,
-    IN_FLIGHT_SQL,
     TABLES,
     Expect,
     Guard,
     IdleThread,
     Kind,
+    SqlReads,
     ThreadBusy,
-    column_values,
-    dump,
-    list_sql,
-    load,
+    row_values,
     upsert_sql,
 )
 
@@ -55,7 +52,7 @@ CREATE INDEX IF NOT EXISTS bridge_run_steps_thread_id_idx ON bridge_run_steps (t
 """
 
 
-class SqliteBridgeStore:
+class SqliteBridgeStore(SqlReads):
     def __init__(
         self, path: Path | str, *, lease_s: float = 300.0, clock: Callable[[], float] = time.time
     ):
@@ -84,17 +81,8 @@ class SqliteBridgeStore:
         assert self._db is not None, "open() first"
         return self._db
 
-    async def get(self, kind: Kind, object_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            f"SELECT body FROM {TABLES[kind].name} WHERE id = ?", (object_id,)
-        ).fetchone()
-        return None if row is None else load(row[0])
-
-    async def objects(
-        self, kind: Kind, *, thread_id: str | None = None, run_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        query, params = list_sql(kind, "?", thread_id, run_id)
-        return [load(row[0]) for row in self.db.execute(query, params)]
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, params).fetchall()
 
     async def write(
         self, objects: Sequence[tuple[Kind, dict[str, Any]]], guard: Guard = None
@@ -118,7 +106,7 @@ class SqliteBridgeStore:
             ):
                 raise ThreadBusy(guard.thread_id)
             for kind, body in objects:
-                values = (body["id"], *column_values(kind, body, now, self.lease_s), dump(body))
+                values = row_values(kind, body, now, self.lease_s)
                 try:
                     db.execute(upsert_sql(kind, "?"), values)
                 except sqlite3.IntegrityError as error:
@@ -134,11 +122,3 @@ class SqliteBridgeStore:
     async def delete(self, kind: Kind, object_id: str) -> bool:
         cursor = self.db.execute(f"DELETE FROM {TABLES[kind].name} WHERE id = ?", (object_id,))
         return cursor.rowcount > 0
-
-    async def stale_runs(self, now: float, *, all_in_flight: bool) -> list[dict[str, Any]]:
-        query = f"SELECT body FROM bridge_runs WHERE status IN ({IN_FLIGHT_SQL})"
-        params: tuple[Any, ...] = ()
-        if not all_in_flight:
-            query += " AND lease_until < ?"
-            params = (now,)
-        return [load(row[0]) for row in self.db.execute(query + " ORDER BY seq", params)]

@@ -9,6 +9,7 @@ backends enforce "one active run per thread" with a unique index and raise Threa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -101,17 +102,20 @@ def load(text: str | bytes) -> dict[str, Any]:
     return value
 
 
-def column_values(kind: Kind, body: dict[str, Any], now: float, lease_s: float) -> tuple[Any, ...]:
-    """The table's columns for `body`, in TABLES order; a run in flight holds a lease."""
-    values: list[Any] = []
+def row_values(kind: Kind, body: dict[str, Any], now: float, lease_s: float) -> tuple[Any, ...]:
+    """The upsert's values for `body`: its id, the table's columns, the body as JSON. A run
+    in flight holds a lease."""
+    values: list[Any] = [body["id"]]
     for column in TABLES[kind].columns:
         if column == "lease_until":
             values.append(now + lease_s if body["status"] in IN_FLIGHT else None)
         else:
             values.append(body.get(column))
+    values.append(dump(body))
     return tuple(values)
 
 
+@functools.cache
 def upsert_sql(kind: Kind, mark: str) -> str:
     """Insert-or-replace by id; `mark` is the driver's placeholder (`?` or `%s`)."""
     table = TABLES[kind]
@@ -125,20 +129,46 @@ def upsert_sql(kind: Kind, mark: str) -> str:
     )
 
 
-def list_sql(
-    kind: Kind, mark: str, thread_id: str | None, run_id: str | None
-) -> tuple[str, list[str]]:
-    where, params = [], []
-    if thread_id is not None:
-        where.append(f"thread_id = {mark}")
-        params.append(thread_id)
-    if run_id is not None:
-        where.append(f"run_id = {mark}")
-        params.append(run_id)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    body = "body::text" if mark == "%s" else "body"
-    return f"SELECT {body} FROM {TABLES[kind].name}{clause} ORDER BY seq", params
-
-
 ACTIVE_SQL = ", ".join(f"'{s}'" for s in ACTIVE)
 IN_FLIGHT_SQL = ", ".join(f"'{s}'" for s in IN_FLIGHT)
+
+
+class SqlReads:
+    """The reads both SQL backends make the same way: only `rows` (and the driver's
+    placeholder, `mark`) differ."""
+
+    mark = "?"
+
+    async def rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    @property
+    def _body(self) -> str:
+        return "body::text" if self.mark == "%s" else "body"  # Postgres: the JSON as text
+
+    async def get(self, kind: Kind, object_id: str) -> dict[str, Any] | None:
+        sql = f"SELECT {self._body} FROM {TABLES[kind].name} WHERE id = {self.mark}"
+        rows = await self.rows(sql, (object_id,))
+        return load(rows[0][0]) if rows else None
+
+    async def objects(
+        self, kind: Kind, *, thread_id: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, params = [], []
+        if thread_id is not None:
+            where.append(f"thread_id = {self.mark}")
+            params.append(thread_id)
+        if run_id is not None:
+            where.append(f"run_id = {self.mark}")
+            params.append(run_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {self._body} FROM {TABLES[kind].name}{clause} ORDER BY seq"
+        return [load(row[0]) for row in await self.rows(sql, params)]
+
+    async def stale_runs(self, now: float, *, all_in_flight: bool) -> list[dict[str, Any]]:
+        sql = f"SELECT {self._body} FROM bridge_runs WHERE status IN ({IN_FLIGHT_SQL})"
+        params: tuple[Any, ...] = ()
+        if not all_in_flight:
+            sql += f" AND lease_until < {self.mark}"
+            params = (now,)
+        return [load(row[0]) for row in await self.rows(sql + " ORDER BY seq", params)]

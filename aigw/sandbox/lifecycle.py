@@ -218,22 +218,7 @@ class RunMachine:
 
     def _delta(self, piece: str, at: float) -> None:
         assert self._message is not None
-        content = self._message["content"]
-        if content:
-            content[0]["text"]["value"] += piece
-        else:
-            content.append({"type": "text", "text": {"value": piece, "annotations": []}})
-        part = {"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}
-        self.log.append(
-            (
-                "thread.message.delta",
-                {
-                    "id": self._message["id"],
-                    "object": "thread.message.delta",
-                    "delta": {"content": [part]},
-                },
-            )
-        )
+        self.log.append(("thread.message.delta", append_text(self._message, piece)))
 
     def _complete(self, at: float, prompt: int, completion: int) -> None:
         assert self._message is not None
@@ -347,6 +332,17 @@ def assistant_message(run: dict[str, Any], at: float) -> dict[str, Any]:
         "attachments": [],
         "metadata": {},
     }
+
+
+def append_text(message: dict[str, Any], piece: str) -> dict[str, Any]:
+    """Add `piece` to the reply's text; the `thread.message.delta` event that says so."""
+    content = message["content"]
+    if content:
+        content[0]["text"]["value"] += piece
+    else:
+        content.append({"type": "text", "text": {"value": piece, "annotations": []}})
+    part = {"index": 0, "type": "text", "text": {"value": piece, "annotations": []}}
+    return {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [part]}}
 
 
 def required_action(step_calls: list[dict[str, Any]]) -> dict[str, Any]:

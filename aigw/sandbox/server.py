@@ -188,14 +188,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-request-id", request_id)
         for name, value in stream.headers.items():
             self.send_header(name, value)
-        self.send_header("connection", "close")  # the stream ends when the connection does
+        # Chunked, as the real API streams: the stream ends with its last chunk and the
+        # connection stays open for the client's next request.
+        self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         try:
             for event, data in stream.events:
                 text = data if isinstance(data, str) else json.dumps(data)
                 named = "" if event is None else f"event: {event}\n"
-                self.wfile.write(f"{named}data: {text}\n\n".encode())
+                chunk = f"{named}data: {text}\n\n".encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass
-        self.close_connection = True
+            self.close_connection = True

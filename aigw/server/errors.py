@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 
-from aigw.sandbox.http import ApiError
-
-
-def error_response(error: ApiError) -> web.Response:
-    """The aiohttp response for an ApiError (the sandbox's type: one error shape for both)."""
-    return web.Response(
-        status=error.status,
-        body=orjson.dumps(error.body()),
-        content_type="application/json",
-        headers=error.headers,
-    )
+from aigw.common.api_errors import ApiError, error_response
 
 
 def gateway_error(
