@@ -111,35 +111,36 @@ class PostgresBridgeStore(SqlReads):
         from psycopg.errors import UniqueViolation
 
         now = self.clock()
-        async with self.pool.connection() as conn, conn.transaction():
-            if isinstance(guard, Expect):
-                cursor = await conn.execute(
-                    "SELECT status FROM bridge_runs WHERE id = %s FOR UPDATE", (guard.run_id,)
-                )
-                row = await cursor.fetchone()
-                if row is None or row[0] not in guard.statuses:
-                    return False
-            elif isinstance(guard, IdleThread):
-                await self._idle(conn, guard.thread_id)
-            try:  # one round trip for the writes; a failure rolls everything back
-                async with conn.pipeline():
-                    for kind, body in objects:
-                        if kind == "run" and body["status"] == "queued":
-                            # A new run serialises with messages added to its thread.
-                            await conn.execute(
-                                "SELECT 1 FROM bridge_threads WHERE id = %s FOR UPDATE",
-                                (body["thread_id"],),
-                            )
-                        values = row_values(kind, body, now, self.lease_s)
-                        await conn.execute(upsert_sql(kind, "%s"), values)
-            except UniqueViolation as error:
-                if "one_active_per_thread" in str(error):
-                    runs = [body for kind, body in objects if kind == "run"]
-                    raise ThreadBusy(runs[0]["thread_id"]) from None
-                raise
-            for kind, body in objects:
-                if kind == "assistant":
-                    await self._agent(conn, body)
+        try:
+            # One pipeline for the whole transaction: BEGIN, the guard, the writes and COMMIT go
+            # out together, waiting only for what a guard must read; any failure rolls back.
+            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                if isinstance(guard, Expect):
+                    cursor = await conn.execute(
+                        "SELECT status FROM bridge_runs WHERE id = %s FOR UPDATE", (guard.run_id,)
+                    )
+                    row = await cursor.fetchone()
+                    if row is None or row[0] not in guard.statuses:
+                        return False
+                elif isinstance(guard, IdleThread):
+                    await self._idle(conn, guard.thread_id)
+                for kind, body in objects:
+                    if kind == "run" and body["status"] == "queued":
+                        # A new run serialises with messages added to its thread.
+                        await conn.execute(
+                            "SELECT 1 FROM bridge_threads WHERE id = %s FOR UPDATE",
+                            (body["thread_id"],),
+                        )
+                    values = row_values(kind, body, now, self.lease_s)
+                    await conn.execute(upsert_sql(kind, "%s"), values)
+                for kind, body in objects:
+                    if kind == "assistant":
+                        await self._agent(conn, body)
+        except UniqueViolation as error:
+            if "one_active_per_thread" in str(error):
+                runs = [body for kind, body in objects if kind == "run"]
+                raise ThreadBusy(runs[0]["thread_id"]) from None
+            raise
         return True
 
     async def _idle(self, conn: AsyncConnection[Any], thread_id: str) -> None:
