@@ -230,14 +230,14 @@ def main() -> None:
         ("bridge: total (run stored)", lat["b_total"], ""),
         ("added to total", added_total, ""),
     ]:
-        print(f"{label:30}{ms(values, 0.5):9.2f}{ms(values, 0.95):9.2f}{target:>12}")
+        print(f"{label:30}{ms(values, 0.5):9.2f}{ms(values, 0.95):9.2f}{target:>12}".rstrip())
     print(f"\n{'throughput, 16 clients':30}{'per s':>9}{'':9}{'target':>12}")
     for label, rate, target in [
         ("bridge runs, SQLite store", sqlite_rps, ">= 200"),
         ("bridge runs, Postgres store", pg_rps, ""),
         ("direct chats (model ceiling)", direct_rps, ""),
     ]:
-        print(f"{label:30}{rate:9.1f}{'':9}{target:>12}")
+        print(f"{label:30}{rate:9.1f}{'':9}{target:>12}".rstrip())
     print(
         f"\nmachine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after (shared with other work); median added to first token "
