@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import secrets
@@ -152,10 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def handle(self) -> None:
-        try:
+        # A client that drops a kept-alive connection leaves nobody to answer.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             super().handle()
-        except (ConnectionResetError, BrokenPipeError):
-            pass  # the client dropped a kept-alive connection: nobody is left to answer
 
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
