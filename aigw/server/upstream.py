@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from aigw.common.api_errors import ApiError, error_response
 from aigw.common.log_record import LogRecord, new_id
 from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint
@@ -119,14 +120,14 @@ class UpstreamCall:
                 latency = (time.perf_counter() - clock) * 1000
                 error = upstream_failure(exc, settings.timeout)
                 await runtime.breaker_record(failure=True, error=type(exc).__name__)
-                self.log(started, latency, None, None, None, cache_status, error.text)
+                self.log(started, latency, None, None, None, cache_status, error.message)
                 never_sent = isinstance(exc, aiohttp.ClientConnectorError)
                 step = retries.after_error(time.time(), retryable=not streamed or never_sent)
                 if step.action == RETRY:
                     runtime.metrics.retries.inc()
                     await asyncio.sleep(step.delay)
                     continue
-                return error.response()
+                return error_response(error)
             status = answer.status
             if keys and status == 401 and len(keys) > 1:
                 # Refused: the same call (same call id) with the next key, without a wait.
@@ -192,8 +193,8 @@ class UpstreamCall:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             latency = (time.perf_counter() - clock) * 1000
             error = upstream_failure(exc, runtime.settings.timeout)
-            self.log(started, latency, status, answer, None, cache_status, error.text)
-            return error.response()
+            self.log(started, latency, status, answer, None, cache_status, error.message)
+            return error_response(error)
         latency = (time.perf_counter() - clock) * 1000
         if size > cap:
             message = f"the upstream's answer is larger than AIGW_MAX_BODY_BYTES={cap}"
@@ -323,25 +324,20 @@ class UpstreamCall:
         runtime.writer.add(record)
 
 
-class Failure:
-    def __init__(self, status: int, text: str, code: str):
-        self.status = status
-        self.text = text
-        self.code = code
-
-    def response(self) -> web.Response:
-        return gateway_error(self.status, self.text, type="server_error", code=self.code)
-
-
-def upstream_failure(exc: BaseException, timeout: float) -> Failure:
+def upstream_failure(exc: BaseException, timeout: float) -> ApiError:
+    """The gateway's answer when an attempt got no answer from the upstream."""
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return Failure(
+        return ApiError(
             504,
             f"The upstream did not answer within AIGW_TIMEOUT={timeout:g} s.",
-            "upstream_timeout",
+            type="server_error",
+            code="upstream_timeout",
         )
-    return Failure(
-        502, f"The upstream is unreachable: {type(exc).__name__}.", "upstream_unreachable"
+    return ApiError(
+        502,
+        f"The upstream is unreachable: {type(exc).__name__}.",
+        type="server_error",
+        code="upstream_unreachable",
     )
 
 
