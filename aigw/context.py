@@ -75,8 +75,8 @@ class AppContext:
 
         return RememberingMirror(self.remote, self._remember_agent)
 
-    def _remember_agent(self, assistant_id: str, agent_id: str) -> None:
-        self.repository.remember_agent(assistant_id, agent_id)
+    def _remember_agent(self, assistant_id: str, agent_id: str, model: str | None) -> None:
+        self.repository.remember_agent(assistant_id, agent_id, model)
 
     @cached_property
     def call_log(self) -> CallLog:

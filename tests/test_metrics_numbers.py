@@ -215,6 +215,45 @@ def test_token_usage_per_agent_and_model_is_the_same_on_both_stores(
         )
 
 
+def test_rows_without_a_model_cost_as_their_agents_model_on_both_stores(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    remote = PostgresRepository(migrated_db)
+    local = SQLiteRepository(tmp_path / "l.sqlite3")
+    owned = remote.upsert_agent(
+        openai_assistant_id="asst_owned", name="owned", instructions=None, model="gpt-4o"
+    )
+    named = remote.upsert_agent(
+        openai_assistant_id="asst_named", name="named", instructions=None, model="gpt-4o-mini"
+    )
+    local.remember_agent("asst_owned", owned, "gpt-4o")
+    local.remember_agent("asst_named", named, "gpt-4o-mini")
+    rows = [
+        _row(10.0, agent_id=owned, prompt_tokens=100, completion_tokens=10),  # by its agent id
+        _row(10.0, assistant_id="asst_named", prompt_tokens=200, completion_tokens=20),
+        _row(10.0, model="gpt-4.1", agent_id=owned, prompt_tokens=1, completion_tokens=1),
+        _row(10.0, prompt_tokens=5, completion_tokens=5),  # no model, no agent: none
+    ]
+    remote.write(rows)
+    local.write(rows)
+    query = MetricsQuery(SINCE, UNTIL)
+    trend = remote.model_trend(query)
+    assert local.model_trend(query) == trend
+    assert {(t.model, t.prompt_tokens) for t in trend} == {
+        ("gpt-4o", 100),
+        ("gpt-4o-mini", 200),
+        ("gpt-4.1", 1),
+        (None, 5),
+    }
+
+    def spent(store: Any) -> set[tuple[Any, ...]]:
+        return {(u.agent_key, u.model, u.prompt_tokens) for u in store.usage(query)}
+
+    assert spent(local) == spent(remote)
+    remote.close()
+    local.close()
+
+
 def test_the_faster_functions_of_0003_return_exactly_what_0002_returned(
     fresh_db: str, tmp_path: Path
 ) -> None:

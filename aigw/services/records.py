@@ -79,7 +79,7 @@ def send(
     if kind == AGENT:
         agent_id = mirror.upsert_agent(**payload)
         if local is not None:
-            local.remember_agent(payload["openai_assistant_id"], agent_id)
+            local.remember_agent(payload["openai_assistant_id"], agent_id, payload.get("model"))
     elif kind == CONVERSATION:
         mirror.insert_conversation(**payload)
     elif kind == MESSAGE:

@@ -249,7 +249,7 @@ class RememberingMirror:
     """A Mirror that tells the local store which agents row each assistant has: the logging
     layer then fills a row's `agent_id` from that local map, never asking the remote store."""
 
-    def __init__(self, inner: Mirror, remember: Callable[[str, str], None]):
+    def __init__(self, inner: Mirror, remember: Callable[[str, str, str | None], None]):
         self.inner = inner
         self.remember = remember
 
@@ -262,13 +262,13 @@ class RememberingMirror:
             instructions=instructions,
             model=model,
         )
-        self.remember(openai_assistant_id, agent_id)
+        self.remember(openai_assistant_id, agent_id, model)
         return agent_id
 
     def find_agent(self, ref: str) -> str | None:
         agent_id = self.inner.find_agent(ref)
         if agent_id is not None and ref.startswith("asst_"):
-            self.remember(ref, agent_id)
+            self.remember(ref, agent_id, None)  # the model stays as last remembered
         return agent_id
 
     def user_exists(self, user_id: str) -> bool:

@@ -491,15 +491,18 @@ class SQLiteRepository:
             self.conn.close()
 
     # -- the assistant → agents.id map (filled by the mirror, read by the logging layer) ---
-    def remember_agent(self, openai_assistant_id: str, agent_id: str) -> None:
-        """Record the assistant's agent; rows of it not yet synced get it too (the call that
-        created the assistant was logged before its agent existed)."""
+    def remember_agent(
+        self, openai_assistant_id: str, agent_id: str, model: str | None = None
+    ) -> None:
+        """Record the assistant's agent (and its model, when known); rows of it not yet synced
+        get it too (the call that created the assistant was logged before its agent existed)."""
         with self._lock, immediate(self.conn) as conn:
             conn.execute(
-                "INSERT INTO agent_ids (openai_assistant_id, agent_id, updated_at) "
-                "VALUES (?, ?, ?) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
-                "agent_id = excluded.agent_id, updated_at = excluded.updated_at",
-                (openai_assistant_id, agent_id, time.time()),
+                "INSERT INTO agent_ids (openai_assistant_id, agent_id, model, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
+                "agent_id = excluded.agent_id, model = coalesce(excluded.model, model), "
+                "updated_at = excluded.updated_at",
+                (openai_assistant_id, agent_id, model, time.time()),
             )
             conn.execute(
                 "UPDATE ai_gateway_logs SET agent_id = ? WHERE seq > (SELECT seq FROM sync_cursor)"

@@ -43,8 +43,8 @@ _WINDOW = f"""
     END AS by_key,
     {_BUCKET} AS hour_key,
     coalesce(l.agent_id, m.agent_id, l.assistant_id) AS agent_key,
-    l.model, l.call_id, l.status_code, l.latency_ms, l.cache_status,
-    l.prompt_tokens, l.completion_tokens
+    l.model, l.agent_id AS row_agent, m.model AS assistant_model,
+    l.call_id, l.status_code, l.latency_ms, l.cache_status, l.prompt_tokens, l.completion_tokens
   FROM ai_gateway_logs l
   LEFT JOIN agent_ids m ON l.agent_id IS NULL AND m.openai_assistant_id = l.assistant_id
   WHERE l.created_at >= :since AND l.created_at < :until
@@ -141,22 +141,30 @@ EMPTY_TOTAL = (
     None,
 )
 
-USAGE_SQL = f"""
-WITH w AS ({_WINDOW})
-SELECT agent_key, NULL, model, count(*),
+# The cost's model, as the remote functions resolve it: the row's, else its agent's.
+_COSTED = f"""
+WITH w AS ({_WINDOW}),
+c AS (
+  SELECT *, coalesce(model, (SELECT o.model FROM agent_ids o WHERE o.agent_id = w.row_agent
+                             AND o.model IS NOT NULL LIMIT 1), assistant_model) AS cost_model
+  FROM w
+)
+"""
+
+USAGE_SQL = f"""{_COSTED}
+SELECT agent_key, NULL, cost_model, count(*),
   count(*) FILTER (WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL),
   sum(prompt_tokens), sum(completion_tokens), 0, 0, 0, 0
-FROM w GROUP BY agent_key, model
-ORDER BY agent_key NULLS LAST, model NULLS LAST  -- as Postgres orders them
+FROM c GROUP BY agent_key, cost_model
+ORDER BY agent_key NULLS LAST, cost_model NULLS LAST  -- as Postgres orders them
 """
 
 
-MODEL_TREND_SQL = f"""
-WITH w AS ({_WINDOW})
-SELECT hour_key, model, sum(prompt_tokens), sum(completion_tokens)
-FROM w WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL
-GROUP BY hour_key, model
-ORDER BY hour_key, model NULLS LAST
+MODEL_TREND_SQL = f"""{_COSTED}
+SELECT hour_key, cost_model, sum(prompt_tokens), sum(completion_tokens)
+FROM c WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL
+GROUP BY hour_key, cost_model
+ORDER BY hour_key, cost_model NULLS LAST
 """
 
 

@@ -180,6 +180,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
     """,
+    # 9: the agent's model, for rows that name none (the remote functions resolve it from
+    # the agents table: the local numbers follow the same rule).
+    """
+    ALTER TABLE agent_ids ADD COLUMN model TEXT;
+    """,
 ]
 
 
