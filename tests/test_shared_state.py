@@ -15,6 +15,8 @@ import pytest
 
 from aigw.errors import ExitCode
 from aigw.sandbox import Sandbox
+from aigw.storage.base import LogFilter
+from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import point_at
 from tests.helpers.gateway import RunningGateway, authorised, gateway, http
 from tests.helpers.processes import aigw_process
@@ -45,10 +47,9 @@ def test_two_instances_admit_exactly_the_limit_between_them(
 ) -> None:
     statuses: list[int] = []
     lock = threading.Lock()
-    with two_gateways(fresh_sandbox.url, redis_url, tmp_path, rate_limit="20/min", cache_ttl=0) as (
-        a,
-        b,
-    ):
+    with two_gateways(
+        fresh_sandbox.url, redis_url, tmp_path, rate_limit="20/hour", cache_ttl=0
+    ) as (a, b):
 
         def send(instance: RunningGateway) -> None:
             for _ in range(10):
@@ -226,3 +227,31 @@ def test_a_clients_retry_of_a_create_on_the_other_instance_goes_with_the_same_ke
     made, replayed, new = (json.loads(answer[2])["id"] for answer in (first, retried, second_order))
     assert replayed == made and retried[1].get("idempotent-replayed") == "true"
     assert new != made  # an identical first try is another request
+
+
+class _CloseFails:
+    """The Redis client as it is when Redis stops answering at shutdown: closing it raises."""
+
+    def __init__(self, shared: object):
+        self.shared = shared
+
+    async def close(self) -> None:
+        await self.shared.close()  # type: ignore[attr-defined]
+        raise TimeoutError("Timeout closing connection")
+
+
+def test_a_shared_state_that_fails_to_close_still_lets_the_log_rows_be_written(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    running = gateway(fresh_sandbox.url, home=tmp_path, state_url=redis_url, commit_window=10)
+    with running as a:
+        assert http("GET", f"{a.url}/assistants", headers=authorised())[0] == 200
+        assert a.runtime.writer.pending() == 1  # committed only at shutdown (the window is 10 s)
+        a.runtime.state.shared = _CloseFails(a.runtime.state.shared)  # type: ignore[attr-defined]
+    store = SQLiteRepository(a.settings.state_db_path)
+    try:
+        rows = store.records(LogFilter())
+    finally:
+        store.close()
+    assert len(rows) == 1
+    assert "closing the shared state: TimeoutError" in capfd.readouterr().err
