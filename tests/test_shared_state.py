@@ -255,3 +255,19 @@ def test_a_shared_state_that_fails_to_close_still_lets_the_log_rows_be_written(
         store.close()
     assert len(rows) == 1
     assert "closing the shared state: TimeoutError" in capfd.readouterr().err
+
+
+def test_a_state_url_redis_cannot_read_stops_the_gateway_before_it_listens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIGW_STATE_URL", f"redis://:{PASSWORD}@127.0.0.1:1/0?socket_timeout=abc")
+    monkeypatch.setenv("GATEWAY_API_KEY", "gk-test-0000000000000001")
+    started = [
+        aigw_process("gateway", "serve", "--port", "0", "--workers", workers)
+        for workers in ("1", "2")
+    ]
+    for done in started:
+        assert done.exit_code == ExitCode.CONFIG, done.stderr
+        assert "listening" not in done.stdout
+        assert done.stderr.startswith("error: invalid AIGW_STATE_URL")
+        assert "socket_timeout" in done.stderr and PASSWORD not in done.stderr

@@ -41,6 +41,9 @@ def serve_gateway(
         for spec in (settings.rate_limit, settings.key_rate_limit):
             if spec:
                 parse_rate(spec)
+    from aigw.storage import check_state_url
+
+    check_state_url(settings)  # here: a worker's error at start-up would be lost
     try:
         sock = bind(host, port)
     except (OSError, OverflowError) as exc:

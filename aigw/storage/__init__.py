@@ -9,7 +9,7 @@ Nothing heavy is imported here: psycopg and supabase-py load only when a remote 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     RemoteRepository = PostgresRepository | SupabaseRepository
 
+T = TypeVar("T")
+
 
 def open_repository(settings: Settings) -> SQLiteRepository:
     """The local store under AIGW_HOME, migrated."""
@@ -37,18 +39,13 @@ def open_state(settings: Settings, *, warn: Callable[[str], None] | None = None)
     back to it while Redis does not answer (docs/scaling.md)."""
     from aigw.storage.state import SQLiteState
 
-    local = SQLiteState(settings.state_db_path)
     if settings.state_url is None:
-        return local
+        return SQLiteState(settings.state_db_path)
     from aigw.storage.failover import FailoverState
     from aigw.storage.redis_state import RedisState, state_errors
 
-    url = settings.state_url.get_secret_value()
-    try:
-        shared = RedisState(url, timeout=settings.state_timeout)
-    except ValueError as exc:  # an option in the URL's query redis cannot read
-        local.close()
-        raise _bad_url(exc) from None
+    shared = _redis(RedisState, settings)
+    local = SQLiteState(settings.state_db_path)
     return FailoverState(shared, local, _health(settings, warn or _to_stderr), state_errors())
 
 
@@ -62,12 +59,25 @@ def open_async_state(
         return AsyncLocal(local)
     from aigw.storage.redis_state import AsyncRedisState, state_errors
 
-    url = settings.state_url.get_secret_value()
-    try:
-        shared = AsyncRedisState(url, timeout=settings.state_timeout)
-    except ValueError as exc:
-        raise _bad_url(exc) from None
+    shared = _redis(AsyncRedisState, settings)
     return AsyncFailoverState(shared, local, _health(settings, warn), state_errors())
+
+
+def check_state_url(settings: Settings) -> None:
+    """Raise ConfigError when AIGW_STATE_URL has an option redis cannot read (no connection
+    is made): the gateway checks it before it binds and forks its workers."""
+    if settings.state_url is not None:
+        from aigw.storage.redis_state import RedisState
+
+        _redis(RedisState, settings).close()
+
+
+def _redis(client: Callable[..., T], settings: Settings) -> T:
+    assert settings.state_url is not None
+    try:
+        return client(settings.state_url.get_secret_value(), timeout=settings.state_timeout)
+    except ValueError as exc:  # an option in the URL's query redis cannot read
+        raise _bad_url(exc) from None
 
 
 def _health(settings: Settings, warn: Callable[[str], None]) -> Health:
