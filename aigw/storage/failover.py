@@ -5,9 +5,11 @@ While Redis does not answer (an error or AIGW_STATE_TIMEOUT), aigw keeps serving
 is skipped, the breaker and remembered keys use this machine's SQLite state, and the rate
 limit does too (AIGW_RATE_LIMIT_FALLBACK=fail-open, the default) or refuses
 (fail-closed). One warning says so; Redis is tried again at most once a second, and the
-first answer ends the outage (one more line), after the cache drops the outage held back
-are sent. `AsyncLocal` lets the event loop use SQLiteState as it always did (each call is
-one short local transaction, cheaper than a hop to a thread).
+first answer ends the outage (one more line). The cache drops a write could not send are
+held and go before any other call to Redis (kept when they fail again, tried once more when
+the state closes); the first cache read after an outage is a miss. `AsyncLocal` lets the
+event loop use SQLiteState as it always did (each call is one short local transaction,
+cheaper than a hop to a thread).
 """
 
 from __future__ import annotations
@@ -89,6 +91,21 @@ class Health:
         self.down_since = None
         return True
 
+    def take_held(self) -> list[str]:
+        """The cache tags held back, to send before the next shared call (given back with
+        `hold` when it fails): no shared call answers before the drops an outage held."""
+        held, self.held_drops = self.held_drops, set()
+        return sorted(held)
+
+    def hold(self, tags: list[str]) -> None:
+        self.held_drops.update(tags)
+
+    def unsent(self, tags: list[str]) -> str:
+        return (
+            f"warning: {len(tags)} cache invalidation(s) could not be sent to the shared state "
+            f"at {self.shown_url}; other machines may serve those entries until they expire"
+        )
+
     def rate_refusal(self) -> StateUnavailable:
         return StateUnavailable(
             f"the shared rate limit at {self.shown_url} does not answer ({self.last_error}) "
@@ -122,14 +139,16 @@ class FailoverState:
         """The shared state's answer, or _NOTHING when it does not answer."""
         if not self.health.worth_trying():
             return _NOTHING
+        held = self.health.take_held()
         try:
+            if held:
+                self.shared.cache_drop(held)
             value = call(self.shared)
         except self.errors as exc:
+            self.health.hold(held)
             self.health.failed(exc)
             return _NOTHING
-        if self.health.answered() and self.health.held_drops:
-            held, self.health.held_drops = self.health.held_drops, set()
-            self._try(lambda s: s.cache_drop(sorted(held)))
+        self.health.answered()
         return value
 
     def _admin(self, call: Callable[[SharedState], T]) -> T:
@@ -144,8 +163,10 @@ class FailoverState:
             ) from None
 
     def cache_get(self, key: str) -> CacheEntry | None:
+        after_outage = self.health.down_since is not None
         found = self._try(lambda s: s.cache_get(key))
-        return None if found is _NOTHING else found
+        # The first read after an outage is a miss: a write elsewhere may not be dropped yet.
+        return None if found is _NOTHING or after_outage else found
 
     def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         self._try(lambda s: s.cache_put(entry, keep_for=keep_for))
@@ -153,7 +174,7 @@ class FailoverState:
     def cache_drop(self, tags: list[str]) -> int:
         dropped = self._try(lambda s: s.cache_drop(tags))
         if dropped is _NOTHING:
-            self.health.held_drops.update(tags)
+            self.health.hold(tags)
             return 0
         return dropped
 
@@ -215,8 +236,17 @@ class FailoverState:
         return found
 
     def close(self) -> None:
-        self.shared.close()
-        self.local.close()
+        """One last try to send the cache drops an outage held (a command that wrote while
+        Redis was down), then close both."""
+        held = self.health.take_held()
+        try:
+            if held:
+                self.shared.cache_drop(held)
+        except self.errors:
+            self.health.warn(self.health.unsent(held))
+        finally:
+            self.shared.close()
+            self.local.close()
 
 
 class AsyncFailoverState:
@@ -241,19 +271,22 @@ class AsyncFailoverState:
     async def _try(self, call: Callable[[AsyncSharedState], Awaitable[Any]]) -> Any:
         if not self.health.worth_trying():
             return _NOTHING
+        held = self.health.take_held()
         try:
+            if held:
+                await self.shared.cache_drop(held)
             value = await call(self.shared)
         except self.errors as exc:
+            self.health.hold(held)
             self.health.failed(exc)
             return _NOTHING
-        if self.health.answered() and self.health.held_drops:
-            held, self.health.held_drops = self.health.held_drops, set()
-            await self._try(lambda s: s.cache_drop(sorted(held)))
+        self.health.answered()
         return value
 
     async def cache_get(self, key: str) -> CacheEntry | None:
+        after_outage = self.health.down_since is not None
         found = await self._try(lambda s: s.cache_get(key))
-        return None if found is _NOTHING else found
+        return None if found is _NOTHING or after_outage else found
 
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         await self._try(lambda s: s.cache_put(entry, keep_for=keep_for))
@@ -261,7 +294,7 @@ class AsyncFailoverState:
     async def cache_drop(self, tags: list[str]) -> int:
         dropped = await self._try(lambda s: s.cache_drop(tags))
         if dropped is _NOTHING:
-            self.health.held_drops.update(tags)
+            self.health.hold(tags)
             return 0
         return dropped
 
@@ -316,7 +349,15 @@ class AsyncFailoverState:
         return found
 
     async def close(self) -> None:
-        await self.shared.close()
+        """One last try to send the cache drops an outage held, then close the client."""
+        held = self.health.take_held()
+        try:
+            if held:
+                await self.shared.cache_drop(held)
+        except self.errors:
+            self.health.warn(self.health.unsent(held))
+        finally:
+            await self.shared.close()
 
 
 class AsyncLocal:
