@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from aigw.common.state import AsyncSharedState, CacheEntry
-from aigw.gateway.transports.ratelimit import gcra_of
+from aigw.gateway.policies.ratelimit import gcra_of
 from aigw.settings import Settings
 from aigw.storage import open_async_state
 from aigw.storage.state import SQLiteState

@@ -8,6 +8,8 @@ above it. Imports made only for type checking count too: a type names what a lay
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 AIGW = Path(__file__).resolve().parent.parent / "aigw"
@@ -96,3 +98,15 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module.write_text("def f():\n    from aigw.commands.runs import app\n")
     assert imports_of(module) == {"aigw.commands.runs"}
     assert RANK["commands"] < RANK["storage"]
+
+
+def test_the_gateway_server_does_not_load_the_clis_http_library() -> None:
+    # Every gateway worker would carry httpx2 for nothing: the server speaks aiohttp.
+    probe = (
+        "import sys\n"
+        "import aigw.server.app, aigw.server.proxy, aigw.server.run, aigw.server.runtime\n"
+        "print(sorted(m for m in ('httpx2', 'httpx', 'openai') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -6,7 +6,8 @@ import pytest
 
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import FakeClock
-from aigw.gateway.transports.ratelimit import RateLimiter, parse_rate
+from aigw.gateway.policies.ratelimit import parse_rate
+from aigw.gateway.transports.ratelimit import RateLimiter
 from aigw.sandbox import Sandbox
 from aigw.storage.state import SQLiteState
 from tests.helpers.cli import point_at

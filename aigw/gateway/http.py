@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import httpx2
 
+from aigw.gateway.policies.retry import is_upstream_failure_status
+
 BaseTransport = httpx2.BaseTransport
 HTTPTransport = httpx2.HTTPTransport
 MockTransport = httpx2.MockTransport
@@ -33,11 +35,6 @@ def is_upstream_failure(exc: BaseException) -> bool:
     as opposed to a local problem such as a header value HTTP cannot carry. Only these are
     retried and counted by the circuit breaker."""
     return isinstance(exc, TimeoutException | NetworkError | RemoteProtocolError)
-
-
-def is_upstream_failure_status(status: int) -> bool:
-    """Statuses that mean the upstream is failing or overloaded: 429 and 5xx."""
-    return status == 429 or status >= 500
 
 
 def header(headers: Headers, name: bytes, default: str = "") -> str:

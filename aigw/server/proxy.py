@@ -34,6 +34,7 @@ from aigw.gateway.policies.cache import (
     max_age_of,
     resource_tag,
 )
+from aigw.gateway.policies.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aigw.gateway.policies.idempotency import WINDOW_S as IDEMPOTENCY_WINDOW_S
 from aigw.gateway.policies.idempotency import request_fingerprint
 from aigw.server.errors import gateway_error
@@ -60,7 +61,6 @@ _REQUEST_DROPPED = frozenset(
         "cookie",
     }
 )
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 _JSON_TYPES = ("application/json", "")
 
 

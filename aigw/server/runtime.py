@@ -30,7 +30,7 @@ from aigw.gateway.policies.keys import (
     labelled_keys,
     should_remember,
 )
-from aigw.gateway.transports.ratelimit import gcra_of
+from aigw.gateway.policies.ratelimit import gcra_of
 from aigw.redact import Redactor, redactor_for
 from aigw.server.metrics import GatewayMetrics
 from aigw.storage.group_commit import GroupCommitWriter

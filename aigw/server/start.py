@@ -36,7 +36,7 @@ def serve_gateway(
         raise UsageError(f"--upstream must be an http(s) URL, got {base[:100]!r}")
     model = check_assistants(settings, assistants, model_url)
     if settings.rate_limit or settings.key_rate_limit:
-        from aigw.gateway.transports.ratelimit import parse_rate
+        from aigw.gateway.policies.ratelimit import parse_rate
 
         for spec in (settings.rate_limit, settings.key_rate_limit):
             if spec:

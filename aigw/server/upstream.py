@@ -23,7 +23,6 @@ from aigw.common.api_errors import ApiError, error_response
 from aigw.common.log_record import LogRecord, new_id
 from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint
-from aigw.gateway.http import is_upstream_failure_status
 from aigw.gateway.policies.cache import (
     HIT,
     KEEP_FOR,
@@ -33,7 +32,7 @@ from aigw.gateway.policies.cache import (
     keepable_body,
 )
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
-from aigw.gateway.policies.retry import RETRY, RetryPolicy
+from aigw.gateway.policies.retry import RETRY, RetryPolicy, is_upstream_failure_status
 from aigw.gateway.policies.sse import RunEventWatcher
 from aigw.server.errors import gateway_error
 from aigw.server.runtime import Runtime

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
+HEADER = "Idempotency-Key"
 WINDOW_S = 600.0  # longer than any client's retries of one request
 
 

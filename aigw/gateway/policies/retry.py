@@ -18,11 +18,15 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Literal, NamedTuple, Protocol
 
-from aigw.gateway.http import is_upstream_failure_status
-
 # Longer than any retry budget: a Retry-After past it (inf, 1e20, a date in 3000) is clamped
 # here, so that no later arithmetic or clock formatting meets an absurd number.
 MAX_RETRY_AFTER = 86_400.0
+
+
+def is_upstream_failure_status(status: int) -> bool:
+    """Statuses that mean the upstream is failing or overloaded: 429 and 5xx."""
+    return status == 429 or status >= 500
+
 
 ACCEPT: Literal["accept"] = "accept"  # not a failure: the answer is the call's
 RETRY: Literal["retry"] = "retry"  # wait `delay`, then attempt again

@@ -40,6 +40,7 @@ from aigw.gateway.http import (
     is_upstream_failure,
     is_upstream_failure_status,
 )
+from aigw.gateway.policies.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aigw.gateway.policies.retry import (
     BEYOND_BUDGET,
     MAX_RETRY_AFTER,
@@ -50,7 +51,6 @@ from aigw.gateway.policies.retry import (
 from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 __all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "RetryTransport", "retry_after_seconds"]
 
 
