@@ -4,6 +4,7 @@ answers, so the backends cannot drift apart."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from aigw.common.state import (
 )
 from aigw.storage.redis_state import RedisState
 from aigw.storage.state import SQLiteState
+from tests.helpers.redis import RedisServer
 
 NOW = 1_800_000_000.0
 RULE = BreakerRule(failures_to_open=3, cooldown=30.0, probe_timeout=65.0)
@@ -169,3 +171,20 @@ def test_a_retry_gets_the_idempotency_key_of_its_first_try_while_it_is_kept(
     unknown = state.idempotency_key("other", "k4", NOW + 3, retry=True, keep_for=600)
     assert (first, again, another_first_try, unknown) == ("k1", "k1", "k3", "k4")
     assert state.idempotency_key("other", "k5", NOW + 4, retry=True, keep_for=600) == "k4"
+
+
+def test_the_tests_own_redis_restarts_on_its_port_once_another_process_lets_it_go(
+    own_redis: RedisServer,
+) -> None:
+    own_redis.stop()
+    squatter = socket.create_server(("127.0.0.1", own_redis.port))
+    threading.Timer(0.3, squatter.close).start()
+    url = own_redis.url
+    own_redis.start()  # fails to bind at first: tried again until the port is free
+    state = RedisState(own_redis.url, timeout=5.0)
+    try:
+        state.remember_key("h", "f", announced=True)
+        assert state.remembered_key("h") == ("f", True)
+    finally:
+        state.close()
+    assert own_redis.url == url

@@ -31,6 +31,7 @@ class RedisServer:
         self.folder = folder
         self.executable = executable
         self.port = _free_port()
+        self.started = False  # once started, the port is in URLs handed out: it stays
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,7 +39,23 @@ class RedisServer:
         return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start it and wait until it answers (10 s at most). A port taken meanwhile by
+        another process: a first start moves to another free port; a restart keeps its port
+        (its URL is in use) and tries again until the deadline."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + 10
+        while not self._launch(deadline):
+            if time.monotonic() > deadline:
+                log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server did not start on {self.port}: {log}")
+            if not self.started:
+                self.port = _free_port()
+            time.sleep(0.1)
+        self.started = True
+        return self
+
+    def _launch(self, deadline: float) -> bool:
+        """One redis-server on self.port: True once it answers, False when it exited."""
         self.process = subprocess.Popen(
             [
                 self.executable,
@@ -60,14 +77,15 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
         while not self._answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
+            if self.process.poll() is not None:
+                self.process = None
+                return False
+            if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"redis-server did not start on {self.port}: {log}")
+                return False
             time.sleep(0.02)
-        return self
+        return True
 
     def stop(self) -> None:
         if self.process is None:
