@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from aigw.errors import ExitCode
+from aigw.gateway.policies.cache import MAX_CLIENT_AGE
 from aigw.sandbox import Sandbox
 from aigw.storage.base import LogFilter
+from aigw.storage.redis_state import RedisState
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import point_at
 from tests.helpers.gateway import RunningGateway, authorised, gateway, http
@@ -271,3 +273,20 @@ def test_a_state_url_redis_cannot_read_stops_the_gateway_before_it_listens(
         assert "listening" not in done.stdout
         assert done.stderr.startswith("error: invalid AIGW_STATE_URL")
         assert "socket_timeout" in done.stderr and PASSWORD not in done.stderr
+
+
+def test_the_gateway_keeps_a_cached_read_in_redis_no_longer_than_a_read_may_accept_it(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    with gateway(fresh_sandbox.url, home=tmp_path, state_url=redis_url, cache_ttl=300) as a:
+        asked = {**authorised(), "Cache-Control": "max-age=31536000"}  # a year
+        stored = http("GET", f"{a.url}/assistants", headers=authorised())
+        again = http("GET", f"{a.url}/assistants", headers=asked)
+    state = RedisState(redis_url, timeout=5.0)
+    try:
+        keys = list(state.client.scan_iter(match="aigw:cache:*"))
+        kept_ms = [state.client.pttl(key) for key in keys]
+    finally:
+        state.close()
+    assert stored[1]["x-aigw-cache"] == "miss" and again[1]["x-aigw-cache"] == "hit"
+    assert len(kept_ms) == 1 and 0 < kept_ms[0] <= MAX_CLIENT_AGE * 1000

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -188,3 +189,19 @@ def test_the_tests_own_redis_restarts_on_its_port_once_another_process_lets_it_g
     finally:
         state.close()
     assert own_redis.url == url
+
+
+def test_a_tags_index_in_redis_loses_the_entries_that_expired(redis_url: str) -> None:
+    state = RedisState(redis_url, timeout=5.0)
+    try:
+        state.cache_put(entry("gone", "h: assistants"), keep_for=0.001)
+        deadline = time.monotonic() + 5
+        while state.client.exists("aigw:cache:gone") and time.monotonic() < deadline:
+            time.sleep(0.005)
+        state.cache_put(entry("kept", "h: assistants"), keep_for=3600)
+        indexed = state.client.zrange("aigw:tag:h: assistants", 0, -1)
+        kept_for_ms = state.client.pttl("aigw:tag:h: assistants")
+    finally:
+        state.close()
+    assert indexed == [b"aigw:cache:kept"]
+    assert 0 < kept_for_ms <= 3_600_000

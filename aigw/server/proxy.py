@@ -30,6 +30,7 @@ from aigw.gateway.policies.cache import (
     MISS,
     cache_key,
     entry_tag,
+    fresh_for,
     invalidated_by,
     max_age_of,
     resource_tag,
@@ -124,12 +125,12 @@ async def _handle(
     cache_status = None
     if tag is not None:
         max_age, no_cache = max_age_of(headers.get("cache-control"))
-        fresh_for = settings.cache_ttl if max_age is None else max_age
+        accepted_age = fresh_for(max_age, settings.cache_ttl)
         key = _cache_key(runtime, method, path, raw_query, upstream_headers)
-        cache_status = BYPASS if no_cache or fresh_for <= 0 else MISS
+        cache_status = BYPASS if no_cache or accepted_age <= 0 else MISS
         if cache_status == MISS:
             entry = await runtime.state.cache_get(key)
-            if entry is not None and 0 <= time.time() - entry.stored_at <= fresh_for:
+            if entry is not None and 0 <= time.time() - entry.stored_at <= accepted_age:
                 runtime.metrics.cache.labels(HIT).inc()
                 return call.cache_hit(entry)
             if runtime.state_mode == "degraded":

@@ -25,10 +25,10 @@ from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint
 from aigw.gateway.policies.cache import (
     HIT,
-    KEEP_FOR,
     KEPT_HEADERS,
     cacheable_answer,
     entry_tag,
+    keep_for,
     keepable_body,
 )
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
@@ -220,7 +220,7 @@ class UpstreamCall:
                     kept,
                     body,
                 ),
-                keep_for=KEEP_FOR,
+                keep_for=keep_for(runtime.settings.cache_ttl),
             )
         return web.Response(status=status, body=body, headers=headers)
 

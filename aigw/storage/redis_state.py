@@ -5,7 +5,8 @@ the same commands: key names, arguments and the reading of answers are this modu
 functions, so the two differ only in `await`. Every decision that reads and writes is one
 Lua script, atomic on the server, running the steps of aigw/common/state.py: the GCRA slot,
 the pause, the half-open probe claim and the breaker count. Cache entries are hashes with a
-TTL in Redis, indexed by tag in sets that `cache_drop` empties in one script.
+TTL in Redis, indexed by tag in sorted sets (trimmed of expired entries on each put) that
+`cache_drop` empties in one script. Redis 7.0 or later (SET … NX GET).
 
 Each call is bounded by AIGW_STATE_TIMEOUT (socket timeouts, and on the event loop a deadline
 around the whole call); a broken pooled connection is reconnected once, a timeout is not
@@ -89,18 +90,41 @@ end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[5]) end
 return 1
 """
-# KEYS the tags' sets. Deletes their entries and the sets; returns how many entries were there.
+# KEYS[1] the entry, KEYS[2] its tag's index; ARGV keep (ms), then the entry's fields and
+# values. The index is a sorted set scored by each entry's expiry on the server's clock: the
+# put trims the entries already gone, and the index lives as long as its last entry.
+PUT = """
+local keep = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], keep)
+redis.call('ZADD', KEYS[2], now + keep, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('PTTL', KEYS[2]) < keep then redis.call('PEXPIRE', KEYS[2], keep) end
+return 0
+"""
+# KEYS the tags' indexes. Deletes their entries and the indexes; returns how many entries
+# were there.
 DROP = """
 local dropped = 0
 for _, tag in ipairs(KEYS) do
-  for _, key in ipairs(redis.call('SMEMBERS', tag)) do
+  for _, key in ipairs(redis.call('ZRANGE', tag, 0, -1)) do
     dropped = dropped + redis.call('DEL', key)
   end
   redis.call('DEL', tag)
 end
 return dropped
 """
-SCRIPTS = {"gcra": GCRA, "pause": PAUSE, "claim": CLAIM, "record": RECORD, "drop": DROP}
+SCRIPTS = {
+    "gcra": GCRA,
+    "pause": PAUSE,
+    "claim": CLAIM,
+    "record": RECORD,
+    "put": PUT,
+    "drop": DROP,
+}
 _BREAKER_FIELDS = ["state", "failures", "opened_at", "probe_at", "last_error"]
 _KEY_FIELDS = ["fingerprint", "announced"]
 
@@ -162,24 +186,20 @@ def _record_args(now: float, rule: BreakerRule, failure: bool, error: str | None
     return ["1" if failure else "0", _num(now), str(rule.failures_to_open), cooldown, error or ""]
 
 
-def _queue_entry(pipe: Any, entry: CacheEntry, keep_for: float) -> None:
-    """The commands that store an entry and index it under its tag (one MULTI/EXEC)."""
-    key = _cache(entry.key)
-    keep_ms = max(1, int(keep_for * 1000))
-    pipe.hset(
-        key,
-        mapping={
-            "tag": entry.tag,
-            "url": entry.url,
-            "stored_at": _num(entry.stored_at),
-            "status": str(entry.status),
-            "headers": orjson.dumps(entry.headers),
-            "body": entry.body,
-        },
-    )
-    pipe.pexpire(key, keep_ms)
-    pipe.sadd(_tag(entry.tag), key)
-    pipe.pexpire(_tag(entry.tag), keep_ms)
+def _put_args(entry: CacheEntry, keep_for: float) -> tuple[list[str], list[Any]]:
+    """The put script's keys and arguments for an entry kept `keep_for` seconds."""
+    fields = {
+        "tag": entry.tag,
+        "url": entry.url,
+        "stored_at": _num(entry.stored_at),
+        "status": str(entry.status),
+        "headers": orjson.dumps(entry.headers),
+        "body": entry.body,
+    }
+    args: list[Any] = [str(max(1, int(keep_for * 1000)))]
+    for name, value in fields.items():
+        args += [name, value]
+    return [_cache(entry.key), _tag(entry.tag)], args
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -270,9 +290,8 @@ class RedisState:
         return _entry(key, self.client.hgetall(_cache(key)))
 
     def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
-        with self.client.pipeline() as pipe:
-            _queue_entry(pipe, entry, keep_for)
-            pipe.execute()
+        keys, args = _put_args(entry, keep_for)
+        self.scripts["put"](keys=keys, args=args)
 
     def cache_drop(self, tags: list[str]) -> int:
         return int(self.scripts["drop"](keys=[_tag(t) for t in tags]))
@@ -355,9 +374,8 @@ class AsyncRedisState:
         return _entry(key, await self._bounded(self.client.hgetall(_cache(key))))
 
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
-        async with self.client.pipeline() as pipe:
-            _queue_entry(pipe, entry, keep_for)
-            await self._bounded(pipe.execute())
+        keys, args = _put_args(entry, keep_for)
+        await self._bounded(self.scripts["put"](keys=keys, args=args))
 
     async def cache_drop(self, tags: list[str]) -> int:
         return int(await self._bounded(self.scripts["drop"](keys=[_tag(t) for t in tags])))

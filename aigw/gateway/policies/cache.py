@@ -2,11 +2,12 @@
 stale. Used by CacheTransport (the CLI) and the gateway server alike.
 
 Cached: GET of the assistants list, of one assistant and of a thread's metadata — nothing
-else. Fresh for the request's `Cache-Control: max-age=N`, else the configured TTL; `no-cache`
-bypasses the cache: nothing is read from it and nothing is stored. The key hashes method,
-normalised URL and query, route and the upstream credentials, so two identities never share
-an entry and no key is ever stored. Creating, updating or deleting an assistant drops the
-list and that assistant; updating or deleting a thread drops that thread.
+else. Fresh for the request's `Cache-Control: max-age=N` (at most MAX_CLIENT_AGE, or the
+TTL when that is longer), else the configured TTL; `no-cache` bypasses the cache: nothing is
+read from it and nothing is stored. The key hashes method, normalised URL and query, route
+and the upstream credentials, so two identities never share an entry and no key is ever
+stored. Creating, updating or deleting an assistant drops the list and that assistant;
+updating or deleting a thread drops that thread.
 
 What is kept at rest is as sensitive as a logged payload, so an entry is kept only when the
 redactor (aigw/redact.py) finds nothing in it — no key, token, e-mail, card or CPF; an answer
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 MAX_ENTRY_BYTES = 1024 * 1024  # an assistants page of 100 is ~100 KB
-# How long an entry is kept at all (its freshness is decided per read): a client may ask
-# for a max-age beyond AIGW_CACHE_TTL, but nothing older than a day is worth the room.
-KEEP_FOR = 86_400.0
+# A client's max-age beyond AIGW_CACHE_TTL is honoured up to this: every entry is kept that
+# long (in Redis, memory), so it is kept short.
+MAX_CLIENT_AGE = 3600.0
 # Headers that identify the caller upstream; hashed into the key, never stored.
 CREDENTIAL_HEADERS = ("authorization", "openai-organization", "openai-project")
 # The response headers an entry keeps.
@@ -63,6 +64,16 @@ def invalidated_by(method: str, path: str) -> list[str]:
     if tag.startswith("assistant:"):
         return ["assistants", tag]
     return [tag]
+
+
+def keep_for(cache_ttl: float) -> float:
+    """How long an entry is kept at all: the oldest age any read may still accept."""
+    return max(cache_ttl, MAX_CLIENT_AGE)
+
+
+def fresh_for(max_age: float | None, cache_ttl: float) -> float:
+    """How old an entry a read accepts: its max-age (else the TTL), at most `keep_for`."""
+    return min(cache_ttl if max_age is None else max_age, keep_for(cache_ttl))
 
 
 def max_age_of(cache_control: str | None) -> tuple[float | None, bool]:

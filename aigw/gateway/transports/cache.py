@@ -15,14 +15,15 @@ from aigw.gateway.policies.cache import (
     BYPASS,
     CREDENTIAL_HEADERS,
     HIT,
-    KEEP_FOR,
     KEPT_HEADERS,
     MISS,
     age_text,
     cache_key,
     cacheable_answer,
     entry_tag,
+    fresh_for,
     invalidated_by,
+    keep_for,
     keepable_body,
     max_age_of,
     resource_tag,
@@ -101,7 +102,7 @@ class CacheTransport(Layer):
                     headers,
                     body,
                 ),
-                keep_for=KEEP_FOR,
+                keep_for=keep_for(self.default_ttl),
             )
         if self.options.get("verbose"):
             self.notify(f"cache {status}: GET {_display(request)}")
@@ -112,9 +113,8 @@ class CacheTransport(Layer):
         header_age, header_no_cache = max_age_of(header(request.headers, b"cache-control"))
         no_cache = bool(self.options.get("no_cache")) or header_no_cache
         flag_age = self.options.get("max_age")
-        if flag_age is not None:
-            return float(flag_age), no_cache
-        return (header_age if header_age is not None else self.default_ttl), no_cache
+        asked = float(flag_age) if flag_age is not None else header_age
+        return fresh_for(asked, self.default_ttl), no_cache
 
     def key(self, request: Request) -> str:
         # The same few URLs come again and again in one process: hash each identity once.
