@@ -290,3 +290,27 @@ def test_the_gateway_keeps_a_cached_read_in_redis_no_longer_than_a_read_may_acce
         state.close()
     assert stored[1]["x-aigw-cache"] == "miss" and again[1]["x-aigw-cache"] == "hit"
     assert len(kept_ms) == 1 and 0 < kept_ms[0] <= MAX_CLIENT_AGE * 1000
+
+
+def test_identical_creates_with_the_clients_own_keys_stay_apart_and_each_retry_finds_its_own(
+    fresh_sandbox: Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    # What docs/scaling.md advises when identical creates may be sent at once.
+    body = json.dumps({"metadata": {"order": "42"}}).encode()
+    headers = authorised(**{"Content-Type": "application/json"})
+    with two_gateways(fresh_sandbox.url, redis_url, tmp_path) as (a, b):
+        first = http(
+            "POST", f"{a.url}/threads", body=body, headers={**headers, "Idempotency-Key": "k-1"}
+        )
+        second = http(
+            "POST", f"{b.url}/threads", body=body, headers={**headers, "Idempotency-Key": "k-2"}
+        )
+        retried = http(
+            "POST",
+            f"{b.url}/threads",
+            body=body,
+            headers={**headers, "Idempotency-Key": "k-1", "x-stainless-retry-count": "1"},
+        )
+    made, other, replayed = (json.loads(answer[2])["id"] for answer in (first, second, retried))
+    assert other != made
+    assert replayed == made and retried[1].get("idempotent-replayed") == "true"

@@ -6,7 +6,8 @@ method, path, query and body; nothing secret is kept. A first try (the SDK's
 `x-stainless-retry-count` absent or 0) gets a new key, remembered under its fingerprint in
 the shared state for WINDOW_S; a retry (count ≥ 1) gets the remembered one, so the upstream
 answers the create it already made instead of making another. Two identical first tries
-are two requests: each gets its own key.
+are two requests: each gets its own key, and the later one's is remembered (the SDK's retry
+does not say which first try it repeats; docs/scaling.md says what follows).
 """
 
 from __future__ import annotations
