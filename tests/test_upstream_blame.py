@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from aigw.common.state import MAX_SHARED_PAUSE
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import FakeClock
 from aigw.gateway.http import Headers, LocalProtocolError, MockTransport, Request, Response
 from aigw.gateway.transports.breaker import HALF_OPEN, OPEN, BreakerTransport, CircuitBreaker
-from aigw.gateway.transports.ratelimit import MAX_SHARED_PAUSE
 from aigw.gateway.transports.retry import RetryPolicy, RetryTransport, retry_after_seconds
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
