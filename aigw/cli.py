@@ -18,7 +18,7 @@ from aigw.errors import Terminated
 
 # The sub-apps in help order, as the attribute of their module in aigw.commands that holds
 # them: "metrics" and "dashboard" are single commands, the rest are groups. A run imports only
-# the module of the command it invokes (all of them cost ~15 ms).
+# the module of the command it invokes: importing them all would slow every command.
 COMMANDS: dict[str, str] = {
     "config": "app",
     "assistants": "app",
@@ -192,8 +192,8 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     # SIGTERM unwinds like Ctrl-C, so the command closes: its log rows are committed first.
     signal.signal(signal.SIGTERM, _terminate)
-    # Typer turns every registered sub-app into click commands on each run (~20 ms for all
-    # of them): build only the one invoked. Root help, typos and --version get the full app.
+    # Typer turns every registered sub-app into click commands on each run: build only the one
+    # invoked. Root help, typos, --version and completions get the full app.
     name = command_named(sys.argv[1:])
     # `completions` describes every command, so it gets them all.
     built = build_app(None if name in (None, "completions") else [name])

@@ -294,7 +294,7 @@ FIELDS: dict[str, FieldSpec] = {
     "user_id": _own(_text),
     "timeout": _own(_duration(gt=0, le=86_400), 60.0),  # one attempt, end to end
     "check_id_prefixes": _own(_bool, True),
-    # logging (issue "Every call logged")
+    # logging
     "log_payloads": _own(_bool, False),
     "payload_max_bytes": _own(_number(int, ge=256), 16_384),
     "redact_patterns": _own(_patterns, default_factory=list),
@@ -318,9 +318,9 @@ FIELDS: dict[str, FieldSpec] = {
 class Settings:
     """The configuration, read once: flags (keyword arguments), environment, `.env`, default.
 
-    Hand-written on purpose: pydantic-settings did the same in ~80 ms of imports and model
-    building on every invocation, a quarter of a whole `aigw metrics` (bench/metrics.py);
-    this is a flat list of variables and converters.
+    Hand-written on purpose: pydantic-settings' imports and model building were a large share
+    of every invocation (bench/metrics.py measures a whole command); this is a flat list of
+    variables and converters.
     """
 
     openai_api_key: SecretStr | None

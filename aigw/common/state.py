@@ -62,48 +62,98 @@ class SharedState(Protocol):
     them. `idempotency_key` gives the key remembered under `fingerprint` when `retry` (and it
     is still kept), else remembers and gives `proposed`."""
 
-    def cache_get(self, key: str) -> CacheEntry | None: ...
-    def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None: ...
-    def cache_drop(self, tags: list[str]) -> int: ...
-    def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float: ...
-    def rate_pause(self, name: str, until: float, now: float) -> None: ...
-    def rate_reset(self) -> int: ...
-    def breaker_get(self, host: str) -> BreakerRow | None: ...
-    def breaker_all(self) -> list[BreakerRow]: ...
-    def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None: ...
+    def cache_get(self, key: str) -> CacheEntry | None:
+        """The entry under `key`, or None."""
+
+    def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
+        """Keep `entry` for `keep_for` seconds."""
+
+    def cache_drop(self, tags: list[str]) -> int:
+        """Drop the entries with any of these tags; how many went."""
+
+    def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
+        """Take a slot of the named bucket; the seconds to wait for it (0: now)."""
+
+    def rate_pause(self, name: str, until: float, now: float) -> None:
+        """Hold the named bucket back until `until` (an upstream's Retry-After)."""
+
+    def rate_reset(self) -> int:
+        """Empty every bucket; how many there were."""
+
+    def breaker_get(self, host: str) -> BreakerRow | None:
+        """The host's breaker row, or None (closed)."""
+
+    def breaker_all(self) -> list[BreakerRow]:
+        """Every breaker row."""
+
+    def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        """The row that refuses a call to `host`, or None: the call goes (as the probe, if due)."""
+
     def breaker_record(
         self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
-    ) -> None: ...
-    def breaker_reset(self, host: str | None = None) -> int: ...
-    def remembered_key(self, scope: str) -> tuple[str, bool] | None: ...
-    def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None: ...
+    ) -> None:
+        """Count a call's outcome: opens, reopens or closes the circuit as `rule` says."""
+
+    def breaker_reset(self, host: str | None = None) -> int:
+        """Close the host's circuit (every circuit without one); how many were reset."""
+
+    def remembered_key(self, scope: str) -> tuple[str, bool] | None:
+        """The fingerprint of the key that last worked in `scope`, and whether it was announced."""
+
+    def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
+        """Remember the key that works in `scope`."""
+
     def idempotency_key(
         self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
-    ) -> str: ...
-    def close(self) -> None: ...
+    ) -> str:
+        """The key remembered under `fingerprint` for a retry, else `proposed`, remembered."""
+
+    def close(self) -> None:
+        """Release the connections."""
 
 
 class AsyncSharedState(Protocol):
     """The same interface for the gateway server's event loop."""
 
-    async def cache_get(self, key: str) -> CacheEntry | None: ...
-    async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None: ...
-    async def cache_drop(self, tags: list[str]) -> int: ...
-    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float: ...
-    async def rate_pause(self, name: str, until: float, now: float) -> None: ...
-    async def breaker_get(self, host: str) -> BreakerRow | None: ...
-    async def breaker_claim(
-        self, host: str, now: float, rule: BreakerRule
-    ) -> BreakerRow | None: ...
+    async def cache_get(self, key: str) -> CacheEntry | None:
+        """The entry under `key`, or None."""
+
+    async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
+        """Keep `entry` for `keep_for` seconds."""
+
+    async def cache_drop(self, tags: list[str]) -> int:
+        """Drop the entries with any of these tags; how many went."""
+
+    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
+        """Take a slot of the named bucket; the seconds to wait for it (0: now)."""
+
+    async def rate_pause(self, name: str, until: float, now: float) -> None:
+        """Hold the named bucket back until `until` (an upstream's Retry-After)."""
+
+    async def breaker_get(self, host: str) -> BreakerRow | None:
+        """The host's breaker row, or None (closed)."""
+
+    async def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        """The row that refuses a call to `host`, or None: the call goes (as the probe, if due)."""
+
     async def breaker_record(
         self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
-    ) -> None: ...
-    async def remembered_key(self, scope: str) -> tuple[str, bool] | None: ...
-    async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None: ...
+    ) -> None:
+        """Count a call's outcome: opens, reopens or closes the circuit as `rule` says."""
+
+    async def remembered_key(self, scope: str) -> tuple[str, bool] | None:
+        """The fingerprint of the key that last worked in `scope`, and whether it was announced."""
+
+    async def remember_key(self, scope: str, fingerprint: str, *, announced: bool) -> None:
+        """Remember the key that works in `scope`."""
+
     async def idempotency_key(
         self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
-    ) -> str: ...
-    async def close(self) -> None: ...
+    ) -> str:
+        """The key remembered under `fingerprint` for a retry, else `proposed`, remembered."""
+
+    async def close(self) -> None:
+        """Release the connections."""
 
 
 # -- the decisions' steps (the Redis scripts in aigw/storage/redis_state.py do the same) --------
@@ -113,7 +163,7 @@ def gcra_step(
     """(seconds until a slot is free, the bucket's new theoretical arrival time or None when
     nothing is taken). `reserve` takes the next slot even when it is in the future."""
     tat = max(tat if tat is not None else now, now)
-    # A pause stored by an older aigw (or a clock that jumped) is clamped like a new one.
+    # A pause stored under a longer cap (or a clock that jumped) is clamped like a new one.
     tat = min(tat, now + rule.tolerance + rule.interval + MAX_SHARED_PAUSE)
     delay = max(0.0, tat - rule.tolerance - now)
     if delay > 0 and not reserve:

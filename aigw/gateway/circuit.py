@@ -112,6 +112,7 @@ class CircuitBreaker:
         return refusal_error(row, now, self.rule)
 
     def record(self, host: str, *, failure: bool, error: str | None = None) -> None:
+        """Count a call's outcome for its host: opens or closes the circuit as the rule says."""
         self.store.breaker_record(host, self.clock.now(), self.rule, failure=failure, error=error)
 
     def end_probe(self, host: str, *, error: str | None = None) -> None:

@@ -228,6 +228,7 @@ class Gateway:
 
     @property
     def route(self) -> str:
+        """`gateway` or `direct`."""
         return self.settings.route
 
     def headers(self) -> dict[str, str]:
@@ -283,6 +284,7 @@ class Gateway:
         )
 
     def close(self) -> None:
+        """Close the SDK client (or the bare stack), the shared state and the call log."""
         if "client" in self.__dict__:
             self.client.close()
         else:

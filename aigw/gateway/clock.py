@@ -34,4 +34,5 @@ class FakeClock(Clock):
         self.current += max(0.0, seconds)
 
     def advance(self, seconds: float) -> None:
+        """Move the time on without sleeping."""
         self.current += seconds

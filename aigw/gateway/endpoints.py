@@ -74,4 +74,5 @@ endpoint_of = functools.lru_cache(maxsize=1024)(parse)
 
 
 def template(path: str) -> str:
+    """The endpoint template of a raw path: /v1/threads/{thread_id}/runs."""
     return parse(path).template

@@ -277,4 +277,5 @@ class NetworkTransport(BaseTransport):
         return b"".join(parts)
 
     def close(self) -> None:
+        """Close the connection pool."""
         self._pool.close()

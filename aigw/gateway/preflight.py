@@ -1,7 +1,7 @@
 """Preflight: refuse a call at once, from the local store only, while the circuit is open.
 
 It runs before the Gateway is built, so a refused invocation imports neither the OpenAI SDK
-nor httpx2 and touches no network (issue 7: a refusal costs under half an `import openai`).
+nor httpx2 and touches no network: a refusal is cheaper than importing the SDK.
 BreakerTransport checks again per attempt in process; this is only the early, cheap answer.
 """
 

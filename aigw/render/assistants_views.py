@@ -23,10 +23,12 @@ def literal(value: str | None) -> Text | None:
 
 
 def fmt_metadata(metadata: dict[str, str] | None) -> Text | None:
+    """Metadata as `k=v, …`, printed literally."""
     return literal(", ".join(f"{k}={v}" for k, v in (metadata or {}).items()))
 
 
 def fmt_usage(usage: Any) -> str:
+    """A run's token usage as `prompt + completion = total`."""
     if usage is None:
         return ""
     return (
@@ -36,10 +38,12 @@ def fmt_usage(usage: Any) -> str:
 
 
 def fmt_error(error: Any) -> str:
+    """A run's last error as `code: message`; empty when none."""
     return f"{error.code}: {error.message}" if error is not None else ""  # plain: for messages
 
 
 def pending_calls(run: Any) -> list[Any]:
+    """The tool calls a run waits on (requires_action), else none."""
     action = getattr(run, "required_action", None)
     return list(action.submit_tool_outputs.tool_calls) if action is not None else []
 
@@ -48,6 +52,7 @@ def pending_calls(run: Any) -> list[Any]:
 
 
 def thread_fields(thread: Any) -> list[tuple[str, Any]]:
+    """The fields a thread shows as a record."""
     return [
         ("id", thread.id),
         ("created", fmt_time(thread.created_at)),
@@ -67,6 +72,7 @@ MESSAGE_COLUMNS = [
 
 
 def message_fields(message: Any) -> list[tuple[str, Any]]:
+    """The fields a message shows as a record."""
     return [
         ("id", message.id),
         ("thread", message.thread_id),
@@ -93,6 +99,7 @@ RUN_COLUMNS = [
 
 
 def run_fields(run: Any) -> list[tuple[str, Any]]:
+    """The fields a run shows as a record, its pending calls included."""
     calls = ", ".join(
         f"{c.id} {c.function.name}({c.function.arguments})" for c in pending_calls(run)
     )
@@ -117,6 +124,7 @@ def run_fields(run: Any) -> list[tuple[str, Any]]:
 
 
 def step_details(step: Any) -> str:
+    """What a run step did: the message it wrote or the tools it called."""
     details = step.step_details
     if details.type == "message_creation":
         return f"message {details.message_creation.message_id}"
@@ -178,6 +186,7 @@ def show_reply(out: Output, messages: list[Any]) -> None:
 
 
 def show_tool_calls(out: Output, thread_id: str, run: Any) -> None:
+    """The table of a run's pending tool calls and the command that answers them."""
     calls = pending_calls(run)
     columns = [
         Column("call id", lambda c: c.id, style="cyan", key=True),

@@ -15,6 +15,7 @@ from aigw.render.output import Column, Output, to_jsonable
 
 
 def status_text(code: int | None) -> Text:
+    """A status code coloured by class; `network` when there was no answer."""
     if code is None:
         return Text("network", style="bold red")
     if 200 <= code < 300:
@@ -31,6 +32,7 @@ def status_text(code: int | None) -> Text:
 
 
 def latency_text(ms: float | None) -> Text:
+    """A latency, yellow when slow and red when very slow."""
     if ms is None:
         return Text("–", style="dim")
     style = "red" if ms >= 5000 else "yellow" if ms >= 2000 else ""
@@ -56,6 +58,7 @@ LOG_COLUMNS = [
 
 
 def render_logs(out: Output, records: list[LogRecord]) -> None:
+    """Log rows as a table, JSON or tab-separated lines."""
     if not records and not out.json_mode and out.to_terminal:
         out.note("(no log rows)")
         return
@@ -74,6 +77,7 @@ def render_tail_batch(out: Output, records: list[LogRecord], *, first: bool) -> 
 
 
 def render_log(out: Output, record: LogRecord) -> None:
+    """One log row as a record, or JSON."""
     if out.json_mode:
         out.json(record)
         return

@@ -23,26 +23,31 @@ WARN_SUCCESS, BAD_SUCCESS = 0.99, 0.95
 
 
 def fmt_ms(value: float | None) -> str:
+    """Milliseconds, in seconds from ten seconds up; `–` when none."""
     if value is None:
         return "–"
     return f"{value / 1000:.2f}s" if value >= 10_000 else f"{value:.0f}ms"
 
 
 def fmt_rate(value: float | None) -> str:
+    """A rate as a percentage; `–` when none."""
     return "–" if value is None else f"{value:.1%}"
 
 
 def fmt_count(value: int | None) -> str:
+    """A count with thousands separators."""
     return f"{value:,}" if value else "0"
 
 
 def fmt_usd(value: float | None) -> str:
+    """US dollars, with four decimals below one dollar."""
     if value is None:
         return "–"
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
 def success_style(rate: float | None) -> str:
+    """The colour of a success rate: yellow, then red, below the thresholds."""
     if rate is None:
         return "dim"
     if rate < BAD_SUCCESS:
@@ -51,16 +56,19 @@ def success_style(rate: float | None) -> str:
 
 
 def latency_style(value: float | None, limit_ms: float | None) -> str:
+    """Red when a latency is over the --max-p95 limit."""
     if value is None or limit_ms is None:
         return ""
     return "bold red" if value > limit_ms else ""
 
 
 def error_cell(count: int, style: str) -> Text:
+    """An error count, dim when zero."""
     return Text(fmt_count(count), style=style if count else "dim")
 
 
 def group_cells(row: GroupRow, p95_limit: float | None) -> list[Text | str]:
+    """One group's cells in the per-group table."""
     return [
         fmt_count(row.calls),
         fmt_count(row.attempts),
@@ -78,6 +86,7 @@ def group_cells(row: GroupRow, p95_limit: float | None) -> list[Text | str]:
 
 
 def groups_table(report: MetricsReport, p95_limit: float | None) -> Table:
+    """The per-group table of the window, with the total last."""
     window = f"{report.since:%Y-%m-%d %H:%M} → {report.until:%Y-%m-%d %H:%M} UTC"
     table = Table(
         title=f"by {report.by} · {window} · {report.source} store",
@@ -136,6 +145,7 @@ BUCKET_WORDS = {"5m": ("5 min", 5), "1h": ("hour", 60), "1d": ("day", 1440)}
 
 
 def trend_table(points: list[TrendPoint], bucket: str = "1h") -> Table:
+    """Calls, p95 and errors per hour as sparklines."""
     shown = squeeze(points, SPARK_WIDTH)
     word, minutes = BUCKET_WORDS.get(bucket, (bucket, 0))
     merged = -(-len(points) // len(shown)) if shown else 1
@@ -161,6 +171,7 @@ def trend_table(points: list[TrendPoint], bucket: str = "1h") -> Table:
 
 
 def cost_table(rows: list[CostRow], by: str) -> Table:
+    """Tokens and cost per agent or model."""
     table = Table(title=f"cost per {by}", header_style="bold", show_edge=False, pad_edge=False)
     table.add_column(by, overflow="fold")
     table.add_column("tokens in", justify="right")
@@ -237,6 +248,7 @@ def metrics_tsv(out: Output, report: MetricsReport) -> None:
 
 
 def render_metrics(out: Output, report: MetricsReport, p95_limit_ms: float | None) -> None:
+    """The report as tables on a terminal, tab-separated lines otherwise."""
     if not out.to_terminal:
         metrics_tsv(out, report)
         return

@@ -43,6 +43,7 @@ def printable(text: str) -> str:
 
 
 def escape(text: str) -> str:
+    """Text with Rich markup characters escaped."""
     from rich.markup import escape as rich_escape
 
     return rich_escape(text)
@@ -87,6 +88,7 @@ def fmt_time(epoch: int | float | None) -> str:
 
 
 def fmt_cell(value: Any) -> str | Text:
+    """A value as a table cell: printable text, control characters shown."""
     rich_text = sys.modules.get("rich.text")
     if rich_text is not None and isinstance(value, rich_text.Text):
         if _CONTROL.search(value.plain):  # literal text (e.g. a message): never Rich markup
@@ -159,6 +161,7 @@ class Output:
 
     @property
     def stdout(self) -> Console:
+        """The Rich console on stdout, made on first use."""
         if self._stdout is None:
             from rich.console import Console
 
@@ -169,6 +172,7 @@ class Output:
 
     @property
     def stderr(self) -> Console:
+        """The Rich console on stderr, made on first use."""
         if self._stderr is None:
             from rich.console import Console
 
@@ -192,6 +196,7 @@ class Output:
 
     @property
     def stderr_is_terminal(self) -> bool:
+        """Whether stderr is a terminal."""
         if self._stderr is not None:
             return self._stderr.is_terminal
         return sys.stderr.isatty()
@@ -217,6 +222,7 @@ class Output:
 
     # -- data ------------------------------------------------------------------------------
     def json(self, value: Any) -> None:
+        """Write a value as indented JSON on stdout."""
         sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
@@ -332,6 +338,7 @@ class Output:
 
     # -- status (stderr) -------------------------------------------------------------------
     def note(self, message: str) -> None:
+        """A status line on stderr."""
         message = printable(message)
         if self._plain_stderr():
             self._line(message)
@@ -339,6 +346,7 @@ class Output:
             self.stderr.print(message, style="dim", markup=False)
 
     def success(self, message: str) -> None:
+        """A ✓ line on stderr (not in JSON mode)."""
         if self.json_mode:
             return
         if self._plain_stderr():
@@ -347,6 +355,7 @@ class Output:
             self.stderr.print(f"[green]✓[/green] {escape(message)}", highlight=False)
 
     def warn(self, message: str) -> None:
+        """A `warning:` line on stderr."""
         message = printable(message)
         if self._plain_stderr():
             self._line(f"warning: {message}")
@@ -354,6 +363,7 @@ class Output:
             self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
 
     def error(self, message: str, hint: str | None = None) -> None:
+        """An `error:` line on stderr, and its `hint:` line."""
         message, hint = printable(message), printable(hint) if hint else hint
         if self._plain_stderr():
             self._line(f"error: {message}" + (f"\nhint: {hint}" if hint else ""))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def apply(assistant: dict[str, Any], body: dict[str, Any]) -> None:
+    """Validate and set the assistant fields `body` gives."""
     for name, limit in (("name", 256), ("description", 512), ("instructions", 256_000)):
         if name in body:
             assistant[name] = validate.string(body, name, limit)
@@ -59,6 +60,8 @@ def modified(assistant: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 
 
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
+    """Add the /assistants routes."""
+
     @router.route("GET", "/v1/assistants")
     def list_assistants(request: Request) -> dict[str, Any]:
         return page(state.assistants.values(), request)

@@ -127,6 +127,8 @@ def _completion_tokens(reply: Reply) -> int:
 
 
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
+    """Add the /chat/completions route."""
+
     @router.route("POST", "/v1/chat/completions")
     def create(request: Request) -> dict[str, Any] | EventStream:
         body = request.json()

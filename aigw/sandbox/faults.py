@@ -61,9 +61,11 @@ class Fault:
     after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request with this method and path."""
         return self.method in ("*", method) and fnmatch.fnmatchcase(path, self.path)
 
     def answer(self) -> Response | Dropped | None:
+        """What the fault makes of the request: an error answer, a dropped connection, or None."""
         if self.drop:
             return DROP
         if self.status is None:
@@ -129,6 +131,7 @@ class Faults:
 
     # -- the Python API (tests) and the admin endpoint share these -------------------------
     def add(self, fault: Fault | str, **fields: Any) -> Fault:
+        """Add a fault (a spec string or a Fault), with fields overridden; the one added."""
         made = parse_fault(fault) if isinstance(fault, str) else fault
         for name, value in fields.items():
             setattr(made, name, value)
@@ -137,10 +140,12 @@ class Faults:
         return made
 
     def clear(self) -> None:
+        """Remove every fault."""
         with self.lock:
             self.faults.clear()
 
     def revoke(self, key: str) -> None:
+        """Refuse this key from now on (401), as a revoked upstream key is."""
         with self.lock:
             self.revoked.add(key)
 
@@ -157,6 +162,7 @@ class Faults:
 
     # -- around dispatch -------------------------------------------------------------------
     def around(self, request: Request, handle: Handler) -> Response | EventStream | Dropped:
+        """Handle a request through the first fault that matches it, if any."""
         if request.path.startswith(ADMIN_PREFIX):
             return handle(request)
         with self.lock:
@@ -209,6 +215,8 @@ class Faults:
 
     # -- admin endpoints (no API key needed) -----------------------------------------------
     def register(self, router: Router) -> None:
+        """Add the admin routes that list, add and clear faults."""
+
         @router.route("GET", f"{ADMIN_PREFIX}/faults")
         def list_faults(request: Request) -> dict[str, Any]:
             with self.lock:

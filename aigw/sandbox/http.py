@@ -13,6 +13,7 @@ from aigw.common.api_errors import ApiError
 
 
 def not_found(kind: str, object_id: str) -> ApiError:
+    """The API's 404 for an unknown object."""
     return ApiError(404, f"No {kind} found with id '{object_id}'.")
 
 
@@ -27,11 +28,13 @@ class Request:
 
     @classmethod
     def build(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> Request:
+        """A Request from the request line's target, the headers and the body."""
         path, _, qs = target.partition("?")
         query = {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
         return cls(method, path, query, {k.lower(): v for k, v in headers.items()}, body)
 
     def json(self) -> dict[str, Any]:
+        """The body as a JSON object ({} when empty); a 400 ApiError otherwise."""
         if not self.raw_body.strip():
             return {}
         try:
@@ -78,10 +81,13 @@ class Router:
         self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
+        """Route `method` on a path template such as /threads/{thread_id} to `handler`."""
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
         self.routes.append((method, re.compile(f"^{pattern}/?$"), template, handler))
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
+        """A decorator form of `add`."""
+
         def decorate(handler: Handler) -> Handler:
             self.add(method, template, handler)
             return handler
@@ -89,6 +95,7 @@ class Router:
         return decorate
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], str]:
+        """The handler, path parameters and template for a request; 404 or 405 otherwise."""
         allowed = False
         best: tuple[Handler, dict[str, str], str] | None = None
         for route_method, pattern, template, handler in self.routes:

@@ -96,11 +96,13 @@ class RunMachine:
         heapq.heappush(self._pending, (when, self._seq, change))
 
     def advance(self, now: float) -> None:
+        """Apply every status change due by `now`, in order."""
         while self._pending and self._pending[0][0] <= now:
             when, _, change = heapq.heappop(self._pending)
             change(when)
 
     def next_change(self) -> float | None:
+        """When the next status change is due; None when the run waits or has stopped."""
         return self._pending[0][0] if self._pending else None
 
     def _emit(self, event: str, obj: dict[str, Any]) -> None:
@@ -248,6 +250,7 @@ class RunMachine:
 
     # -- what clients do ----------------------------------------------------------------------
     def cancel(self, at: float) -> None:
+        """Start cancelling the run at `at`; 400 when it has already stopped."""
         status = self.run["status"]
         if status not in ("queued", "in_progress", "requires_action"):
             raise ApiError(400, f"Cannot cancel run with status '{status}'.")
@@ -359,6 +362,7 @@ def required_action(step_calls: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def token_usage(prompt: int, completion: int) -> dict[str, int]:
+    """A run's or step's usage object from prompt and completion tokens."""
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,

@@ -52,6 +52,7 @@ class Conversation:
     tool_results: list[ToolResult] = field(default_factory=list)
 
     def last_user_text(self) -> str | None:
+        """The text of the newest user message, or None."""
         for message in reversed(self.messages):
             if message["role"] == "user":
                 return prompt_text(message)
@@ -67,7 +68,8 @@ class Reply:
 
 
 class Responder(Protocol):
-    def respond(self, conversation: Conversation) -> Reply: ...
+    def respond(self, conversation: Conversation) -> Reply:
+        """The reply to the conversation: text, or function calls."""
 
 
 def prompt_text(message: dict[str, Any]) -> str:
@@ -94,6 +96,7 @@ class EchoResponder:
     """Offline and deterministic: see the module docstring for the rules."""
 
     def respond(self, conversation: Conversation) -> Reply:
+        """The tool results, a call the message names, or "You said: …"."""
         if conversation.tool_results:
             return Reply(
                 text="; ".join(f"{r.name} returned {r.output}" for r in conversation.tool_results)

@@ -135,6 +135,7 @@ def follow(state: SandboxState, machine: RunMachine, cursor: int) -> Iterator[tu
 
 
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
+    """Add the runs and steps routes."""
     poll_header = {"openai-poll-after-ms": str(options.poll_after_ms)}
 
     def answer(machine: RunMachine, body: dict[str, Any], cursor: int) -> Response | EventStream:

@@ -56,10 +56,12 @@ class Sandbox:
 
     @staticmethod
     def default_modules() -> list[Any]:
+        """The API modules a sandbox serves: assistants, threads, runs, chat."""
         return [assistants, threads, runs, chat]
 
     # -- lifecycle -------------------------------------------------------------------------
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
+        """Listen on host:port (0: a free one); serve with `start` or `serve_forever`."""
         sandbox = self
 
         class Handler(_Handler):
@@ -71,12 +73,14 @@ class Sandbox:
 
     @property
     def url(self) -> str:
+        """The base URL clients use, ending in /v1."""
         assert self._server is not None, "bind() first"
         host, port = self._server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/v1"
 
     def serve_forever(self) -> None:
+        """Serve on this thread until `stop`."""
         assert self._server is not None, "bind() first"
         self._server.serve_forever(poll_interval=0.1)
 
@@ -88,6 +92,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         if self._server is not None:
             # shutdown() waits for the serve loop to end: only a loop on our thread can. A
             # foreground serve_forever() has already ended (Ctrl-C, SIGTERM) when stop() runs.
@@ -104,6 +109,7 @@ class Sandbox:
 
     # -- dispatch --------------------------------------------------------------------------
     def authenticate(self, request: Request) -> None:
+        """Refuse a request without a bearer key, or without an accepted gateway key."""
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer ") or not auth[7:].strip():
             raise ApiError(
@@ -121,6 +127,7 @@ class Sandbox:
             )
 
     def dispatch(self, request: Request) -> Response | EventStream | Dropped:
+        """The answer to a request, through the injected faults."""
         return self.faults.around(request, self._dispatch)
 
     def _dispatch(self, request: Request) -> Response | EventStream:
@@ -145,7 +152,7 @@ class Sandbox:
 class _Handler(BaseHTTPRequestHandler):
     app: Sandbox
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, each answer waits ~40 ms for an ACK.
+    # Headers and body go out in two writes; with Nagle on, each answer waits for a delayed ACK.
     disable_nagle_algorithm = True
     server_version = "aigw-sandbox"
 

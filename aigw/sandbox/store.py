@@ -33,10 +33,12 @@ class Collection:
         self.items: dict[str, dict[str, Any]] = {}
 
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Keep the object under its id; the object."""
         self.items[obj["id"]] = obj
         return obj
 
     def get(self, object_id: str) -> dict[str, Any]:
+        """The object with this id; the API's 404 otherwise."""
         from aigw.sandbox.http import not_found
 
         try:
@@ -54,11 +56,13 @@ class Collection:
         return obj
 
     def pop(self, object_id: str) -> dict[str, Any]:
+        """Remove and return the object with this id; 404 otherwise."""
         obj = self.get(object_id)
         del self.items[object_id]
         return obj
 
     def values(self, where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """The objects in creation order, those `where` accepts."""
         return [o for o in self.items.values() if where is None or where(o)]
 
 
@@ -125,4 +129,5 @@ class SandboxState:
         self.chat_requests: deque[dict[str, Any]] = deque(maxlen=100)
 
     def now(self) -> int:
+        """The sandbox clock's time in whole seconds, as API objects carry it."""
         return int(self.clock())

@@ -23,6 +23,7 @@ def advance_thread(state: SandboxState, thread_id: str) -> None:
 
 
 def get_thread(state: SandboxState, thread_id: str) -> dict[str, Any]:
+    """The thread, its runs advanced to the clock's time first."""
     thread = state.threads.get(thread_id)
     advance_thread(state, thread_id)
     return thread
@@ -33,6 +34,7 @@ ACTIVE_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 
 
 def active_run(state: SandboxState, thread_id: str) -> dict[str, Any] | None:
+    """The thread's run that has not stopped, if any."""
     for machine in state.machines.values():
         run = machine.run
         if run["thread_id"] == thread_id and run["status"] in ACTIVE_STATUSES:
@@ -147,6 +149,8 @@ def _message_of(state: SandboxState, request: Request) -> dict[str, Any]:
 
 
 def register(router: Router, state: SandboxState, options: SandboxOptions) -> None:
+    """Add the threads and messages routes."""
+
     @router.route("POST", "/v1/threads")
     def create(request: Request) -> dict[str, Any]:
         return create_thread(state, request.json())

@@ -20,6 +20,7 @@ def required(body: dict[str, Any], name: str, prefix: str = "") -> Any:
 
 
 def string(body: dict[str, Any], name: str, max_length: int) -> str | None:
+    """The string field, at most `max_length` long; 400 otherwise; None when absent."""
     value = body.get(name)
     if value is None:
         return None
@@ -39,6 +40,7 @@ def string(body: dict[str, Any], name: str, max_length: int) -> str | None:
 
 
 def number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+    """The number field, from `low` to `high`; 400 otherwise; None when absent."""
     value = body.get(name)
     if value is None:
         return None
@@ -53,6 +55,7 @@ def number(body: dict[str, Any], name: str, low: float, high: float) -> float | 
 
 
 def metadata(body: dict[str, Any], current: dict[str, str] | None = None) -> dict[str, str]:
+    """The metadata the body sets, over `current` (16 pairs at most, as the API)."""
     value = body.get("metadata")
     if value is None:
         return dict(current or {})
@@ -76,6 +79,7 @@ def metadata(body: dict[str, Any], current: dict[str, str] | None = None) -> dic
 
 
 def tools(body: dict[str, Any], current: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The tools the body sets, checked; `current` when absent."""
     value = body.get("tools")
     if value is None:
         return list(current or [])

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_CHILDREN = 4096  # endpoint templates × methods × statuses seen; beyond, looked up each time
-# Upstream latency is ~1 ms on a LAN and seconds for a run: buckets across both.
+# Upstream latency runs from a LAN's round trip to a run's seconds: buckets across both.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 

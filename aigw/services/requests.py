@@ -27,7 +27,7 @@ Metadata = Annotated[dict[str, str] | None, AfterValidator(_check_metadata)]
 
 class RequestModel(BaseModel):
     # Each command uses one or two of these: build a validator on first use, not at import
-    # (building them all cost ~16 ms of every invocation, e.g. a refused one).
+    # (building them all would slow every invocation, a refused one too).
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def params(self) -> dict[str, Any]:

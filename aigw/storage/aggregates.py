@@ -95,14 +95,17 @@ class ModelTokens(NamedTuple):
 
 
 def model_tokens(rows: Any) -> list[ModelTokens]:
+    """ModelTokens from the database's rows of aigw_metrics_model_trend."""
     return [_build(ModelTokens, row) for row in rows]
 
 
 def group_stats(rows: Any) -> list[GroupStats]:
+    """GroupStats from the database's rows of aigw_metrics."""
     return [_build(GroupStats, row) for row in rows]
 
 
 def usage_stats(rows: Any) -> list[UsageStats]:
+    """UsageStats from the database's rows of aigw_metrics_usage."""
     return [_build(UsageStats, row) for row in rows]
 
 
@@ -127,6 +130,7 @@ def metrics_args(query: MetricsQuery) -> dict[str, Any]:
 
 
 def usage_args(query: MetricsQuery) -> dict[str, Any]:
+    """The arguments of aigw_metrics_usage: the window's, without the grouping."""
     args = metrics_args(query)
     del args["p_by"]
     args.pop("p_bucket_seconds", None)
@@ -134,6 +138,7 @@ def usage_args(query: MetricsQuery) -> dict[str, Any]:
 
 
 def model_trend_args(query: MetricsQuery) -> dict[str, Any]:
+    """The arguments of aigw_metrics_model_trend: the usage's and the bucket size."""
     args = usage_args(query)
     args["p_bucket_seconds"] = query.bucket_s
     return args
@@ -177,11 +182,13 @@ def _pg_rows(conn: Any, sql: str, args: dict[str, Any], *, optional: bool = Fals
 
 
 def pg_metrics(conn: Any, query: MetricsQuery) -> list[GroupStats]:
+    """The window's stats from aigw_metrics, over a psycopg connection."""
     args = metrics_args(query)
     return group_stats(_pg_rows(conn, _named_call("aigw_metrics", args), args))
 
 
 def pg_usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
+    """The window's token usage from aigw_metrics_usage, over a psycopg connection."""
     args = usage_args(query)
     return usage_stats(_pg_rows(conn, _named_call("aigw_metrics_usage", args), args))
 
@@ -194,6 +201,7 @@ def pg_model_trend(conn: Any, query: MetricsQuery) -> list[ModelTokens]:
 
 
 def pg_count_before(conn: Any, cutoff: datetime) -> int:
+    """How many rows were created before `cutoff`, counted in the database."""
     row = conn.execute("SELECT public.aigw_logs_count_before(%s)", (cutoff,)).fetchone()
     return int(row[0])
 
@@ -202,4 +210,5 @@ def pg_count_before(conn: Any, cutoff: datetime) -> int:
 
 
 def rpc_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as JSON for a PostgREST call: times as ISO-8601 text."""
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in args.items()}

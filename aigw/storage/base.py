@@ -147,7 +147,8 @@ class Repository(Protocol):
     def records(self, where: LogFilter) -> list[LogRecord]:
         """Rows matching `where`, newest first."""
 
-    def get(self, record_id: str) -> LogRecord | None: ...
+    def get(self, record_id: str) -> LogRecord | None:
+        """The row with this id, or None."""
 
     def ids_between(self, low: str, high: str, limit: int) -> list[str]:
         """Up to `limit` row ids from `low` to `high` (both ids; `id_prefix_range` makes them)."""
@@ -156,7 +157,8 @@ class Repository(Protocol):
         """The next rows not yet copied to the remote store, in the order they were written
         (always empty on a remote store); `after`: the previous batch's `last`."""
 
-    def pending_count(self) -> int: ...
+    def pending_count(self) -> int:
+        """How many rows wait to be synced (always 0 on a remote store)."""
 
     def mark_synced(self, through: int) -> None:
         """Every row up to a batch's `last` is in the remote store now."""
@@ -180,7 +182,8 @@ class Repository(Protocol):
     def count_before(self, older_than: datetime) -> int:
         """How many rows `prune(older_than)` would delete."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection; the repository is not used again."""
 
 
 class RemoteDestination:
@@ -188,12 +191,15 @@ class RemoteDestination:
     ever waits there for sync."""
 
     def pending(self, limit: int, after: int | None = None) -> PendingBatch:
+        """Nothing: no row waits for sync in the remote store."""
         return PendingBatch([], after or 0)
 
     def pending_count(self) -> int:
+        """Always 0: no row waits for sync in the remote store."""
         return 0
 
     def mark_synced(self, through: int) -> None:
+        """Nothing to mark: the remote store is where rows are synced to."""
         return None
 
 
@@ -245,7 +251,7 @@ def without_nul(value: Any) -> Any:
     return value
 
 
-class RememberingMirror:
+class RememberingMirror(Mirror):
     """A Mirror that tells the local store which agents row each assistant has: the logging
     layer then fills a row's `agent_id` from that local map, never asking the remote store."""
 
@@ -256,6 +262,7 @@ class RememberingMirror:
     def upsert_agent(
         self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
     ) -> str:
+        """The inner mirror's agents.id for the assistant, remembered locally."""
         agent_id = self.inner.upsert_agent(
             openai_assistant_id=openai_assistant_id,
             name=name,
@@ -266,15 +273,18 @@ class RememberingMirror:
         return agent_id
 
     def find_agent(self, ref: str) -> str | None:
+        """The inner mirror's answer; an assistant's agents.id is remembered locally."""
         agent_id = self.inner.find_agent(ref)
         if agent_id is not None and ref.startswith("asst_"):
             self.remember(ref, agent_id, None)  # the model stays as last remembered
         return agent_id
 
     def user_exists(self, user_id: str) -> bool:
+        """The inner mirror's answer."""
         return self.inner.user_exists(user_id)
 
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        """The inner mirror's conversations.id for the thread."""
         return self.inner.insert_conversation(
             agent_id=agent_id, user_id=user_id, openai_thread_id=openai_thread_id
         )
@@ -282,6 +292,7 @@ class RememberingMirror:
     def insert_message(
         self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
     ) -> None:
+        """Passed on to the inner mirror."""
         self.inner.insert_message(
             openai_thread_id=openai_thread_id,
             openai_message_id=openai_message_id,

@@ -62,12 +62,15 @@ class Health:
 
     @property
     def mode(self) -> str:
+        """`shared` while the shared state answers, `degraded` while it does not."""
         return "degraded" if self.down_since is not None else "shared"
 
     def worth_trying(self) -> bool:
+        """Whether to ask the shared state now (while down: once per retry interval)."""
         return self.down_since is None or self.clock() >= self._next_try
 
     def failed(self, exc: BaseException) -> None:
+        """Note a failed call: degraded from now, said once."""
         now = self.clock()
         self._next_try = now + RETRY_EVERY_S
         self.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -107,6 +110,7 @@ class Health:
         )
 
     def rate_refusal(self) -> StateUnavailable:
+        """The error a fail-closed rate limit raises while the shared state is down."""
         return StateUnavailable(
             f"the shared rate limit at {self.shown_url} does not answer ({self.last_error}) "
             "and AIGW_RATE_LIMIT_FALLBACK=fail-closed refuses calls until it does"
@@ -116,7 +120,7 @@ class Health:
 _NOTHING: Any = object()
 
 
-class FailoverState:
+class FailoverState(SharedState):
     """SharedState over Redis (`shared`) that falls back to `local` (the CLI)."""
 
     def __init__(
@@ -133,6 +137,7 @@ class FailoverState:
 
     @property
     def mode(self) -> str:
+        """`shared` or `degraded`, as the health says."""
         return self.health.mode
 
     def _try(self, call: Callable[[SharedState], Any]) -> Any:
@@ -249,7 +254,7 @@ class FailoverState:
             self.local.close()
 
 
-class AsyncFailoverState:
+class AsyncFailoverState(AsyncSharedState):
     """AsyncSharedState over Redis (`shared`) that falls back to `local` (the server)."""
 
     def __init__(
@@ -266,6 +271,7 @@ class AsyncFailoverState:
 
     @property
     def mode(self) -> str:
+        """`shared` or `degraded`, as the health says."""
         return self.health.mode
 
     async def _try(self, call: Callable[[AsyncSharedState], Awaitable[Any]]) -> Any:
@@ -360,7 +366,7 @@ class AsyncFailoverState:
             await self.shared.close()
 
 
-class AsyncLocal:
+class AsyncLocal(AsyncSharedState):
     """SQLiteState behind the async interface: shared by the workers of one machine."""
 
     mode = "local"

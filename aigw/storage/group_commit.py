@@ -22,7 +22,8 @@ MAX_KEPT = 100_000  # rows refused by the store, kept for another try; beyond, t
 
 
 class RowStore(Protocol):
-    def write(self, records: Sequence[LogRecord]) -> None: ...
+    def write(self, records: Sequence[LogRecord]) -> None:
+        """Store the rows in one transaction."""
 
 
 class GroupCommitWriter:

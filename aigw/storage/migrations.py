@@ -56,6 +56,7 @@ class Migration:
 
     @property
     def label(self) -> str:
+        """`0001_core`: the version and name, as the tracking table and messages show it."""
         return f"{self.version:04d}_{self.name}"
 
 
@@ -103,6 +104,7 @@ def shipped_sql_dir() -> Path:
 
 def checksum(text: str) -> str:
     # Line endings normalised: a Windows checkout of the same file is not drift.
+    """The SHA-256 of a migration's text, line endings normalised."""
     return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
 
 
@@ -164,6 +166,7 @@ def migration_lock(db_url: str, on_wait: Callable[[], None] | None = None) -> It
 
 
 def ensure_tracking(conn: psycopg.Connection[Any]) -> None:
+    """Create the tracking schema and its table when missing."""
     conn.execute(
         f"""
         CREATE SCHEMA IF NOT EXISTS {TRACKING_SCHEMA};
@@ -212,6 +215,7 @@ def states(
 
 
 def refuse_drift(found: list[MigrationState]) -> None:
+    """Raise MigrationError when an applied file was changed or removed since."""
     for s in found:
         if s.state == "drifted":
             raise MigrationError(

@@ -153,12 +153,14 @@ _AGENT_BY_NAME = (
 
 
 def where_sql(where: LogFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause and parameters of a LogFilter, in psycopg's placeholders."""
     return filter_sql(
         where, mark="%s", when=lambda t: t, agent_id="agent_id::text", by_name=_AGENT_BY_NAME
     )
 
 
 def record_from(row: Sequence[Any]) -> LogRecord:
+    """A LogRecord from a row selected in COLUMNS order."""
     data = dict(zip(COLUMNS, row, strict=True))
     for name in _UUIDS:
         if data[name] is not None:
@@ -198,6 +200,7 @@ class PostgresRepository(RemoteDestination):
             raise RowsRefused(f"Postgres refused: {detail} ({exc.sqlstate})") from exc
 
     def records(self, where: LogFilter) -> list[LogRecord]:
+        """Rows matching `where`, newest first."""
         clause, params = where_sql(where)
         sql = f"SELECT {_COPY_COLUMNS} FROM ai_gateway_logs{clause} ORDER BY created_at DESC, id"
         if where.limit is not None:
@@ -246,6 +249,7 @@ class PostgresRepository(RemoteDestination):
         return [record_from(row[:-1]) for row in rows], reached
 
     def get(self, record_id: str) -> LogRecord | None:
+        """The row with this id, or None (also for an id that is not a UUID)."""
         if not is_uuid(record_id):
             return None
         sql = f"SELECT {_COPY_COLUMNS} FROM ai_gateway_logs WHERE id = %s"
@@ -253,24 +257,27 @@ class PostgresRepository(RemoteDestination):
         return record_from(row) if row else None
 
     def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to `limit` ids from `low` to `high`, in order."""
         sql = "SELECT id FROM ai_gateway_logs WHERE id BETWEEN %s AND %s ORDER BY id LIMIT %s"
         return [str(row[0]) for row in self.conn.execute(sql, (low, high, limit))]
 
     def prune(self, older_than: datetime) -> int:
+        """Delete the rows created before `older_than`; how many went."""
         cur = self.conn.execute("DELETE FROM ai_gateway_logs WHERE created_at < %s", (older_than,))
         return cur.rowcount
 
     # -- aggregate reads: the SQL functions of sql/0002_metrics.sql ------------------------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        """The window's stats, computed by aigw_metrics in the database."""
         return aggregates.pg_metrics(self.conn, query)
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        """The window's token usage, computed by aigw_metrics_usage in the database."""
         return aggregates.pg_usage(self.conn, query)
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
         """Both reads at once: the usage on a second connection while this one computes the
-        groups. The database gives each its own backend (and core): ~10 ms off an `aigw
-        metrics` that takes ~60 ms in the database."""
+        groups. The database gives each its own backend (and core), so the two overlap."""
         usage: list[UsageStats] = []
         failure: list[BaseException] = []
 
@@ -295,18 +302,22 @@ class PostgresRepository(RemoteDestination):
         return stats, usage
 
     def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
+        """Tokens per (bucket, model), computed in the database."""
         return aggregates.pg_model_trend(self.conn, query)
 
     def count_before(self, older_than: datetime) -> int:
+        """How many rows `prune(older_than)` would delete."""
         return aggregates.pg_count_before(self.conn, older_than)
 
     def close(self) -> None:
+        """Close the connection."""
         self.conn.close()
 
     # -- Mirror ----------------------------------------------------------------------------
     def upsert_agent(
         self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
     ) -> str:
+        """The agents.id of the assistant's row, inserted or updated."""
         row = self.conn.execute(
             "INSERT INTO agents (name, openai_assistant_id, instructions, model) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (openai_assistant_id) DO UPDATE SET "
@@ -319,6 +330,7 @@ class PostgresRepository(RemoteDestination):
     def find_agent(self, ref: str) -> str | None:
         # An exact id wins over an assistant id, which wins over a name (names may repeat:
         # the newest agent of that name is meant).
+        """agents.id by id, openai_assistant_id or name; None when unknown."""
         row = self.conn.execute(
             "SELECT id FROM agents WHERE id::text = %s OR openai_assistant_id = %s OR name = %s "
             "ORDER BY (id::text = %s) DESC, (openai_assistant_id IS NOT DISTINCT FROM %s) DESC, "
@@ -328,10 +340,12 @@ class PostgresRepository(RemoteDestination):
         return str(row[0]) if row else None
 
     def user_exists(self, user_id: str) -> bool:
+        """Whether auth.users has this user."""
         row = self.conn.execute("SELECT 1 FROM auth.users WHERE id = %s", (user_id,)).fetchone()
         return row is not None
 
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        """The conversations.id for the thread, inserted if new."""
         row = self.conn.execute(
             "INSERT INTO conversations (agent_id, user_id, openai_thread_id) "
             "VALUES (%s, %s, %s) ON CONFLICT (openai_thread_id) DO NOTHING RETURNING id",
@@ -377,6 +391,7 @@ class PostgresRepository(RemoteDestination):
     def insert_message(
         self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
     ) -> None:
+        """Upsert the message under its thread's conversation (none: nothing)."""
         self.conn.execute(
             "INSERT INTO messages (conversation_id, openai_message_id, role, content) "
             "SELECT c.id, %s, %s, %s FROM conversations c WHERE c.openai_thread_id = %s "

@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from aigw.common.state import BreakerRow, BreakerRule, CacheEntry, Gcra
+from aigw.common.state import (
+    AsyncSharedState,
+    BreakerRow,
+    BreakerRule,
+    CacheEntry,
+    Gcra,
+    SharedState,
+)
 
 T = TypeVar("T")
 PREFIX = "aigw:"
@@ -275,7 +282,7 @@ def state_errors() -> tuple[type[BaseException], ...]:
 
 
 # -- the two clients -------------------------------------------------------------------------
-class RedisState:
+class RedisState(SharedState):
     """The shared state in Redis through a blocking connection pool (the CLI)."""
 
     def __init__(self, url: str, *, timeout: float):
@@ -352,7 +359,7 @@ class RedisState:
         return int(self.client.delete(*keys)) if keys else 0
 
 
-class AsyncRedisState:
+class AsyncRedisState(AsyncSharedState):
     """The shared state in Redis through redis.asyncio's connection pool (the gateway server);
     each call ends within `timeout`, whatever the sockets do."""
 

@@ -33,7 +33,14 @@ from aigw.common.log_record import COLUMNS, RECORD_FIELDS, LogRecord, id_time
 from aigw.errors import ConfigError
 from aigw.storage import sqlite_metrics
 from aigw.storage.aggregates import GroupStats, MetricsQuery, ModelTokens, UsageStats
-from aigw.storage.base import LogFilter, PendingBatch, RowsNotWritten, SetAside, filter_sql
+from aigw.storage.base import (
+    LogFilter,
+    PendingBatch,
+    Repository,
+    RowsNotWritten,
+    SetAside,
+    filter_sql,
+)
 from aigw.storage.sqlite_migrations import MIGRATIONS, statements
 
 BUSY_TIMEOUT_S = 30.0
@@ -101,7 +108,7 @@ def open_local(path: Path, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connectio
 
 def _private_file(path: Path) -> None:
     """AIGW_HOME made 0700 and the store 0600: it holds call logs and cached answers. SQLite
-    gives its -wal and -shm files the mode of the database file; a store an older aigw left
+    gives its -wal and -shm files the mode of the database file; a store left
     readable by others is narrowed (the folder, perhaps the user's own, is left as it is)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
@@ -170,6 +177,7 @@ _REFUSED_ROW = (sqlite3.Error, OverflowError, ValueError)
 
 
 def json_text(value: Any) -> str | None:
+    """A payload as compact JSON text for its column; None stays NULL."""
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -247,7 +255,7 @@ def _batch(rows: Sequence[Sequence[Any]], last: int) -> PendingBatch:
     return PendingBatch(records, last, seqs, malformed)
 
 
-class SQLiteRepository:
+class SQLiteRepository(Repository):
     """Repository over the local SQLite file (see the module docstring for the concurrency)."""
 
     def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT_S):
@@ -299,6 +307,7 @@ class SQLiteRepository:
             raise RowsNotWritten(refused, problem)
 
     def records(self, where: LogFilter) -> list[LogRecord]:
+        """Rows matching `where`, newest first; malformed rows are set aside, not raised."""
         clause, params = where_clause(where)
         sql = f"{_SELECT}{clause} ORDER BY created_at DESC, id"
         if where.limit is not None:
@@ -330,6 +339,7 @@ class SQLiteRepository:
         return self._readable(rows), rows[-1][0] if rows else after
 
     def get(self, record_id: str) -> LogRecord | None:
+        """The row with this id, found through the time its UUIDv7 carries; or None."""
         at = id_time(record_id)
         with self._lock:
             row = None
@@ -343,11 +353,13 @@ class SQLiteRepository:
         return found[0] if found else None
 
     def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to `limit` ids from `low` to `high`, in order."""
         sql = "SELECT id FROM ai_gateway_logs WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?"
         with self._lock:
             return [row[0] for row in self.conn.execute(sql, (low, high, limit))]
 
     def pending(self, limit: int, after: int | None = None) -> PendingBatch:
+        """The next rows after the sync cursor (or `after`), in the order they were written."""
         with self._lock:
             if after is None:
                 after = self._cursor()
@@ -357,6 +369,7 @@ class SQLiteRepository:
         return _batch(rows, rows[-1][0] if rows else after)
 
     def pending_count(self) -> int:
+        """How many rows are past the sync cursor."""
         with self._lock:
             sql = "SELECT count(*) FROM ai_gateway_logs WHERE seq > ?"
             return int(self.conn.execute(sql, (self._cursor(),)).fetchone()[0])
@@ -364,6 +377,7 @@ class SQLiteRepository:
     def mark_synced(self, through: int) -> None:
         # max(): a slower sync that ends later never moves the cursor back. (seq numbers are
         # never reused, AUTOINCREMENT: a prune cannot put new rows behind the cursor.)
+        """Move the sync cursor to `through` (never back)."""
         with self._lock:
             self.conn.execute("UPDATE sync_cursor SET seq = max(seq, ?)", (through,))
 
@@ -414,6 +428,7 @@ class SQLiteRepository:
                 self.conn.execute("ROLLBACK")
 
     def queue_mirror(self, kind: str, payload: dict[str, Any]) -> None:
+        """Queue a mirror row (agent, conversation, message) for the next sync."""
         with self._lock:
             self.conn.execute(
                 "INSERT INTO mirror_outbox (kind, payload) VALUES (?, ?)",
@@ -437,10 +452,12 @@ class SQLiteRepository:
         return [(seq, kind, json.loads(payload), why) for seq, kind, payload, why in rows]
 
     def mirror_sent(self, seq: int) -> None:
+        """Forget a queued mirror row: the remote store has it."""
         with self._lock:
             self.conn.execute("DELETE FROM mirror_outbox WHERE seq = ?", (seq,))
 
     def mirror_refused(self, seq: int, reason: str) -> None:
+        """Keep a queued mirror row aside with the reason the remote store gave."""
         with self._lock:
             self.conn.execute(
                 "UPDATE mirror_outbox SET refused = ? WHERE seq = ?", (reason[:500], seq)
@@ -468,14 +485,17 @@ class SQLiteRepository:
 
     # -- aggregate reads (SQL in storage/sqlite_metrics.py) -------------------------------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        """The window's stats, computed in SQLite."""
         with self._lock:
             return sqlite_metrics.metrics(self.conn, query)
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        """The window's token usage, computed in SQLite."""
         with self._lock:
             return sqlite_metrics.usage(self.conn, query)
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        """`metrics` and `usage`, one after the other on the one connection."""
         return self.metrics(query), self.usage(query)
 
     def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
@@ -483,10 +503,12 @@ class SQLiteRepository:
             return sqlite_metrics.model_trend(self.conn, query)
 
     def count_before(self, older_than: datetime) -> int:
+        """How many rows `prune(older_than)` would delete."""
         with self._lock:
             return sqlite_metrics.count_before(self.conn, older_than)
 
     def close(self) -> None:
+        """Close the connection."""
         with self._lock:
             self.conn.close()
 

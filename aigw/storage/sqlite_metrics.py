@@ -181,6 +181,7 @@ def _params(query: MetricsQuery) -> dict[str, Any]:
 
 
 def metrics(conn: sqlite3.Connection, query: MetricsQuery) -> list[GroupStats]:
+    """Per-group, per-hour and total stats of the window; a total row even when empty."""
     rows = conn.execute(METRICS_SQL, _params(query)).fetchall()
     if not any(row[0] == "total" for row in rows):
         rows.append(EMPTY_TOTAL)
@@ -189,13 +190,16 @@ def metrics(conn: sqlite3.Connection, query: MetricsQuery) -> list[GroupStats]:
 
 def usage(conn: sqlite3.Connection, query: MetricsQuery) -> list[UsageStats]:
     # The local store keeps no messages, so there is nothing to estimate from here.
+    """Tokens per (agent, model) in the window."""
     return usage_stats(conn.execute(USAGE_SQL, _params(query)).fetchall())
 
 
 def model_trend(conn: sqlite3.Connection, query: MetricsQuery) -> list[ModelTokens]:
+    """Recorded tokens per (trend bucket, model) of the window."""
     return model_tokens(conn.execute(MODEL_TREND_SQL, _params(query)).fetchall())
 
 
 def count_before(conn: sqlite3.Connection, cutoff: datetime) -> int:
+    """How many rows were created before `cutoff`."""
     sql = "SELECT count(*) FROM ai_gateway_logs WHERE created_at < ?"
     return int(conn.execute(sql, (cutoff.timestamp(),)).fetchone()[0])

@@ -78,7 +78,7 @@ MIGRATIONS: list[str] = [
       announced INTEGER NOT NULL DEFAULT 0
     );
     """,
-    # 3: a cheaper write per logged call (bench/logging.py: 72 → 27 µs a record). Rows get
+    # 3: a cheaper write per logged call (bench/log_path.py measures it). Rows get
     # `seq`, their commit order (SQLite writes one transaction at a time, and AUTOINCREMENT
     # hands out ever larger numbers, even after a prune). Sync keeps one cursor in it instead
     # of a per-row `synced_at` with its partial index. `id` loses its unique index: ids are

@@ -25,6 +25,7 @@ from aigw.common.state import (
     BreakerRule,
     CacheEntry,
     Gcra,
+    SharedState,
     claim_step,
     gcra_step,
     record_step,
@@ -34,7 +35,7 @@ from aigw.storage.sqlite import open_local
 _BREAKER_COLUMNS = "host, state, failures, opened_at, probe_at, last_error"
 
 
-class SQLiteState:
+class SQLiteState(SharedState):
     """One connection per process, used under a lock (layers may run on several threads)."""
 
     def __init__(self, path: Path):

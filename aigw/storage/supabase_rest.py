@@ -29,6 +29,7 @@ MISSING_FUNCTION = "PGRST202"  # PostgREST: no function of that name and argumen
 
 
 def rest_row(record: LogRecord) -> dict[str, Any]:
+    """A LogRecord as the REST API takes it: JSON values, times as ISO-8601."""
     row: dict[str, Any] = {}
     for name, value in zip(COLUMNS, record.values(), strict=True):
         if name == "created_at":
@@ -44,6 +45,7 @@ def rest_row(record: LogRecord) -> dict[str, Any]:
 
 
 def record_from(row: dict[str, Any]) -> LogRecord:
+    """A LogRecord from a row the REST API returned."""
     data: dict[str, Any] = {name: row.get(name) for name in COLUMNS}
     data["created_at"] = datetime.fromisoformat(str(data["created_at"]))
     if data["latency_ms"] is not None:
@@ -93,6 +95,7 @@ class SupabaseRepository(RemoteDestination):
 
     # -- Repository ------------------------------------------------------------------------
     def write(self, records: Sequence[LogRecord]) -> None:
+        """Upsert the rows on `id` in one request; a known id is left as it is."""
         if not records:
             return
         rows = [rest_row(record) for record in records]
@@ -137,6 +140,7 @@ class SupabaseRepository(RemoteDestination):
         return {row["id"] for row in found.data}
 
     def records(self, where: LogFilter) -> list[LogRecord]:
+        """Rows matching `where`, newest first."""
         query = self._table("ai_gateway_logs").select(", ".join(COLUMNS))
         if where.since is not None:
             query = query.gte("created_at", where.since.isoformat())
@@ -183,6 +187,7 @@ class SupabaseRepository(RemoteDestination):
         return ",".join(parts)
 
     def get(self, record_id: str) -> LogRecord | None:
+        """The row with this id, or None (also for an id that is not a UUID)."""
         if not is_uuid(record_id):
             return None
         query = self._table("ai_gateway_logs").select(", ".join(COLUMNS)).eq("id", record_id)
@@ -190,6 +195,7 @@ class SupabaseRepository(RemoteDestination):
         return record_from(rows[0]) if rows else None
 
     def ids_between(self, low: str, high: str, limit: int) -> list[str]:
+        """Up to `limit` ids from `low` to `high`, in order."""
         query = (
             self._table("ai_gateway_logs")
             .select("id")
@@ -201,6 +207,7 @@ class SupabaseRepository(RemoteDestination):
         return [str(row["id"]) for row in self._run(query.execute).data]
 
     def prune(self, older_than: datetime) -> int:
+        """Delete the rows created before `older_than`; how many went."""
         from postgrest.types import CountMethod, ReturnMethod
 
         query = (
@@ -212,15 +219,18 @@ class SupabaseRepository(RemoteDestination):
 
     # -- aggregate reads: the SQL functions of sql/0002_metrics.sql, through rpc() ---------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:
+        """The window's stats, from the aigw_metrics function over RPC."""
         args = aggregates.rpc_args(aggregates.metrics_args(query))
         return aggregates.group_stats(self._run(self.client.rpc("aigw_metrics", args).execute).data)
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
+        """The window's token usage, from aigw_metrics_usage over RPC."""
         args = aggregates.rpc_args(aggregates.usage_args(query))
         rows = self._run(self.client.rpc("aigw_metrics_usage", args).execute).data
         return aggregates.usage_stats(rows)
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
+        """`metrics` and `usage`, one request after the other."""
         return self.metrics(query), self.usage(query)
 
     def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
@@ -240,11 +250,13 @@ class SupabaseRepository(RemoteDestination):
         return aggregates.model_tokens(self._run(trend))
 
     def count_before(self, older_than: datetime) -> int:
+        """How many rows `prune(older_than)` would delete, counted in the database."""
         args = {"p_before": older_than.isoformat()}
         count: Any = self._run(self.client.rpc("aigw_logs_count_before", args).execute).data
         return int(count)
 
     def close(self) -> None:
+        """Close the HTTP session of the REST client."""
         session = getattr(self.client.postgrest, "session", None)
         if session is not None:
             session.close()
@@ -253,6 +265,7 @@ class SupabaseRepository(RemoteDestination):
     def upsert_agent(
         self, *, openai_assistant_id: str, name: str, instructions: str | None, model: str
     ) -> str:
+        """The agents.id of the assistant's row, inserted or updated."""
         row = {
             "openai_assistant_id": openai_assistant_id,
             "name": name,
@@ -263,6 +276,7 @@ class SupabaseRepository(RemoteDestination):
         return str(self._run(query.execute).data[0]["id"])
 
     def find_agent(self, ref: str) -> str | None:
+        """agents.id by id, openai_assistant_id or name; None when unknown."""
         lookups = [("id", ref)] if is_uuid(ref) else []
         lookups += [("openai_assistant_id", ref), ("name", ref)]
         for column, value in lookups:
@@ -293,6 +307,7 @@ class SupabaseRepository(RemoteDestination):
         return True
 
     def insert_conversation(self, *, agent_id: str, user_id: str, openai_thread_id: str) -> str:
+        """The conversations.id for the thread, inserted if new."""
         row = {"agent_id": agent_id, "user_id": user_id, "openai_thread_id": openai_thread_id}
         query = self._table("conversations").upsert(
             row, on_conflict="openai_thread_id", ignore_duplicates=True
@@ -353,6 +368,7 @@ class SupabaseRepository(RemoteDestination):
     def insert_message(
         self, *, openai_thread_id: str, openai_message_id: str, role: str, content: str
     ) -> None:
+        """Upsert the message under its thread's conversation (none: nothing)."""
         conversation = self._conversation(openai_thread_id)
         if not conversation:
             return

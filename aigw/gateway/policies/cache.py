@@ -134,6 +134,7 @@ def entry_tag(host: str, port: int | None, tag: str) -> str:
 
 
 def age_text(seconds: float) -> str:
+    """An age as people read it: 42 s, 5 min, 2 h."""
     if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 3600:

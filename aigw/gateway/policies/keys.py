@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 
 def fingerprint(key: str) -> str:
+    """A short SHA-256 of a key: remembered and compared, never the key itself."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -35,7 +35,8 @@ BEYOND_BUDGET: Literal["beyond_budget"] = "beyond_budget"  # the answer asks for
 
 
 class HeaderValues(Protocol):
-    def get(self, name: str, /) -> str | None: ...
+    def get(self, name: str, /) -> str | None:
+        """The header's value, or None."""
 
 
 def _seconds(text: str, scale: float = 1.0) -> float | None:

@@ -15,11 +15,14 @@ MAX_EVENT_BYTES = 1 << 20  # an event larger than this is passed on but not look
 
 
 class RunEventWatcher:
+    """Reads a run's event stream as it passes, keeping the latest run object."""
+
     def __init__(self) -> None:
         self.run: dict[str, Any] | None = None
         self._pending = b""
 
     def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the stream."""
         data = self._pending + chunk
         *events, self._pending = data.replace(b"\r\n", b"\n").split(b"\n\n")
         if len(self._pending) > MAX_EVENT_BYTES:

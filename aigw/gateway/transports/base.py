@@ -15,4 +15,5 @@ class Layer(BaseTransport):
         return self.inner.handle_request(request)
 
     def close(self) -> None:
+        """Close the layer below."""
         self.inner.close()

@@ -118,6 +118,7 @@ class CacheTransport(Layer):
 
     def key(self, request: Request) -> str:
         # The same few URLs come again and again in one process: hash each identity once.
+        """The cache key of a request: method, URL, route and hashed credentials."""
         wanted = self._credential_names
         credentials = tuple(
             sorted((k.lower(), v) for k, v in request.headers.raw if k.lower() in wanted)

@@ -25,6 +25,8 @@ from aigw.gateway.transports.retry import retry_after_seconds
 
 
 class RateLimiter:
+    """One named rate (e.g. `60/min`) over the shared state: waits or refuses."""
+
     def __init__(
         self, store: SharedState, spec: str, *, clock: Clock | None = None, name: str = "upstream"
     ):

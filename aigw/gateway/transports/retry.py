@@ -38,7 +38,6 @@ from aigw.gateway.http import (
     Response,
     TransportError,
     is_upstream_failure,
-    is_upstream_failure_status,
 )
 from aigw.gateway.policies.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aigw.gateway.policies.retry import (
@@ -52,10 +51,6 @@ from aigw.gateway.transports.base import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
 
 __all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "RetryTransport", "retry_after_seconds"]
-
-
-def is_retryable_status(status: int) -> bool:
-    return is_upstream_failure_status(status)
 
 
 def is_streamed(request: Request) -> bool:
