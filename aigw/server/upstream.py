@@ -328,7 +328,7 @@ def upstream_failure(exc: BaseException, timeout: float) -> ApiError:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return ApiError(
             504,
-            f"The upstream did not answer within AIGW_TIMEOUT={timeout:g} s.",
+            f"The upstream did not answer within AIGW_TIMEOUT ({timeout:g}s).",
             type="server_error",
             code="upstream_timeout",
         )

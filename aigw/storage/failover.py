@@ -101,9 +101,11 @@ class Health:
         return sorted(held)
 
     def hold(self, tags: list[str]) -> None:
+        """Keep invalidations Redis could not take, to send once it answers again."""
         self.held_drops.update(tags)
 
     def unsent(self, tags: list[str]) -> str:
+        """The warning for invalidations that never reached the shared state."""
         return (
             f"warning: {len(tags)} cache invalidation(s) could not be sent to the shared state "
             f"at {self.shown_url}; other machines may serve those entries until they expire"

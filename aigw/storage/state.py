@@ -30,7 +30,7 @@ from aigw.common.state import (
     gcra_step,
     record_step,
 )
-from aigw.storage.sqlite import open_local
+from aigw.storage.sqlite import immediate, open_local
 
 _BREAKER_COLUMNS = "host, state, failures, opened_at, probe_at, last_error"
 
@@ -50,14 +50,8 @@ class SQLiteState(SharedState):
     @contextmanager
     def immediate(self) -> Iterator[sqlite3.Connection]:
         """A short write transaction that holds the writer lock from its first read."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, immediate(self._conn) as conn:
+            yield conn
 
     def _read(self, sql: str, args: tuple[object, ...]) -> Any:
         with self._lock:
