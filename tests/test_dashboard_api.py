@@ -25,13 +25,14 @@ from aigw.storage.base import LogFilter
 from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.cli import Cli
 from tests.helpers.dashboard import (
+    SEEDED_ROWS,
     dashboard_at_now,
     get_json,
     metrics_json,
     running,
     seed_local,
 )
-from tests.helpers.metrics import NOW, generated_rows, load_postgres
+from tests.helpers.metrics import NOW, generated_rows, load_postgres, load_sqlite
 
 WINDOWS = [
     {},
@@ -342,3 +343,43 @@ def test_on_postgres_the_latest_errors_follow_the_agent_filter_as_aigw_metrics_d
     # By id: those, and the rows of its assistant that carry no agent id.
     assert [e["id"] for e in by_id["errors"]] == failed(lambda r: r.assistant_id == "asst_a1")
     assert by_id["report"]["total"]["attempts"] == sum(r.assistant_id == "asst_a1" for r in window)
+
+
+def test_on_the_local_store_the_latest_errors_and_logs_find_an_agent_as_aigw_metrics_does(
+    cli: Cli, isolated_env: Path
+) -> None:
+    import dataclasses
+
+    agent = "0b7a5f0e-8c1e-4d1c-9a55-00000000a6e7"
+    rows = [
+        dataclasses.replace(r, agent_id=agent) if r.assistant_id == "asst_a1" and i % 2 else r
+        for i, r in enumerate(generated_rows(SEEDED_ROWS))
+    ]
+    # As the mirror leaves it: rows synced before the assistant's agent was known keep no
+    # agent_id; the local map gives it to them when an agent's rows are asked for.
+    store = load_sqlite(isolated_env / "aigw.sqlite3", rows)
+    store.mark_synced(store.follow_position())
+    store.remember_agent("asst_a1", agent, "gpt-4o")
+    store.close()
+    window = [r for r in rows if NOW - timedelta(hours=24) <= r.created_at < NOW]
+    mine = [r for r in window if r.assistant_id == "asst_a1"]
+    assert any(r.agent_id is None for r in mine) and any(r.agent_id == agent for r in mine)
+    failed = [r for r in mine if not (r.status_code and r.status_code < 300)]
+    failed.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+
+    with dashboard_at_now() as url:
+        _, by_id = get_json(url + f"api/metrics?since=24h&agent={agent}")
+        _, by_assistant = get_json(url + "api/metrics?since=24h&agent=asst_a1")
+    for view in (by_id, by_assistant):
+        report = view["report"]
+        assert report == metrics_json(cli, report)
+        total = report["total"]
+        assert total["attempts"] == len(mine)
+        assert total["attempts"] - total["successful_attempts"] == len(failed)
+        assert [e["id"] for e in view["errors"]] == [r.id for r in failed[:20]]
+    listed = cli(
+        *("logs", "list", "--agent", agent, "--limit", "1000", "--json"),
+        *("--since", by_id["report"]["since"], "--until", by_id["report"]["until"]),
+    )
+    assert listed.exit_code == 0, listed.stderr
+    assert {row["id"] for row in json.loads(listed.stdout)} == {r.id for r in mine}

@@ -40,8 +40,9 @@ def status_range(status: str | int) -> tuple[int, int] | None:
 class LogFilter(NamedTuple):
     """What to read: a time window and equality filters; newest first, at most `limit` rows.
 
-    `agent` matches the agents row id or the assistant id (asst_…), and on the remote store
-    an agent's name too, as `aigw metrics` does; `status` is what `status_range` understands
+    `agent` matches as `aigw metrics --agent` does on the same store: the agents row id, the
+    assistant id (asst_…), the agents row id through the assistant of rows without one, and on
+    the remote store an agent's name too; `status` is what `status_range` understands
     (validate it there before building a filter).
     """
 
@@ -60,14 +61,13 @@ def filter_sql(
     *,
     mark: str,
     when: Callable[[datetime], Any],
-    agent_id: str,
-    by_name: str | None = None,
+    agent_rows: str,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause for a LogFilter, in each backend's dialect.
 
     `mark` is the placeholder (`?` or `%s`), `when` converts a time to the stored value,
-    `agent_id` is the column expression compared with the agent's ID as text; `by_name`, where
-    the store has the agents table, a further condition with two placeholders for the agent.
+    `agent_rows` is the store's condition for an agent's rows, the one its metrics use: every
+    placeholder in it takes the agent.
     """
     parts: list[str] = []
     params: list[Any] = []
@@ -91,12 +91,8 @@ def filter_sql(
             parts.append(f"status_code BETWEEN {mark} AND {mark}")
             params += list(bounds)
     if where.agent is not None:
-        if by_name is None:
-            parts.append(f"({agent_id} = {mark} OR assistant_id = {mark})")
-            params += [where.agent, where.agent]
-        else:
-            parts.append(f"({agent_id} = {mark} OR assistant_id = {mark} OR {by_name})")
-            params += [where.agent] * 4
+        parts.append(agent_rows)
+        params += [where.agent] * agent_rows.count(mark)
     if where.model is not None:
         parts.append(f"model = {mark}")
         params.append(where.model)

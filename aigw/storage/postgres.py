@@ -144,19 +144,18 @@ def remote_row(r: LogRecord) -> tuple[Any, ...]:
     )
 
 
-# An agent's rows as aigw_metrics finds them (sql/0003): by its name, and by its id through
-# the assistant of rows that have no agent_id.
-_AGENT_BY_NAME = (
-    "agent_id IN (SELECT f.id FROM agents f WHERE f.name = %s) OR (agent_id IS NULL AND "
-    "assistant_id IN (SELECT a.openai_assistant_id FROM agents a WHERE a.id::text = %s))"
+# An agent's rows as aigw_metrics finds them (sql/0003): by its id or assistant id, by its
+# name, and by its id through the assistant of rows that have no agent_id.
+_AGENT_ROWS = (
+    "(agent_id::text = %s OR assistant_id = %s"
+    " OR agent_id IN (SELECT f.id FROM agents f WHERE f.name = %s) OR (agent_id IS NULL AND"
+    " assistant_id IN (SELECT a.openai_assistant_id FROM agents a WHERE a.id::text = %s)))"
 )
 
 
 def where_sql(where: LogFilter) -> tuple[str, list[Any]]:
     """The WHERE clause and parameters of a LogFilter, in psycopg's placeholders."""
-    return filter_sql(
-        where, mark="%s", when=lambda t: t, agent_id="agent_id::text", by_name=_AGENT_BY_NAME
-    )
+    return filter_sql(where, mark="%s", when=lambda t: t, agent_rows=_AGENT_ROWS)
 
 
 def record_from(row: Sequence[Any]) -> LogRecord:

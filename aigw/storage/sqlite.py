@@ -237,7 +237,8 @@ def from_row(row: Sequence[Any]) -> LogRecord:
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:
     """The WHERE for a LogFilter (`?` placeholders, times as epoch seconds)."""
-    return filter_sql(where, mark="?", when=lambda t: t.timestamp(), agent_id="agent_id")
+    agent_rows = sqlite_metrics.agent_rows("?")
+    return filter_sql(where, mark="?", when=lambda t: t.timestamp(), agent_rows=agent_rows)
 
 
 def _batch(rows: Sequence[Sequence[Any]], last: int) -> PendingBatch:

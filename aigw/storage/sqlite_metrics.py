@@ -31,6 +31,18 @@ _BUCKET = (
     "strftime('%Y-%m-%dT%H:%M:00Z', CAST(l.created_at / :bucket AS INTEGER) * :bucket, 'unixepoch')"
 )
 
+
+def agent_rows(mark: str, logs: str = "") -> str:
+    """The condition for an agent's rows (`mark` is the agent; `logs` qualifies the log table's
+    columns): its agents.id or assistant id, or the agents.id the local map gives the assistant
+    of a row that has none, as the remote functions find them by the agents table."""
+    return (
+        f"({logs}agent_id = {mark} OR {logs}assistant_id = {mark} OR ({logs}agent_id IS NULL"
+        f" AND {logs}assistant_id IN (SELECT o.openai_assistant_id FROM agent_ids o"
+        f" WHERE o.agent_id = {mark})))"
+    )
+
+
 # The window and filters, with the group key per dimension; shared by both reads.
 _WINDOW = f"""
   SELECT
@@ -49,8 +61,7 @@ _WINDOW = f"""
   LEFT JOIN agent_ids m ON l.agent_id IS NULL AND m.openai_assistant_id = l.assistant_id
   WHERE l.created_at >= :since AND l.created_at < :until
     AND (:endpoint IS NULL OR l.endpoint = :endpoint)
-    AND (:agent IS NULL OR l.agent_id = :agent OR l.assistant_id = :agent
-         OR m.agent_id = :agent)
+    AND (:agent IS NULL OR {agent_rows(":agent", "l.")})
     AND (:model IS NULL OR l.model = :model)
 """
 
