@@ -5,6 +5,7 @@ Postgres (a throw-away database per test), and a CLI runner that keeps stdout an
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from aigw.storage.sqlite import SQLiteRepository
 from tests.helpers.bridge import bridge_over
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.gateway import RunningGateway, gateway
-from tests.helpers.redis import RedisServer, redis_server_path
+from tests.helpers.redis import RedisServer, make_certificates, redis_server_path
 
 # Variables aigw reads; none of the developer's own may leak into a test.
 _OUR_VARS = (
@@ -237,6 +238,27 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's Redis, emptied for this test; its URL carries the password."""
     redis_server.flush()
     return redis_server.url
+
+
+def _openssl_executable() -> str:
+    """The openssl CLI (for throw-away certificates); under CI=true a missing one fails."""
+    found = shutil.which("openssl")
+    if found is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("openssl is not installed under CI=true (apt-get install openssl)")
+        pytest.skip("openssl is not installed")
+    return found
+
+
+@pytest.fixture(scope="session")
+def tls_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server for the session that listens over TLS only (a throw-away CA's cert)."""
+    folder = tmp_path_factory.mktemp("redis-tls")
+    executable = _redis_executable()
+    certificates = make_certificates(folder / "certs", _openssl_executable())
+    server = RedisServer(folder / "data", executable, tls=certificates).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
