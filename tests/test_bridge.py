@@ -16,6 +16,7 @@ import pytest
 
 from aigw.bridge.serve import BridgeServer
 from aigw.sandbox import Sandbox
+from aigw.sandbox.http import Request
 from tests.helpers.bridge import Calls, bridge_over, design_doc_client
 from tests.helpers.openapi import ASSISTANTS_SPEC, CHAT_SPEC, checker
 from tests.helpers.sandbox import WEATHER, Collector, deduplicated, running
@@ -410,3 +411,90 @@ def test_image_urls_reach_the_model_as_image_parts_and_image_files_are_refused(
                 }
             ]
         )
+
+
+def test_metadata_and_messages_round_trip_like_the_sandbox(api: str) -> None:
+    client = design_doc_client(api)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "first"}])
+    updated = client.beta.threads.update(thread.id, metadata={"customer": "c-1"})
+    assert updated.id == thread.id and updated.metadata == {"customer": "c-1"}
+    assert client.beta.threads.retrieve(thread.id).metadata == {"customer": "c-1"}
+
+    [first] = client.beta.threads.messages.list(thread_id=thread.id).data
+    second = client.beta.threads.messages.create(thread_id=thread.id, role="user", content="two")
+    got = client.beta.threads.messages.retrieve(second.id, thread_id=thread.id)
+    assert got.id == second.id and got.content[0].text.value == "two"  # type: ignore[union-attr]
+    raw = client.beta.threads.messages.with_raw_response.update(
+        second.id, thread_id=thread.id, metadata={"flag": "yes"}
+    )
+    assistants_spec("MessageObject", json.loads(raw.http_response.text))
+    assert raw.parse().metadata == {"flag": "yes"}
+    assert client.beta.threads.messages.retrieve(second.id, thread_id=thread.id).metadata == {
+        "flag": "yes"
+    }
+    deleted = client.beta.threads.messages.delete(first.id, thread_id=thread.id)
+    assert deleted.id == first.id and deleted.deleted
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.messages.retrieve(first.id, thread_id=thread.id)
+    remaining = client.beta.threads.messages.list(thread_id=thread.id).data
+    assert [m.id for m in remaining] == [second.id]
+
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert run.status == "completed"
+    changed = client.beta.threads.runs.update(
+        run.id, thread_id=thread.id, metadata={"ticket": "t-9"}
+    )
+    assert changed.id == run.id and changed.metadata == {"ticket": "t-9"}
+    again = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert again.metadata == {"ticket": "t-9"} and again.status == "completed"
+
+    [step] = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data
+    raw_step = client.beta.threads.runs.steps.with_raw_response.retrieve(
+        step.id, thread_id=thread.id, run_id=run.id
+    )
+    assistants_spec("RunStepObject", json.loads(raw_step.http_response.text))
+    fetched = raw_step.parse()
+    assert fetched.id == step.id and fetched.run_id == run.id
+    assert fetched.type == "message_creation" and fetched.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.steps.retrieve("step_missing", thread_id=thread.id, run_id=run.id)
+
+
+def test_the_runs_sampling_and_the_model_key_reach_the_chat_request(
+    bridge: BridgeServer, model: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys: list[str | None] = []
+    dispatch = model.dispatch
+
+    def spy(request: Request) -> object:
+        if request.path == "/v1/chat/completions":
+            keys.append(request.headers.get("authorization"))
+        return dispatch(request)
+
+    monkeypatch.setattr(model, "dispatch", spy)
+    client = design_doc_client(bridge.url)
+    assistant = client.beta.assistants.create(model="gpt-4o", temperature=0.2, top_p=0.9)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+    )
+    assert run.status == "completed" and (run.temperature, run.top_p) == (0.2, 0.9)
+    request = model.state.chat_requests[-1]
+    assert (request["temperature"], request["top_p"]) == (0.2, 0.9)
+
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        temperature=0,  # the run's own zero, not the assistant's value
+        top_p=0,
+        poll_interval_ms=10,
+    )
+    assert run.status == "completed" and (run.temperature, run.top_p) == (0, 0)
+    request = model.state.chat_requests[-1]
+    chat_spec("CreateChatCompletionRequest", request)
+    assert (request["temperature"], request["top_p"]) == (0, 0)
+    # The key the bridge was given, not the app's own.
+    assert keys == ["Bearer sk-model", "Bearer sk-model"]

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from aigw.sandbox import Sandbox
+from aigw.sandbox.http import Request
 from aigw.server.runtime import ServerOptions
 from tests.helpers.cli import Cli
 from tests.helpers.gateway import (
@@ -165,3 +166,30 @@ def test_bad_assistants_options_are_one_line_usage_errors(
     monkeypatch.setenv("GATEWAY_API_KEY", GATEWAY_KEY)
     result = cli("gateway", "serve", "--port", "0", *args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_the_runs_sampling_and_the_settings_model_key_reach_the_model(
+    local: RunningGateway, fresh_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys: list[str | None] = []
+    dispatch = fresh_sandbox.dispatch
+
+    def spy(request: Request) -> object:
+        if request.path == "/v1/chat/completions":
+            keys.append(request.headers.get("authorization"))
+        return dispatch(request)
+
+    monkeypatch.setattr(fresh_sandbox, "dispatch", spy)
+    client = local.client()
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "hi"}]},
+        temperature=0.3,
+        top_p=0.8,
+        poll_interval_ms=10,
+    )
+    assert run.status == "completed"
+    request = fresh_sandbox.state.chat_requests[-1]
+    assert (request["temperature"], request["top_p"]) == (0.3, 0.8)
+    assert keys == ["Bearer sk-model"]  # the settings' OpenAI key, not the app's
