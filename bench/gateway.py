@@ -197,8 +197,13 @@ async def _ttfb(url: str, count: int) -> list[float]:
         for _ in range(count):
             started = time.perf_counter()
             async with session.post(
-                url + "/threads/thread_abc/runs", json={"stream": True}, headers=headers
+                url + "/threads/thread_abc/runs",
+                json={"assistant_id": "asst_abc", "stream": True},
+                headers=headers,
             ) as answer:
+                # A refusal (e.g. the gateway's validation) would time an error, not a stream.
+                if answer.status != 200:
+                    raise SystemExit(f"streamed run through {url}: HTTP {answer.status}")
                 await answer.content.readany()
                 times.append((time.perf_counter() - started) * 1000)
                 await answer.read()
