@@ -498,3 +498,28 @@ def test_the_runs_sampling_and_the_model_key_reach_the_chat_request(
     assert (request["temperature"], request["top_p"]) == (0, 0)
     # The key the bridge was given, not the app's own.
     assert keys == ["Bearer sk-model", "Bearer sk-model"]
+
+
+def test_a_run_left_waiting_for_tool_outputs_past_its_expiry_is_expired(
+    model: Sandbox, tmp_path: Path
+) -> None:
+    # An expiry of 0 s: the run is past expires_at as soon as it asks for tool outputs.
+    with bridge_over(model, tmp_path / "bridge.db", expiry_s=0.0) as server:
+        client = design_doc_client(server.url)
+        assistant = client.beta.assistants.create(model="gpt-4o-mini", tools=[WEATHER])
+        thread = client.beta.threads.create(
+            messages=[{"role": "user", "content": "get_weather city=Oslo"}]
+        )
+        run = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=10
+        )
+        assert run.status == "expired"
+        assert run.required_action is None
+        steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id)
+        assert [step.status for step in steps.data] == ["expired"]
+        with pytest.raises(openai.BadRequestError):
+            client.beta.threads.runs.submit_tool_outputs(
+                run_id=run.id,
+                thread_id=thread.id,
+                tool_outputs=[{"tool_call_id": "call_1", "output": "{}"}],
+            )
