@@ -93,6 +93,17 @@ def test_a_piped_record_is_field_tab_value_lines(three_assistants: list[str]) ->
     assert not BOX & set(done.stdout)
 
 
+def test_a_record_on_a_wide_terminal_is_as_wide_as_its_longest_value(
+    three_assistants: list[str],
+) -> None:
+    shown = in_terminal("assistants", "get", three_assistants[0], columns=200)
+    lines = [line for line in shown.splitlines() if line.strip()]
+    name = next(line for line in lines if line.startswith("name "))
+    assert name.rstrip().endswith("with a rather long descriptive name")
+    # The view ends where its longest value ends, not at the terminal's 200th column.
+    assert max(len(line) for line in lines) == max(len(line.rstrip()) for line in lines) < 200
+
+
 @pytest.mark.parametrize("columns", [80, 120])
 def test_ids_stay_whole_on_a_narrow_terminal(three_assistants: list[str], columns: int) -> None:
     shown = in_terminal("assistants", "list", "--no-cache", columns=columns)
