@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from aigw.common.state import CacheEntry
-from aigw.storage.failover import AsyncFailoverState, FailoverState, Health
+from aigw.common.state import CacheEntry, Gcra
+from aigw.storage.failover import AsyncFailoverState, FailoverState, Health, StateUnavailable
 from aigw.storage.state import SQLiteState
 
 ENTRY = CacheEntry("k1", "h: assistants", "/v1/assistants", 1.0, 200, [], b"[]")
@@ -54,6 +54,11 @@ class AsyncUnreachable:
             return getattr(self.sync, name)(*args, **kwargs)
 
         return call
+
+    async def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        return self.sync.rate_take(name, rule, now, reserve=False), self.sync.cache_get(key)
 
 
 class Clock:
@@ -145,6 +150,41 @@ def test_the_server_side_holds_and_sends_drops_the_same_way(tmp_path: Path) -> N
     read, stored = asyncio.run(scenario())
     assert read is None and stored is None
     assert shared.drops == [[ENTRY.tag]]
+    asyncio.run(state.close())
+    sync.local.close()
+
+
+def test_a_slot_and_a_cache_read_in_one_call_fall_back_as_the_two_calls_do(
+    tmp_path: Path,
+) -> None:
+    sync, shared, clock = failover(tmp_path, [])
+    state = AsyncFailoverState(
+        AsyncUnreachable(shared),  # type: ignore[arg-type]
+        sync.local,  # type: ignore[arg-type]
+        sync.health,
+        (ConnectionError,),
+    )
+    one_per_minute = Gcra(interval=60.0, tolerance=0.0)
+
+    async def scenario() -> list[Any]:
+        await state.cache_put(ENTRY, keep_for=60)
+        answers: list[Any] = [await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key)]
+        shared.down = True  # the local bucket decides, the cache is skipped
+        answers.append(await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
+        answers.append(await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
+        clock.now += 2
+        shared.down = False  # the read that ends the outage is a miss, the next one a hit
+        answers.append(await state.admit_and_lookup("other", one_per_minute, 0.0, ENTRY.key))
+        answers.append(await state.admit_and_lookup("more", one_per_minute, 0.0, ENTRY.key))
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert answers == [(0.0, ENTRY), (0.0, None), (60.0, None), (0.0, None), (0.0, ENTRY)]
+    sync.health.fail_closed = True
+    shared.down = True
+    clock.now += 2
+    with pytest.raises(StateUnavailable):
+        asyncio.run(state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
     asyncio.run(state.close())
     sync.local.close()
 

@@ -4,10 +4,11 @@ answers, so the backends cannot drift apart."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,13 +16,15 @@ from aigw.common.state import (
     CLOSED,
     HALF_OPEN,
     OPEN,
+    AsyncSharedState,
     BreakerRow,
     BreakerRule,
     CacheEntry,
     Gcra,
     SharedState,
 )
-from aigw.storage.redis_state import RedisState
+from aigw.storage.failover import AsyncLocal
+from aigw.storage.redis_state import AsyncRedisState, RedisState
 from aigw.storage.state import SQLiteState
 from tests.helpers.redis import RedisServer
 
@@ -40,6 +43,21 @@ def state(request: pytest.FixtureRequest, isolated_env) -> Iterator[SharedState]
         made = SQLiteState(isolated_env / "state.sqlite3")
     yield made
     made.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def async_state(
+    request: pytest.FixtureRequest, isolated_env
+) -> Iterator[Callable[[], AsyncSharedState]]:
+    """Opens a fresh, empty state of each backend behind the server's async interface (on the
+    caller's event loop)."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        yield lambda: AsyncRedisState(url, timeout=5.0)
+    else:
+        local = SQLiteState(isolated_env / "state.sqlite3")
+        yield lambda: AsyncLocal(local)
+        local.close()
 
 
 def entry(key: str, tag: str, stored_at: float = NOW, body: bytes = b'{"id": 1}') -> CacheEntry:
@@ -205,3 +223,23 @@ def test_a_tags_index_in_redis_loses_the_entries_that_expired(redis_url: str) ->
         state.close()
     assert indexed == [b"aigw:cache:kept"]
     assert 0 < kept_for_ms <= 3_600_000
+
+
+def test_a_slot_and_a_cache_read_in_one_call_answer_as_the_two_calls_do(
+    async_state: Callable[[], AsyncSharedState],
+) -> None:
+    stored = entry("k1", "h: assistants", body=bytes(range(256)))
+
+    async def scenario() -> list[tuple[float, CacheEntry | None]]:
+        state = async_state()
+        await state.cache_put(stored, keep_for=3600)
+        answers = [await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k1")]
+        answers.append(await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k2"))
+        answers.append(await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k1"))
+        # the refused slot was not taken: the next one, half a second on, is free
+        answers.append((await state.rate_take("b", TWO_PER_SECOND, NOW + 0.5, reserve=False), None))
+        await state.close()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert answers == [(0.0, stored), (0.0, None), (pytest.approx(0.5), stored), (0.0, None)]

@@ -127,6 +127,11 @@ class AsyncSharedState(Protocol):
     async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
         """Take a slot of the named bucket; the seconds to wait for it (0: now)."""
 
+    async def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        """`rate_take` without reserving, then `cache_get(key)`: in one round trip if remote."""
+
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         """Hold the named bucket back until `until` (an upstream's Retry-After)."""
 

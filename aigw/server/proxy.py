@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from aigw.common.state import CacheEntry
 from aigw.gateway.endpoints import Endpoint, endpoint_of
 from aigw.gateway.policies.cache import (
     BYPASS,
@@ -111,25 +112,25 @@ async def _handle(
     if problem is not None:
         error = gateway_error(400, problem.message, param=problem.param, code=problem.code)
         raise _Refused(error)
-    await _rate_limit(runtime, given_key)
-
     upstream_headers = _upstream_headers(runtime, headers)
     raw_query = request.rel_url.raw_query_string
-    url = runtime.options.upstream + path.removeprefix("/v1")
-    if raw_query:
-        url += f"?{raw_query}"
-    call = UpstreamCall(runtime, request, method, path, endpoint, sent, _user_id(runtime, headers))
-
     tag = resource_tag(path) if method == "GET" and settings.cache_ttl > 0 else None
     key = None
     cache_status = None
+    accepted_age = 0.0
     if tag is not None:
         max_age, no_cache = max_age_of(headers.get("cache-control"))
         accepted_age = fresh_for(max_age, settings.cache_ttl)
         key = _cache_key(runtime, method, path, raw_query, upstream_headers)
         cache_status = BYPASS if no_cache or accepted_age <= 0 else MISS
+    entry = await _rate_limit(runtime, given_key, key if cache_status == MISS else None)
+
+    url = runtime.options.upstream + path.removeprefix("/v1")
+    if raw_query:
+        url += f"?{raw_query}"
+    call = UpstreamCall(runtime, request, method, path, endpoint, sent, _user_id(runtime, headers))
+    if tag is not None:
         if cache_status == MISS:
-            entry = await runtime.state.cache_get(key)
             if entry is not None and 0 <= time.time() - entry.stored_at <= accepted_age:
                 runtime.metrics.cache.labels(HIT).inc()
                 return call.cache_hit(entry)
@@ -236,12 +237,17 @@ def _parsed(method: str, content_type: str, body: bytes) -> Any:
         ) from None
 
 
-async def _rate_limit(runtime: Runtime, given_key: str) -> None:
-    for limiter in (runtime.key_limit(given_key), runtime.global_limit):
-        if limiter is None:
-            continue
+async def _rate_limit(runtime: Runtime, given_key: str, cache_key: str | None) -> CacheEntry | None:
+    """Refuse the request if a limit is reached; else the cache entry under `cache_key` (None:
+    no read), read with the last limit's decision: one round trip to a remote state."""
+    limiters = [x for x in (runtime.key_limit(given_key), runtime.global_limit) if x is not None]
+    entry = None
+    for limiter in limiters:
         try:
-            wait = await runtime.rate_wait(limiter)
+            if limiter is limiters[-1] and cache_key is not None:
+                wait, entry = await runtime.rate_wait_and_lookup(limiter, cache_key)
+            else:
+                wait = await runtime.rate_wait(limiter)
         except StateUnavailable as refused:
             raise _Refused(
                 gateway_error(
@@ -264,6 +270,9 @@ async def _rate_limit(runtime: Runtime, given_key: str) -> None:
                     headers=_retry_after(wait),
                 )
             )
+    if cache_key is not None and not limiters:
+        entry = await runtime.state.cache_get(cache_key)
+    return entry
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from aigw.common.state import CLOSED, AsyncSharedState, BreakerRule, Gcra
+from aigw.common.state import CLOSED, AsyncSharedState, BreakerRule, CacheEntry, Gcra
 from aigw.gateway.circuit import CircuitOpenError, breaker_rule, host_of, refusal_error
 from aigw.gateway.policies.keys import (
     LabelledKey,
@@ -157,6 +157,12 @@ class Runtime:
     async def rate_wait(self, limit: ServerLimit) -> float:
         """Take a slot of `limit` if one is free now: 0.0; else the seconds until one is."""
         return await self.state.rate_take(limit.name, limit.rule, time.time(), reserve=False)
+
+    async def rate_wait_and_lookup(
+        self, limit: ServerLimit, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        """`rate_wait`, and the cache entry under `key`, in one call to the state."""
+        return await self.state.admit_and_lookup(limit.name, limit.rule, time.time(), key)
 
     async def breaker_refusal(self) -> CircuitOpenError | None:
         """The open circuit's refusal, or None: the call goes (perhaps as the one probe)."""

@@ -314,6 +314,18 @@ class AsyncFailoverState(AsyncSharedState):
             raise self.health.rate_refusal()
         return self.local.rate_take(name, rule, now, reserve=reserve)
 
+    async def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        after_outage = self.health.down_since is not None
+        found = await self._try(lambda s: s.admit_and_lookup(name, rule, now, key))
+        if found is not _NOTHING:
+            delay, entry = found
+            return delay, None if after_outage else entry
+        if self.health.fail_closed:
+            raise self.health.rate_refusal()
+        return self.local.rate_take(name, rule, now, reserve=False), None
+
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         if await self._try(lambda s: s.rate_pause(name, until, now)) is _NOTHING:
             self.local.rate_pause(name, until, now)
@@ -387,6 +399,11 @@ class AsyncLocal(AsyncSharedState):
 
     async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
         return self.local.rate_take(name, rule, now, reserve=reserve)
+
+    async def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        return self.local.rate_take(name, rule, now, reserve=False), self.local.cache_get(key)
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         self.local.rate_pause(name, until, now)

@@ -35,9 +35,10 @@ from aigw.common.state import (
 T = TypeVar("T")
 PREFIX = "aigw:"
 
-# KEYS[1] the bucket; ARGV now, interval, tolerance, max pause, reserve (1/0). Returns the
-# seconds until a slot is free, as text (Lua numbers would be cut to integers).
-GCRA = """
+# The GCRA slot of bucket KEYS[1]; ARGV now, interval, tolerance, max pause, reserve (1/0).
+# Returns the seconds until a slot is free, as text (Lua numbers would be cut to integers).
+GCRA_STEP = """
+local function gcra()
 local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local stored = redis.call('GET', KEYS[1])
 local tat = stored and tonumber(stored) or now
@@ -50,7 +51,12 @@ if delay > 0 and ARGV[5] == '0' then return string.format('%.17g', delay) end
 local new = tat + interval
 redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', math.ceil((new - now) * 1000) + 1000)
 return string.format('%.17g', delay)
+end
 """
+GCRA = GCRA_STEP + "return gcra()"
+# The GCRA slot as above, and the cache entry KEYS[2]'s fields: a request's state work before
+# it goes upstream, in one round trip.
+ADMIT_LOOKUP = GCRA_STEP + "return {gcra(), redis.call('HGETALL', KEYS[2])}"
 # KEYS[1] the bucket; ARGV until, now. A pause never shortens one already stored.
 PAUSE = """
 local untl, now = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -126,6 +132,7 @@ return dropped
 """
 SCRIPTS = {
     "gcra": GCRA,
+    "admit_lookup": ADMIT_LOOKUP,
     "pause": PAUSE,
     "claim": CLAIM,
     "record": RECORD,
@@ -231,6 +238,11 @@ def _entry(key: str, fields: dict[Any, Any]) -> CacheEntry | None:
         [(n, v) for n, v in orjson.loads(fields[b"headers"])],
         fields[b"body"],
     )
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """HGETALL's answer as a script returns it (field, value, …) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _row(host: str, values: list[Any] | None) -> BreakerRow | None:
@@ -390,6 +402,14 @@ class AsyncRedisState(AsyncSharedState):
     async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
         args = _gcra_args(rule, now, reserve)
         return float(await self._bounded(self.scripts["gcra"](keys=[_rate(name)], args=args)))
+
+    async def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        keys = [_rate(name), _cache(key)]
+        args = _gcra_args(rule, now, False)
+        delay, fields = await self._bounded(self.scripts["admit_lookup"](keys=keys, args=args))
+        return float(delay), _entry(key, _pairs(fields))
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         args = [_num(until), _num(now)]
