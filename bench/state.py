@@ -2,9 +2,10 @@
 
 1. The added cost per request: the state calls a request makes before it goes upstream — the
    rate-limit decision (one GCRA slot) and the cache lookup, in one call as the server makes
-   them (`admit_and_lookup`: one round trip to Redis) — through the server's async state, SQLite (`AsyncLocal`) and Redis on loopback (`AsyncFailoverState` over
-   `AsyncRedisState`, as `aigw gateway serve` builds it), in interleaved rounds; p50 and p99
-   per request, and the p50 Redis adds.
+   them (`admit_and_lookup`: one round trip to Redis) — through the server's async state,
+   SQLite (`AsyncLocal`) and Redis on loopback (`AsyncFailoverState` over `AsyncRedisState`,
+   as `aigw gateway serve` builds it), in interleaved rounds; p50 and p99 per request, and the
+   p50 Redis adds.
 2. Scaling out: `aigw gateway serve` (one worker) in front of a static upstream, every policy
    on, the state in Redis — one instance loaded by wrk, then two instances loaded at once by
    one wrk each (the same connections in total), interleaved rounds; combined req/s and the
