@@ -56,28 +56,21 @@ def sync(
             f"synced {report.synced} rows to {report.remote} in {report.seconds:.1f} s"
             f" ({report.pending} pending)"
         )
-    if report.set_aside_rows:
-        out.warn(
-            f"{len(report.set_aside_rows)} rows set aside, kept locally: the database refused "
-            "them; fix the cause (often `aigw migrate`) and run `aigw logs sync` again"
-        )
-        shown = report.set_aside_rows[:SET_ASIDE_SHOWN]
-        for row in shown:
-            out.warn(f"row {row['id']}: {row['reason']}")
-        if len(report.set_aside_rows) > len(shown):
-            more = len(report.set_aside_rows) - len(shown)
-            out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
-    if report.mirror_set_aside_rows:
-        out.warn(
-            f"{len(report.mirror_set_aside_rows)} mirror rows set aside, kept locally: the "
-            "database refused them; fix the cause and run `aigw logs sync` again"
-        )
-        mirror = report.mirror_set_aside_rows[:SET_ASIDE_SHOWN]
-        for row in mirror:
-            out.warn(f"{row['kind']} of {row['object']}: {row['reason']}")
-        if len(report.mirror_set_aside_rows) > len(mirror):
-            more = len(report.mirror_set_aside_rows) - len(mirror)
-            out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
+    _warn_set_aside(
+        out,
+        "rows",
+        "fix the cause (often `aigw migrate`)",
+        [f"row {row['id']}: {row['reason']}" for row in report.set_aside_rows],
+    )
+    _warn_set_aside(
+        out,
+        "mirror rows",
+        "fix the cause",
+        [
+            f"{row['kind']} of {row['object']}: {row['reason']}"
+            for row in report.mirror_set_aside_rows
+        ],
+    )
 
 
 # -- reading and retention: list, show, tail, prune (services/logs.py) ----------------------
@@ -244,3 +237,18 @@ def prune(
         return
     message = prune_summary(report)
     out.note(message) if dry_run else out.success(message)
+
+
+def _warn_set_aside(out: Output, what: str, fix: str, lines: list[str]) -> None:
+    """Say which rows the database refused (the first few, then how many more)."""
+    if not lines:
+        return
+    out.warn(
+        f"{len(lines)} {what} set aside, kept locally: the database refused them; "
+        f"{fix} and run `aigw logs sync` again"
+    )
+    for line in lines[:SET_ASIDE_SHOWN]:
+        out.warn(line)
+    if len(lines) > SET_ASIDE_SHOWN:
+        more = len(lines) - SET_ASIDE_SHOWN
+        out.warn(f"… and {more} more (`aigw logs sync --json` lists every one)")
