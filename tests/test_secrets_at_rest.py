@@ -139,3 +139,16 @@ def test_an_id_is_redacted_in_the_log_path_like_a_payload(
     (row,) = log_rows(isolated_env)
     assert row.path is not None and row.path.endswith("[REDACTED:email]")
     assert "example.com" not in str(row)
+
+
+def test_a_database_url_whose_password_holds_an_at_sign_is_described_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aigw.settings import load_settings
+    from aigw.storage import remote_label
+    from aigw.storage.postgres import describe_url
+
+    # libpq would read "ss@db.example" as the host; the password's tail must not show.
+    assert describe_url("postgresql://app:p@ss@db.example:6543/prod") == "app@db.example:6543/prod"
+    monkeypatch.setenv("SUPABASE_DB_URL", "postgresql://app:pw@db.example/prod?pgbouncer=true")
+    assert remote_label(load_settings()) == "Postgres at app@db.example:5432/prod"

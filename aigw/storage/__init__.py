@@ -118,9 +118,13 @@ def remote_label(settings: Settings) -> str | None:
     """Where the remote store is, for messages (never with a password or key)."""
     kind = remote_kind(settings)
     if kind == "postgres":
+        from aigw.errors import AigwError
         from aigw.storage.postgres import describe_url
 
-        return f"Postgres at {describe_url(settings.db_url or '')}"
+        try:
+            return f"Postgres at {describe_url(settings.db_url or '')}"
+        except AigwError:  # a label must not fail: connecting says what is wrong
+            return "Postgres (a database URL aigw cannot read)"
     if kind == "supabase":
         from aigw.settings import mask_url
 

@@ -288,6 +288,9 @@ class AsyncFailoverState(AsyncSharedState):
             self.health.hold(held)
             self.health.failed(exc)
             return _NOTHING
+        except BaseException:  # cancelled mid-call: the drops must still go out later
+            self.health.hold(held)
+            raise
         self.health.answered()
         return value
 

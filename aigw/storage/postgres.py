@@ -44,10 +44,22 @@ _INSERT_BATCH = (
 
 def describe_url(url: str) -> str:
     """`user@host:port/dbname` of a Postgres URL or key=value string, never the password."""
+    from urllib.parse import urlsplit
+
     from psycopg.conninfo import conninfo_to_dict
 
     from aigw.errors import UsageError
 
+    if url.startswith(("postgres://", "postgresql://")):
+        # Read as a URL, whose host follows the last "@": libpq would take the tail of a
+        # password holding an unencoded "@" for the host, and show it.
+        try:
+            parts = urlsplit(url)
+            url_host, url_port = parts.hostname, parts.port
+        except ValueError:
+            raise UsageError("the database URL is not a valid postgresql:// URL") from None
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{user}{url_host or 'localhost'}:{url_port or 5432}/{parts.path.lstrip('/')}"
     try:
         params = conninfo_to_dict(url)
     except Exception:
