@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from aigw.common.log_record import LogRecord
-from aigw.dashboard.app import dashboard_app
+from aigw.dashboard import dashboard_app
 from aigw.settings import load_settings
 from aigw.storage.base import LogFilter
 from aigw.storage.sqlite import SQLiteRepository

@@ -27,7 +27,7 @@ def dashboard(
     numbers as `aigw metrics --json` for the same window. The first stdout line is
     `dashboard on http://HOST:PORT/`.
     """
-    from aigw.dashboard.app import dashboard_app, serve
+    from aigw.dashboard import dashboard_app, serve
     from aigw.render import Output
 
     app_ctx = app_context(ctx)

@@ -40,7 +40,7 @@ def create_app(
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)
-    from aigw.dashboard.app import dashboard_app
+    from aigw.dashboard import dashboard_app
 
     app.add_subapp("/dashboard", dashboard_app(settings, guard=dashboard_key))
     if options.assistants == "local":  # before the proxy: these routes must win over it

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aigw.dashboard.app import dashboard_app
+from aigw.dashboard import dashboard_app
 from aigw.settings import load_settings
 from tests.helpers.cli import Cli
 from tests.helpers.metrics import NOW, generated_rows, load_sqlite
