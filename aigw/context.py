@@ -109,7 +109,7 @@ class AppContext:
         if "gateway" not in self.__dict__:
             # Before the Gateway (httpx2) and the SDK are imported: an open circuit refuses
             # the invocation for the price of a SQLite read.
-            from aigw.gateway.preflight import preflight
+            from aigw.gateway.circuit import preflight
 
             preflight(
                 self.settings,

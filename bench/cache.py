@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aigw.common.state import BreakerRule
+from aigw.gateway.circuit import host_of
 from aigw.gateway.client import Gateway
 from aigw.gateway.http import Request
-from aigw.gateway.transports.breaker import host_of
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
 from aigw.storage import open_state

@@ -11,12 +11,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aigw.cli import app
+from aigw.common.state import BreakerRule
 from aigw.context import AppContext
-from aigw.gateway.clock import FakeClock
-from aigw.gateway.transports.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from aigw.gateway.circuit import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from aigw.sandbox import Sandbox
 from aigw.storage.state import SQLiteState
 from tests.helpers.cli import Cli, point_at
+from tests.helpers.clock import FakeClock
 from tests.helpers.processes import aigw_process
 from tests.helpers.rows import log_rows
 
@@ -94,7 +95,7 @@ def test_a_failed_probe_opens_the_circuit_again_and_only_one_probe_goes_at_a_tim
 ) -> None:
     clock = FakeClock()
     store = SQLiteState(isolated_env / "state.sqlite3")
-    breaker = CircuitBreaker(store, failures_to_open=2, cooldown=30, clock=clock)
+    breaker = CircuitBreaker(store, BreakerRule(2, 30, 60), clock)
     for _ in range(2):
         assert breaker.refusal(HOST, claim=True) is None
         breaker.record(HOST, failure=True, error="HTTP 503")
@@ -117,7 +118,7 @@ def test_a_failed_probe_opens_the_circuit_again_and_only_one_probe_goes_at_a_tim
 
 def test_client_errors_do_not_count_and_a_success_resets_the_count(isolated_env) -> None:
     store = SQLiteState(isolated_env / "state.sqlite3")
-    breaker = CircuitBreaker(store, failures_to_open=3, clock=FakeClock())
+    breaker = CircuitBreaker(store, BreakerRule(3, 30, 60), FakeClock())
     breaker.record(HOST, failure=True)
     breaker.record(HOST, failure=True)
     breaker.record(HOST, failure=False)  # e.g. a 404: the upstream answered

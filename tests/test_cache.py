@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aigw.gateway.transports.cache import invalidated_by, max_age_of, resource_tag
+from aigw.gateway.policies.cache import invalidated_by, max_age_of, resource_tag
 from aigw.sandbox import Sandbox
 from tests.helpers.cli import Cli, point_at
 from tests.helpers.processes import aigw_process

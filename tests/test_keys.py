@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aigw.gateway.transports.keys import labelled_keys
+from aigw.gateway.policies.keys import labelled_keys
 from aigw.sandbox import Sandbox, SandboxOptions
 from tests.helpers.cli import point_at
 from tests.helpers.processes import admin, aigw_process

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from aigw.errors import AigwError, ExitCode
-from aigw.gateway.clock import FakeClock
 from aigw.gateway.policies.ratelimit import parse_rate
 from aigw.gateway.transports.ratelimit import RateLimiter
 from aigw.sandbox import Sandbox
 from aigw.storage.state import SQLiteState
 from tests.helpers.cli import point_at
+from tests.helpers.clock import FakeClock
 from tests.helpers.processes import aigw_process
 
 

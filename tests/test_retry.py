@@ -9,13 +9,13 @@ from email.utils import formatdate
 import pytest
 
 from aigw.gateway.client import Gateway
-from aigw.gateway.clock import FakeClock
 from aigw.gateway.http import Headers
-from aigw.gateway.transports.retry import RetryPolicy, retry_after_seconds
+from aigw.gateway.policies.retry import RetryPolicy, retry_after_seconds
 from aigw.sandbox import Sandbox
 from aigw.settings import load_settings
 from aigw.storage import open_state
 from tests.helpers.cli import Cli, point_at
+from tests.helpers.clock import FakeClock
 from tests.helpers.rows import log_rows
 
 

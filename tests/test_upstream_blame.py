@@ -9,16 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from aigw.common.state import MAX_SHARED_PAUSE
+from aigw.common.state import MAX_SHARED_PAUSE, BreakerRule
 from aigw.errors import AigwError, ExitCode
-from aigw.gateway.clock import FakeClock
+from aigw.gateway.circuit import HALF_OPEN, OPEN, CircuitBreaker
 from aigw.gateway.http import Headers, LocalProtocolError, MockTransport, Request, Response
-from aigw.gateway.transports.breaker import HALF_OPEN, OPEN, BreakerTransport, CircuitBreaker
-from aigw.gateway.transports.retry import RetryPolicy, RetryTransport, retry_after_seconds
+from aigw.gateway.policies.retry import RetryPolicy, retry_after_seconds
+from aigw.gateway.transports.breaker import BreakerTransport
+from aigw.gateway.transports.retry import RetryTransport
 from aigw.sandbox import Sandbox
 from aigw.settings import Settings
 from aigw.storage.state import SQLiteState
 from tests.helpers.cli import Cli, point_at
+from tests.helpers.clock import FakeClock
 
 URL = "https://gateway.test/v1/assistants"
 HOST = "gateway.test"
@@ -30,7 +32,7 @@ def store(isolated_env: Path) -> SQLiteState:
 
 
 def breaker_over(store: SQLiteState, handler, clock: FakeClock) -> BreakerTransport:
-    breaker = CircuitBreaker(store, failures_to_open=2, cooldown=30, clock=clock)
+    breaker = CircuitBreaker(store, BreakerRule(2, 30, 60), clock)
     return BreakerTransport(MockTransport(handler), breaker)
 
 

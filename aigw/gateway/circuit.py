@@ -2,16 +2,17 @@
 
 `CircuitBreaker` decides from the shared state whether a call to a host may go and records
 how calls ended; `BreakerTransport` (transports/breaker.py) asks it per attempt, and
-`preflight` (gateway/preflight.py) asks it before the SDK, or even httpx2, is imported — a
-refused invocation must stay cheap. Failures are the upstream's: 5xx and 429 answers, timeouts,
-connection errors; any other answer (4xx included) proves the upstream is up and resets the
-count. A local error (a bad header value, a refused redirect, a body over the cap) is not
-counted, but ends a half-open probe as a failure.
+`preflight` asks it before the SDK, or even httpx2, is imported — a refused invocation must
+stay cheap (no network, and cheaper than importing the SDK). Failures are the upstream's:
+5xx and 429 answers, timeouts, connection errors; any other answer (4xx included) proves the
+upstream is up and resets the count. A local error (a bad header value, a refused redirect, a
+body over the cap) is not counted, but ends a half-open probe as a failure.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
 
 if TYPE_CHECKING:
+    from aigw.common.log_record import LogRecord
     from aigw.settings import Settings
 
 __all__ = [
@@ -78,19 +80,11 @@ def refusal_error(row: BreakerRow, now: float, rule: BreakerRule) -> CircuitOpen
 
 class CircuitBreaker:
     """The breaker's rule over the shared state; the server drives the same rule through its
-    async state (server/runtime.py) and words refusals with `error_for`."""
+    async state (server/runtime.py) and words refusals with `refusal_error`."""
 
-    def __init__(
-        self,
-        store: SharedState,
-        *,
-        failures_to_open: int = 5,
-        cooldown: float = 30.0,
-        probe_timeout: float = 60.0,
-        clock: Clock | None = None,
-    ):
+    def __init__(self, store: SharedState, rule: BreakerRule, clock: Clock | None = None):
         self.store = store
-        self.rule = BreakerRule(failures_to_open, cooldown, probe_timeout)
+        self.rule = rule
         self.clock = clock or Clock()
 
     def refusal(self, host: str, *, claim: bool) -> CircuitOpenError | None:
@@ -102,14 +96,10 @@ class CircuitBreaker:
         """
         now = self.clock.now()
         if claim:
-            refusing = self.store.breaker_claim(host, now, self.rule)
-            return self.error_for(refusing, now) if refusing is not None else None
-        row = self.store.breaker_get(host)
-        return self.error_for(row, now) if row is not None else None
-
-    def error_for(self, row: BreakerRow, now: float) -> CircuitOpenError | None:
-        """The refusal a row means at `now`, or None when a call may go."""
-        return refusal_error(row, now, self.rule)
+            row = self.store.breaker_claim(host, now, self.rule)
+        else:
+            row = self.store.breaker_get(host)
+        return refusal_error(row, now, self.rule) if row is not None else None
 
     def record(self, host: str, *, failure: bool, error: str | None = None) -> None:
         """Count a call's outcome for its host: opens or closes the circuit as the rule says."""
@@ -123,20 +113,40 @@ class CircuitBreaker:
             self.record(host, failure=True, error=error)
 
 
+def breaker_rule(settings: Settings) -> BreakerRule:
+    """The breaker's rule as `settings` configure it."""
+    return BreakerRule(settings.breaker_failures, settings.breaker_cooldown, settings.timeout + 5)
+
+
 def breaker_for(
     settings: Settings, state: SharedState, clock: Clock | None = None
 ) -> CircuitBreaker:
     """The breaker configured by `settings` over the shared `state`."""
-    rule = breaker_rule(settings)
-    return CircuitBreaker(
-        state,
-        failures_to_open=rule.failures_to_open,
-        cooldown=rule.cooldown,
-        probe_timeout=rule.probe_timeout,
-        clock=clock,
-    )
+    return CircuitBreaker(state, breaker_rule(settings), clock)
 
 
-def breaker_rule(settings: Settings) -> BreakerRule:
-    """The breaker's rule as `settings` configure it."""
-    return BreakerRule(settings.breaker_failures, settings.breaker_cooldown, settings.timeout + 5)
+def preflight(
+    settings: Settings,
+    state: SharedState,
+    *,
+    record: Callable[[LogRecord], None],
+    force: bool = False,
+    clock: Clock | None = None,
+) -> None:
+    """Raise CircuitOpenError (exit code CIRCUIT_OPEN) while the breaker refuses the upstream,
+    from the local store only, before the Gateway (httpx2, the SDK) is built.
+
+    BreakerTransport checks again per attempt; this is only the early, cheap answer. The
+    refusal is still one log row, handed to `record`; which endpoint is unknown before the
+    SDK builds the request, hence `*`. Nothing is written when the call may go.
+    """
+    if force:
+        return
+    error = breaker_for(settings, state, clock).refusal(host_of(settings.base_url), claim=False)
+    if error is not None:
+        from aigw.common.log_record import LogRecord
+
+        record(
+            LogRecord(endpoint="*", method="*", error_message=error.message, route=settings.route)
+        )
+        raise error

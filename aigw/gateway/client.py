@@ -137,7 +137,7 @@ def _ignore(*args: Any) -> None:
 
 
 def _keys(settings: Settings) -> list[LabelledKey]:
-    from aigw.gateway.transports.keys import labelled_keys
+    from aigw.gateway.policies.keys import labelled_keys
 
     def value(secret: Any) -> str | None:
         return secret.get_secret_value() if secret is not None else None
@@ -244,12 +244,12 @@ class Gateway:
         return {self.settings.gateway_key_header: keys[0]}
 
     def preflight(self) -> None:
-        """Refuse at once while the upstream's circuit is open (gateway/preflight.py).
+        """Refuse at once while the upstream's circuit is open (gateway/circuit.py).
 
         The command line runs the same check before building a Gateway at all (AppContext);
         this one covers a Gateway used directly, before its SDK client is built.
         """
-        from aigw.gateway.preflight import preflight
+        from aigw.gateway.circuit import preflight
 
         preflight(
             self.settings,

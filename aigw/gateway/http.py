@@ -8,33 +8,27 @@ from __future__ import annotations
 
 import httpx2
 
-from aigw.gateway.policies.retry import is_upstream_failure_status
-
 BaseTransport = httpx2.BaseTransport
 HTTPTransport = httpx2.HTTPTransport
 MockTransport = httpx2.MockTransport
-Client = httpx2.Client
 Request = httpx2.Request
 Response = httpx2.Response
 Headers = httpx2.Headers
 URL = httpx2.URL
-ByteStream = httpx2.ByteStream
 SyncByteStream = httpx2.SyncByteStream
 TransportError = httpx2.TransportError
-TimeoutException = httpx2.TimeoutException
 ConnectError = httpx2.ConnectError
 ConnectTimeout = httpx2.ConnectTimeout
-NetworkError = httpx2.NetworkError
-RemoteProtocolError = httpx2.RemoteProtocolError
 LocalProtocolError = httpx2.LocalProtocolError
-ReadTimeout = httpx2.ReadTimeout
 
 
 def is_upstream_failure(exc: BaseException) -> bool:
     """Whether an exception is the upstream failing (unreachable, too slow, a broken answer),
     as opposed to a local problem such as a header value HTTP cannot carry. Only these are
     retried and counted by the circuit breaker."""
-    return isinstance(exc, TimeoutException | NetworkError | RemoteProtocolError)
+    return isinstance(
+        exc, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError
+    )
 
 
 def header(headers: Headers, name: bytes, default: str = "") -> str:
@@ -55,30 +49,3 @@ def headers_named(headers: Headers, names: tuple[bytes, ...]) -> list[str]:
             text = value.decode("latin-1")
             found[i] = f"{found[i]}, {text}" if found[i] else text
     return found
-
-
-__all__ = [
-    "URL",
-    "BaseTransport",
-    "ByteStream",
-    "Client",
-    "ConnectError",
-    "ConnectTimeout",
-    "HTTPTransport",
-    "Headers",
-    "LocalProtocolError",
-    "MockTransport",
-    "NetworkError",
-    "ReadTimeout",
-    "RemoteProtocolError",
-    "Request",
-    "Response",
-    "SyncByteStream",
-    "TimeoutException",
-    "TransportError",
-    "header",
-    "headers_named",
-    "httpx2",
-    "is_upstream_failure",
-    "is_upstream_failure_status",
-]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aigw.gateway.transports.breaker import CLOSED, OPEN, host_of
+from aigw.gateway.circuit import CLOSED, OPEN, host_of
 from aigw.storage import open_state
 
 if TYPE_CHECKING:

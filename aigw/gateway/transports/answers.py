@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.http import Request, Response, header
-from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports import Layer
 
 _SHOWN = 80  # characters of the body quoted in the error
 

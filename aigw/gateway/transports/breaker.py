@@ -1,40 +1,17 @@
 """BreakerTransport: the circuit breaker as a transport layer, asking the policy per attempt.
 
 The policy itself (`CircuitBreaker`, state names, `host_of`) lives in aigw/gateway/circuit.py,
-free of HTTP imports so that `preflight` can refuse before httpx2 or the SDK is loaded; it is
-re-exported here for the layer's users.
+free of HTTP imports so that `preflight` can refuse before httpx2 or the SDK is loaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from aigw.gateway.circuit import (
-    CLOSED,
-    HALF_OPEN,
-    OPEN,
-    CircuitBreaker,
-    CircuitOpenError,
-    host_of,
-)
-from aigw.gateway.http import (
-    BaseTransport,
-    Request,
-    Response,
-    is_upstream_failure,
-    is_upstream_failure_status,
-)
-from aigw.gateway.transports.base import Layer
-
-__all__ = [
-    "CLOSED",
-    "HALF_OPEN",
-    "OPEN",
-    "BreakerTransport",
-    "CircuitBreaker",
-    "CircuitOpenError",
-    "host_of",
-]
+from aigw.gateway.circuit import CircuitBreaker, host_of
+from aigw.gateway.http import BaseTransport, Request, Response, is_upstream_failure
+from aigw.gateway.policies.retry import is_upstream_failure_status
+from aigw.gateway.transports import Layer
 
 
 class BreakerTransport(Layer):

@@ -28,19 +28,9 @@ from aigw.gateway.policies.cache import (
     max_age_of,
     resource_tag,
 )
-from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports import Layer
 from aigw.gateway.transports.logging import CACHE_STATUS  # response extension → the log row
 from aigw.redact import Redactor
-
-__all__ = [
-    "BYPASS",
-    "HIT",
-    "MISS",
-    "CacheTransport",
-    "invalidated_by",
-    "max_age_of",
-    "resource_tag",
-]
 
 
 class CacheTransport(Layer):

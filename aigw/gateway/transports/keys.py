@@ -11,18 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aigw.common.state import SharedState
+from aigw.gateway.circuit import host_of
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.policies.keys import (
     LabelledKey,
     fingerprint,
     in_rotation_order,
-    labelled_keys,
     should_remember,
 )
-from aigw.gateway.transports.base import Layer
-from aigw.gateway.transports.breaker import host_of
-
-__all__ = ["KeyRotationTransport", "LabelledKey", "fingerprint", "labelled_keys"]
+from aigw.gateway.transports import Layer
 
 
 class KeyRotationTransport(Layer):

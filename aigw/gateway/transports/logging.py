@@ -38,7 +38,7 @@ from aigw.gateway.endpoints import COLLECTIONS, endpoint_of
 from aigw.gateway.http import BaseTransport, Request, Response, SyncByteStream, headers_named
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
-from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports import Layer
 from aigw.redact import Redactor
 
 CALL_ID = "aigw.call_id"

@@ -20,8 +20,8 @@ from aigw.errors import AigwError, ExitCode
 from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.policies.ratelimit import gcra_of, pause_until
-from aigw.gateway.transports.base import Layer
-from aigw.gateway.transports.retry import retry_after_seconds
+from aigw.gateway.policies.retry import retry_after_seconds
+from aigw.gateway.transports import Layer
 
 
 class RateLimiter:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from aigw.errors import AigwError, ExitCode
 from aigw.gateway.http import URL, Request, Response, header
-from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports import Layer
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_HOPS = 5

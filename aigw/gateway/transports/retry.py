@@ -42,15 +42,11 @@ from aigw.gateway.http import (
 from aigw.gateway.policies.idempotency import HEADER as IDEMPOTENCY_HEADER
 from aigw.gateway.policies.retry import (
     BEYOND_BUDGET,
-    MAX_RETRY_AFTER,
     RETRY,
     RetryPolicy,
-    retry_after_seconds,
 )
-from aigw.gateway.transports.base import Layer
+from aigw.gateway.transports import Layer
 from aigw.gateway.transports.logging import ATTEMPT, CALL_ID, tag_attempt
-
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "RetryTransport", "retry_after_seconds"]
 
 
 def is_streamed(request: Request) -> bool:
