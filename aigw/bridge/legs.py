@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from aigw.bridge.feed import RunFeed
@@ -172,32 +172,23 @@ def sum_usage(usages: list[dict[str, int] | None]) -> dict[str, int] | None:
     )
 
 
+@dataclass(eq=False)
 class RunLeg:
     """Drives one leg; `run` is already stored as queued."""
 
-    def __init__(
-        self,
-        store: BridgeStore,
-        model: ChatModel,
-        run: dict[str, Any],
-        feed: RunFeed,
-        *,
-        stream: bool,
-        clock: Callable[[], float],
-        expiry_s: float,
-        on_call: Callable[[ModelCall], None],
-    ):
-        self.store = store
-        self.model = model
-        self.run = run
-        self.feed = feed
-        self.stream = stream
-        self.clock = clock
-        self.expiry_s = expiry_s
-        self.on_call = on_call
-        self.step: dict[str, Any] | None = None
-        self.message: dict[str, Any] | None = None
-        self.earlier_usage: list[dict[str, int] | None] = []  # of the steps of earlier legs
+    store: BridgeStore
+    model: ChatModel
+    run: dict[str, Any]
+    feed: RunFeed
+    _: KW_ONLY
+    stream: bool
+    clock: Callable[[], float]
+    expiry_s: float
+    on_call: Callable[[ModelCall], None]
+    step: dict[str, Any] | None = field(default=None, init=False)
+    message: dict[str, Any] | None = field(default=None, init=False)
+    # the usage of the steps of earlier legs
+    earlier_usage: list[dict[str, int] | None] = field(default_factory=list, init=False)
 
     async def save(self, *objects: tuple[Kind, dict[str, Any]], expect: tuple[str, ...]) -> None:
         if not await self.store.write(

@@ -89,22 +89,21 @@ def _calls(raw: Any) -> list[CallPiece]:
 def pieces_of_chunk(chunk: dict[str, Any]) -> Piece:
     if chunk.get("error"):
         raise error_of(500, orjson.dumps(chunk))
-    choices = chunk.get("choices") or []
-    delta = (choices[0].get("delta") or {}) if choices else {}
-    return Piece(
-        text=delta.get("content") or "",
-        calls=_calls(delta.get("tool_calls")),
-        usage=_usage(chunk.get("usage")),
-    )
+    return _piece(chunk, "delta")
 
 
 def piece_of_completion(completion: dict[str, Any]) -> Piece:
-    choices = completion.get("choices") or []
-    message = (choices[0].get("message") or {}) if choices else {}
+    return _piece(completion, "message")
+
+
+def _piece(body: dict[str, Any], part: str) -> Piece:
+    """The text, tool calls and usage of a completion (`message`) or a stream chunk (`delta`)."""
+    choices = body.get("choices") or []
+    content = (choices[0].get(part) or {}) if choices else {}
     return Piece(
-        text=message.get("content") or "",
-        calls=_calls(message.get("tool_calls")),
-        usage=_usage(completion.get("usage")),
+        text=content.get("content") or "",
+        calls=_calls(content.get("tool_calls")),
+        usage=_usage(body.get("usage")),
     )
 
 

@@ -15,12 +15,22 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from aigw.bridge.feed import RunFeed
 from aigw.bridge.legs import ModelCall, RunInterrupted, RunLeg
 from aigw.bridge.model import ChatModel, ModelError
-from aigw.bridge.store import ACTIVE, IN_FLIGHT, BridgeStore, Expect, IdleThread, Kind, ThreadBusy
+from aigw.bridge.store import (
+    ACTIVE,
+    IN_FLIGHT,
+    BridgeStore,
+    Expect,
+    Guard,
+    IdleThread,
+    Kind,
+    ThreadBusy,
+)
 from aigw.sandbox import validate
 from aigw.sandbox.assistants import assistant_from, modified
 from aigw.sandbox.http import ApiError, Request, not_found
@@ -89,26 +99,18 @@ def check_truncation(run: dict[str, Any]) -> None:
         )
 
 
+@dataclass(eq=False)
 class BridgeService:
-    def __init__(
-        self,
-        store: BridgeStore,
-        model: ChatModel,
-        *,
-        clock: Callable[[], float] = time.time,
-        expiry_s: float = 600.0,
-        exclusive_store: bool = True,
-        drain_s: float = 10.0,
-        on_call: Callable[[ModelCall], None] = lambda call: None,
-    ):
-        self.store = store
-        self.model = model
-        self.clock = clock
-        self.expiry_s = expiry_s
-        self.exclusive_store = exclusive_store
-        self.drain_s = drain_s
-        self.on_call = on_call
-        self.legs: dict[str, tuple[RunLeg, asyncio.Task[None]]] = {}  # run id → this process's
+    store: BridgeStore
+    model: ChatModel
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
+    expiry_s: float = 600.0
+    exclusive_store: bool = True
+    drain_s: float = 10.0
+    on_call: Callable[[ModelCall], None] = lambda call: None
+    # run id → this process's leg and its task
+    legs: dict[str, tuple[RunLeg, asyncio.Task[None]]] = field(default_factory=dict, init=False)
 
     # -- start and stop ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -282,15 +284,12 @@ class BridgeService:
         await self.thread(thread_id)
         message = add_message(int(self.clock()), thread_id, body)
         refuse_image_files([message], "")
-        try:
-            await self.store.write([("message", message)], IdleThread(thread_id))
-        except ThreadBusy:
-            if not await self._freed(thread_id):
-                busy = await self._active_run(thread_id)
-                raise ApiError(
-                    400, f"Can't add messages to {thread_id} while a run {busy} is active."
-                ) from None
-            await self.store.write([("message", message)], IdleThread(thread_id))
+        await self._write_unless_busy(
+            thread_id,
+            [("message", message)],
+            IdleThread(thread_id),
+            refusal=lambda run: f"Can't add messages to {thread_id} while a run {run} is active.",
+        )
         return message
 
     async def modify_message(
@@ -300,6 +299,24 @@ class BridgeService:
         message["metadata"] = validate.metadata(body, message["metadata"])
         await self.store.write([("message", message)])
         return message
+
+    async def _write_unless_busy(
+        self,
+        thread_id: str,
+        objects: list[tuple[Kind, dict[str, Any]]],
+        guard: Guard = None,
+        *,
+        refusal: Callable[[str], str],
+    ) -> None:
+        """Write; when an active run holds the thread, settle it once and write again, or
+        refuse with the `refusal` of that run."""
+        try:
+            await self.store.write(objects, guard)
+        except ThreadBusy:
+            if not await self._freed(thread_id):
+                busy = await self._active_run(thread_id)
+                raise ApiError(400, refusal(busy)) from None
+            await self.store.write(objects, guard)
 
     async def _active_run(self, thread_id: str) -> str:
         runs = await self.store.objects("run", thread_id=thread_id)
@@ -335,15 +352,11 @@ class BridgeService:
             ("run", run),
             *(("message", m) for m in messages),
         ]
-        try:
-            await self.store.write(objects)
-        except ThreadBusy:
-            if not await self._freed(thread_id):
-                busy = await self._active_run(thread_id)
-                raise ApiError(
-                    400, f"Thread {thread_id} already has an active run {busy}."
-                ) from None
-            await self.store.write(objects)
+        await self._write_unless_busy(
+            thread_id,
+            objects,
+            refusal=lambda run: f"Thread {thread_id} already has an active run {run}.",
+        )
         return run, self._launch(run, bool(body.get("stream")), first=("thread.run.created",))
 
     async def create_thread_and_run(self, body: dict[str, Any]) -> tuple[dict[str, Any], RunFeed]:

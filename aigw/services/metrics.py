@@ -185,28 +185,19 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+# The counts and latencies a GroupRow carries over from its GroupStats as they are.
+_CARRIED = [name for name in GroupRow._fields if name in GroupStats._fields]
+
+
 def group_row(stats: GroupStats) -> GroupRow:
     success = _ratio(stats.successful_calls, stats.calls)
     return GroupRow(
         key=stats.group_key,
         label=stats.group_label,
-        calls=stats.calls,
-        attempts=stats.attempts,
-        successful_calls=stats.successful_calls,
-        successful_attempts=stats.successful_attempts,
         success_rate=success,
         error_rate=None if success is None else 1 - success,
-        client_errors=stats.client_errors,
-        rate_limited=stats.rate_limited,
-        server_errors=stats.server_errors,
-        network_errors=stats.network_errors,
-        avg_latency_ms=stats.avg_latency_ms,
-        p50_ms=stats.p50_ms,
-        p95_ms=stats.p95_ms,
-        p99_ms=stats.p99_ms,
-        cache_hits=stats.cache_hits,
-        cache_lookups=stats.cache_lookups,
         cache_hit_rate=_ratio(stats.cache_hits, stats.cache_lookups),
+        **{name: getattr(stats, name) for name in _CARRIED},
     )
 
 
