@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +18,6 @@ YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation
 MetadataOption = typer.Option(
     None, "--metadata", "-m", metavar="KEY=VALUE", help="Metadata pair; repeatable."
 )
-LimitOption = typer.Option(None, "--limit", min=1, max=100, help="Page size (1–100).")
-OrderOption = typer.Option(None, "--order", help="asc or desc by created_at.")
-AfterOption = typer.Option(None, "--after", help="Cursor: list objects after this ID.")
-BeforeOption = typer.Option(None, "--before", help="Cursor: list objects before this ID.")
 AllOption = typer.Option(False, "--all", help="Follow pages until the end.")
 
 
@@ -148,21 +146,6 @@ NoWaitOption = typer.Option(
     "--no-wait",
     help="Over the client-side rate limit, fail at once (exit 7) instead of waiting.",
 )
-NoCacheOption = typer.Option(
-    False, "--no-cache", help="Neither answer from the local cache nor store the answer in it."
-)
-MaxAgeOption = typer.Option(
-    None,
-    "--max-age",
-    metavar="AGE",
-    help="Accept a cached answer up to AGE old: 30s, 5m, 1h (default AIGW_CACHE_TTL).",
-)
-VerboseOption = typer.Option(
-    False,
-    "--verbose",
-    "-v",
-    help="Say on stderr whether the answer came from the cache, its age, and any retry.",
-)
 
 
 def set_invocation_options(
@@ -210,15 +193,87 @@ def set_invocation_options(
     options.setdefault("on_cache_hit", on_cache_hit)
 
 
-def set_cache_options(app_ctx: Any, *, no_cache: bool, max_age: str | None, verbose: bool) -> None:
-    """A cacheable read's --no-cache, --max-age and --verbose, for the cache layer."""
+class Bundle:
+    """Options declared once for several commands: the parameters of `build` (each a
+    typer.Option) stand in a command's signature where the bundle is a parameter's default,
+    and the command receives what `build` makes of them (see `with_bundles`)."""
+
+    def __init__(self, build: Callable[..., Any]):
+        self.build = build
+        self.params = inspect.signature(build, eval_str=True).parameters
+
+
+def with_bundles(command: Callable[..., None]) -> Callable[..., None]:
+    """The command as Typer should see it: each Bundle parameter spelled out as its options."""
+    own = inspect.signature(command).parameters
+    bundles = {name: p.default for name, p in own.items() if isinstance(p.default, Bundle)}
+    params = [
+        q
+        for name, p in own.items()
+        for q in (bundles[name].params.values() if name in bundles else [p])
+    ]
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        for name, bundle in bundles.items():
+            values[name] = bundle.build(**{key: values.pop(key) for key in bundle.params})
+        command(**values)
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    # Typer reads the types from here: the command's own (its module resolves them) and the
+    # bundles' (already resolved in theirs).
+    run.__annotations__ = {
+        p.name: command.__annotations__[p.name] if p.name in own else p.annotation for p in params
+    }
+    return run
+
+
+def _page_query(
+    limit: int | None = typer.Option(None, "--limit", min=1, max=100, help="Page size (1–100)."),
+    order: str | None = typer.Option(None, "--order", help="asc or desc by created_at."),
+    after: str | None = typer.Option(None, "--after", help="Cursor: list objects after this ID."),
+    before: str | None = typer.Option(
+        None, "--before", help="Cursor: list objects before this ID."
+    ),
+) -> Any:
+    from aigw.services.requests import ListQuery
+
+    return ListQuery(limit=limit, order=order, after=after, before=before)
+
+
+def _cache_choices(
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Neither answer from the local cache nor store the answer in it."
+    ),
+    max_age: str | None = typer.Option(
+        None,
+        "--max-age",
+        metavar="AGE",
+        help="Accept a cached answer up to AGE old: 30s, 5m, 1h (default AIGW_CACHE_TTL).",
+    ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Say on stderr whether the answer came from the cache, its age, and any retry.",
+    ),
+) -> dict[str, Any]:
     from aigw.durations import parse_duration
 
-    app_ctx.command_options.update(
-        no_cache=no_cache,
-        max_age=parse_duration(max_age, "--max-age", zero=True) if max_age is not None else None,
-        verbose=verbose or bool(app_ctx.command_options.get("verbose")),
-    )
+    seconds = parse_duration(max_age, "--max-age", zero=True) if max_age is not None else None
+    return {"no_cache": no_cache, "max_age": seconds, "verbose": verbose}
+
+
+# A list command's --limit, --order, --after and --before, as a ListQuery.
+PageOptions: Any = Bundle(_page_query)
+# A cacheable read's --no-cache, --max-age and --verbose, for the cache layer.
+CacheOptions: Any = Bundle(_cache_choices)
+
+
+def set_cache_options(app_ctx: Any, choices: dict[str, Any]) -> None:
+    """Hand a cacheable read's choices to the cache layer; a root-level --verbose stays on."""
+    verbose = choices["verbose"] or bool(app_ctx.command_options.get("verbose"))
+    app_ctx.command_options.update(choices, verbose=verbose)
 
 
 def delete_confirmed(

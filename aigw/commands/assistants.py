@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from aigw.commands._options import (
-    AfterOption,
     AllOption,
-    BeforeOption,
+    Bundle,
+    CacheOptions,
     JsonOption,
-    LimitOption,
-    MaxAgeOption,
     MetadataOption,
-    NoCacheOption,
-    OrderOption,
-    VerboseOption,
+    PageOptions,
     YesOption,
     delete_confirmed,
     examples,
@@ -25,11 +21,15 @@ from aigw.commands._options import (
     read_json,
     read_text,
     set_cache_options,
+    with_bundles,
 )
 from aigw.context import app_context
 from aigw.errors import UsageError
 from aigw.render import Column, Output
 from aigw.render.output import fmt_time
+
+if TYPE_CHECKING:
+    from aigw.services.requests import ListQuery
 
 app = typer.Typer(help="Manage assistants (/v1/assistants).", no_args_is_help=True)
 
@@ -63,48 +63,40 @@ def parse_tool(spec: str) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def fields(
-    *,
-    model: str | None,
-    name: str | None,
-    description: str | None,
-    instructions: str | None,
-    instructions_file: Path | None,
-    tools: list[str] | None,
-    metadata: list[str] | None,
-    temperature: float | None,
-    top_p: float | None,
+def _assistant_fields(
+    name: str | None = typer.Option(None, "--name", help="Up to 256 characters."),
+    description: str | None = typer.Option(None, "--description", help="Up to 512 characters."),
+    instructions: str | None = typer.Option(None, "--instructions", help="System instructions."),
+    instructions_file: Path | None = typer.Option(
+        None, "--instructions-file", help="Read instructions from a file ('-' for stdin)."
+    ),
+    tool: list[str] | None = typer.Option(
+        None,
+        "--tool",
+        metavar="code_interpreter|file_search|function:FILE.json",
+        help="A tool; repeatable.",
+    ),
+    metadata: list[str] | None = MetadataOption,
+    temperature: float | None = typer.Option(None, "--temperature", help="0–2."),
+    top_p: float | None = typer.Option(None, "--top-p", help="0–1."),
 ) -> dict[str, Any]:
     if instructions is not None and instructions_file is not None:
         raise UsageError("give --instructions or --instructions-file, not both")
     if instructions_file is not None:
         instructions = read_text(instructions_file, "--instructions-file")
     return {
-        "model": model,
         "name": name,
         "description": description,
         "instructions": instructions,
-        "tools": [parse_tool(t) for t in tools] if tools else None,
+        "tools": [parse_tool(t) for t in tool] if tool else None,
         "metadata": parse_pairs(metadata),
         "temperature": temperature,
         "top_p": top_p,
     }
 
 
-NameOption = typer.Option(None, "--name", help="Up to 256 characters.")
-DescriptionOption = typer.Option(None, "--description", help="Up to 512 characters.")
-InstructionsOption = typer.Option(None, "--instructions", help="System instructions.")
-InstructionsFileOption = typer.Option(
-    None, "--instructions-file", help="Read instructions from a file ('-' for stdin)."
-)
-ToolOption = typer.Option(
-    None,
-    "--tool",
-    metavar="code_interpreter|file_search|function:FILE.json",
-    help="A tool; repeatable.",
-)
-TemperatureOption = typer.Option(None, "--temperature", help="0–2.")
-TopPOption = typer.Option(None, "--top-p", help="0–1.")
+# What create and update share: every field of an assistant but its model.
+AssistantOptions: Any = Bundle(_assistant_fields)
 
 
 @app.command(
@@ -115,25 +107,19 @@ TopPOption = typer.Option(None, "--top-p", help="0–1.")
         "aigw assistants list --all --json",
     ),
 )
+@with_bundles
 def list_(
     ctx: typer.Context,
-    limit: int | None = LimitOption,
-    order: str | None = OrderOption,
-    after: str | None = AfterOption,
-    before: str | None = BeforeOption,
+    query: ListQuery = PageOptions,
     all_pages: bool = AllOption,
     json: bool = JsonOption,
-    no_cache: bool = NoCacheOption,
-    max_age: str | None = MaxAgeOption,
-    verbose: bool = VerboseOption,
+    cache: dict[str, Any] = CacheOptions,
 ) -> None:
     """List assistants, newest first."""
     from aigw.services.assistants import list_assistants
-    from aigw.services.requests import ListQuery
 
-    query = ListQuery(limit=limit, order=order, after=after, before=before)
     app_ctx = app_context(ctx)
-    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    set_cache_options(app_ctx, cache)
     Output(json).fetched_rows(
         lambda: list_assistants(app_ctx, query, all_pages=all_pages),
         ASSISTANT_COLUMNS,
@@ -148,37 +134,18 @@ def list_(
         "aigw assistants create --model gpt-4o --tool function:get_weather.json --json | jq -r .id",
     ),
 )
+@with_bundles
 def create(
     ctx: typer.Context,
     model: str = typer.Option(..., "--model", help="Model ID, e.g. gpt-4o."),
-    name: str | None = NameOption,
-    description: str | None = DescriptionOption,
-    instructions: str | None = InstructionsOption,
-    instructions_file: Path | None = InstructionsFileOption,
-    tool: list[str] | None = ToolOption,
-    metadata: list[str] | None = MetadataOption,
-    temperature: float | None = TemperatureOption,
-    top_p: float | None = TopPOption,
+    fields: dict[str, Any] = AssistantOptions,
     json: bool = JsonOption,
 ) -> None:
     """Create an assistant."""
     from aigw.services.assistants import create_assistant
     from aigw.services.requests import AssistantCreate
 
-    request = AssistantCreate(
-        **fields(
-            model=model,
-            name=name,
-            description=description,
-            instructions=instructions,
-            instructions_file=instructions_file,
-            tools=tool,
-            metadata=metadata,
-            temperature=temperature,
-            top_p=top_p,
-        )
-    )
-    assistant = create_assistant(app_context(ctx), request)
+    assistant = create_assistant(app_context(ctx), AssistantCreate(model=model, **fields))
     Output(json).record(assistant)
 
 
@@ -188,19 +155,18 @@ def create(
         "aigw assistants get asst_abc123", "aigw assistants get asst_abc123 --no-cache"
     ),
 )
+@with_bundles
 def get(
     ctx: typer.Context,
     assistant_id: str,
     json: bool = JsonOption,
-    no_cache: bool = NoCacheOption,
-    max_age: str | None = MaxAgeOption,
-    verbose: bool = VerboseOption,
+    cache: dict[str, Any] = CacheOptions,
 ) -> None:
     """Show one assistant."""
     from aigw.services.assistants import get_assistant
 
     app_ctx = app_context(ctx)
-    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    set_cache_options(app_ctx, cache)
     Output(json).record(get_assistant(app_ctx, assistant_id))
 
 
@@ -208,37 +174,19 @@ def get(
     "update",
     epilog=examples("aigw assistants update asst_abc123 --temperature 0.3 --metadata team=ops"),
 )
+@with_bundles
 def update(
     ctx: typer.Context,
     assistant_id: str,
     model: str | None = typer.Option(None, "--model", help="Model ID."),
-    name: str | None = NameOption,
-    description: str | None = DescriptionOption,
-    instructions: str | None = InstructionsOption,
-    instructions_file: Path | None = InstructionsFileOption,
-    tool: list[str] | None = ToolOption,
-    metadata: list[str] | None = MetadataOption,
-    temperature: float | None = TemperatureOption,
-    top_p: float | None = TopPOption,
+    fields: dict[str, Any] = AssistantOptions,
     json: bool = JsonOption,
 ) -> None:
     """Change an assistant; only the options given are sent."""
     from aigw.services.assistants import update_assistant
     from aigw.services.requests import AssistantFields
 
-    request = AssistantFields(
-        **fields(
-            model=model,
-            name=name,
-            description=description,
-            instructions=instructions,
-            instructions_file=instructions_file,
-            tools=tool,
-            metadata=metadata,
-            temperature=temperature,
-            top_p=top_p,
-        )
-    )
+    request = AssistantFields(model=model, **fields)
     if not request.params():
         raise UsageError("nothing to update: give at least one option")
     Output(json).record(update_assistant(app_context(ctx), assistant_id, request))

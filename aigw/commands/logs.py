@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from aigw.commands._options import JsonOption, examples
+from aigw.commands._options import Bundle, JsonOption, examples, with_bundles
 from aigw.context import app_context
 from aigw.render import Output
 
@@ -80,16 +80,21 @@ LocalOption = typer.Option(
 )
 SinceOption = typer.Option(None, "--since", help="From: a duration back (1h, 7d) or ISO-8601.")
 UntilOption = typer.Option(None, "--until", help="Until (exclusive): a duration back or ISO-8601.")
-EndpointOption = typer.Option(None, "--endpoint", help="A template or a raw path.")
-StatusOption = typer.Option(None, "--status", help="2xx, 4xx, 429, 5xx, a code, or network.")
-MethodOption = typer.Option(None, "--method", help="GET, POST, DELETE…")
-AgentOption = typer.Option(None, "--agent", help="agents.id or assistant id.")
 
 
-def _log_query(**values: Any) -> Any:
-    from aigw.services.logs import LogQuery
+def _log_filters(
+    endpoint: str | None = typer.Option(None, "--endpoint", help="A template or a raw path."),
+    status: str | None = typer.Option(
+        None, "--status", help="2xx, 4xx, 429, 5xx, a code, or network."
+    ),
+    method: str | None = typer.Option(None, "--method", help="GET, POST, DELETE…"),
+    agent: str | None = typer.Option(None, "--agent", help="agents.id or assistant id."),
+) -> dict[str, str | None]:
+    return {"endpoint": endpoint, "status": status, "method": method, "agent": agent}
 
-    return LogQuery(**values)
+
+# What `list` and `tail` filter the rows by.
+FilterOptions: Any = Bundle(_log_filters)
 
 
 @app.command(
@@ -99,14 +104,12 @@ def _log_query(**values: Any) -> Any:
         "aigw logs list --endpoint /v1/assistants | cut -f8",
     ),
 )
+@with_bundles
 def list_(
     ctx: typer.Context,
     since: str | None = SinceOption,
     until: str | None = UntilOption,
-    endpoint: str | None = EndpointOption,
-    status: str | None = StatusOption,
-    method: str | None = MethodOption,
-    agent: str | None = AgentOption,
+    filters: dict[str, str | None] = FilterOptions,
     limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="At most this many rows."),
     local: bool = LocalOption,
     json: bool = JsonOption,
@@ -115,17 +118,9 @@ def list_(
     from datetime import UTC, datetime
 
     from aigw.render.logs_views import render_logs
-    from aigw.services.logs import list_logs
+    from aigw.services.logs import LogQuery, list_logs
 
-    query = _log_query(
-        since=since,
-        until=until,
-        endpoint=endpoint,
-        status=status,
-        method=method,
-        agent=agent,
-        limit=limit,
-    )
+    query = LogQuery(since=since, until=until, limit=limit, **filters)
     records = list_logs(app_context(ctx), query, local=local, now=datetime.now(UTC))
     render_logs(Output(json), records)
 
@@ -153,14 +148,12 @@ def show(
 @app.command(
     "tail", epilog=examples("aigw logs tail -f", "aigw logs tail -n 50 --json | jq .status_code")
 )
+@with_bundles
 def tail(
     ctx: typer.Context,
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new rows."),
     lines: int = typer.Option(20, "--lines", "-n", min=1, max=1000, help="Rows shown first."),
-    endpoint: str | None = EndpointOption,
-    status: str | None = StatusOption,
-    method: str | None = MethodOption,
-    agent: str | None = AgentOption,
+    filters: dict[str, str | None] = FilterOptions,
     interval: str = typer.Option("1s", "--interval", help="Time between polls: 1s, 500ms."),
     local: bool = LocalOption,
     json: bool = JsonOption,
@@ -170,12 +163,11 @@ def tail(
 
     from aigw.durations import parse_duration
     from aigw.render.logs_views import render_tail_batch
-    from aigw.services.logs import build_filter, follow
+    from aigw.services.logs import LogQuery, build_filter, follow
     from aigw.services.metrics import open_store
 
     seconds = parse_duration(interval, "--interval")
-
-    query = _log_query(endpoint=endpoint, status=status, method=method, agent=agent, limit=lines)
+    query = LogQuery(limit=lines, **filters)
     where = build_filter(query, datetime.now(UTC))
     _, store = open_store(app_context(ctx), local)
     out = Output(json)

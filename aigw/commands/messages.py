@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from aigw.commands._options import (
-    AfterOption,
     AllOption,
-    BeforeOption,
     JsonOption,
-    LimitOption,
     MetadataOption,
-    OrderOption,
+    PageOptions,
     examples,
     parse_pairs,
     read_text,
+    with_bundles,
 )
 from aigw.context import app_context
 from aigw.errors import UsageError
 from aigw.render import Output
+
+if TYPE_CHECKING:
+    from aigw.services.requests import ListQuery
 
 app = typer.Typer(help="Messages of a thread (/v1/threads/{id}/messages).", no_args_is_help=True)
 
@@ -82,13 +84,11 @@ def create(
         "aigw messages list thread_abc123 --run run_abc123 --json",
     ),
 )
+@with_bundles
 def list_(
     ctx: typer.Context,
     thread_id: str,
-    limit: int | None = LimitOption,
-    order: str | None = OrderOption,
-    after: str | None = AfterOption,
-    before: str | None = BeforeOption,
+    page: ListQuery = PageOptions,
     run: str | None = typer.Option(None, "--run", metavar="RUN_ID", help="Only this run's."),
     all_pages: bool = AllOption,
     json: bool = JsonOption,
@@ -98,7 +98,7 @@ def list_(
     from aigw.services.messages import list_messages
     from aigw.services.requests import MessageListQuery
 
-    query = MessageListQuery(limit=limit, order=order, after=after, before=before, run_id=run)
+    query = MessageListQuery(**dict(page), run_id=run)
     Output(json).fetched_rows(
         lambda: list_messages(app_context(ctx), thread_id, query, all_pages=all_pages),
         MESSAGE_COLUMNS,

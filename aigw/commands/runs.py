@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from aigw.commands._options import (
-    AfterOption,
     AllOption,
-    BeforeOption,
     JsonOption,
-    LimitOption,
     MetadataOption,
-    OrderOption,
+    PageOptions,
     examples,
     parse_pairs,
     read_json,
+    with_bundles,
 )
 from aigw.context import app_context
 from aigw.errors import AigwError, ExitCode, UsageError
 from aigw.render import Output
+
+if TYPE_CHECKING:
+    from aigw.services.requests import ListQuery
 
 app = typer.Typer(help="Runs of a thread (/v1/threads/{id}/runs).", no_args_is_help=True)
 
@@ -37,12 +40,6 @@ TimeoutOption = typer.Option(
     metavar="DURATION",
     help="Give up waiting after this long (90s, 10m, 1h); the run goes on. Exit code 5.",
 )
-
-
-def _list_query(limit: int | None, order: str | None, after: str | None, before: str | None) -> Any:
-    from aigw.services.requests import ListQuery
-
-    return ListQuery(limit=limit, order=order, after=after, before=before)
 
 
 def tool_outputs(pairs: list[str] | None, outputs_file: Path | None, *, check: bool) -> Any:
@@ -118,6 +115,31 @@ def show_outcome(out: Output, thread_id: str, outcome: Any, *, goal: str = "comp
         )
 
 
+def run_or_wait(
+    out: Output,
+    thread_id: str,
+    act: Callable[[], Any],
+    act_and_wait: Callable[..., Any] | None,
+    timeout: str,
+    *,
+    status: str = "run",
+    goal: str = "completed",
+) -> None:
+    """Print the run `act` returns; or, given `act_and_wait` (--wait), follow the run with a
+    status line until it stops or the --timeout passes, and print where it ended."""
+    from aigw.durations import parse_duration
+    from aigw.render.assistants_views import run_fields, wait_status
+
+    seconds = parse_duration(timeout, "--timeout")
+    if act_and_wait is None:
+        run = act()
+        out.record(run, run_fields(run))
+        return
+    with wait_status(out, status) as progress:
+        outcome = act_and_wait(timeout=seconds, on_progress=progress)
+    show_outcome(out, thread_id, outcome, goal=goal)
+
+
 @app.command(
     "create",
     epilog=examples(
@@ -142,8 +164,6 @@ def create(
     json: bool = JsonOption,
 ) -> None:
     """Start a run. With --wait, follow it and print the reply (JSON: {run, messages})."""
-    from aigw.durations import parse_duration
-    from aigw.render.assistants_views import run_fields, wait_status
     from aigw.services.requests import RunCreate
     from aigw.services.runs import create_run, create_run_and_wait
 
@@ -154,18 +174,10 @@ def create(
         model=model,
         metadata=parse_pairs(metadata),
     )
-    seconds = parse_duration(timeout, "--timeout")
-    out = Output(json)
     app_ctx = app_context(ctx)
-    if not wait:
-        run = create_run(app_ctx, thread_id, request)
-        out.record(run, run_fields(run))
-        return
-    with wait_status(out, "run") as progress:
-        outcome = create_run_and_wait(
-            app_ctx, thread_id, request, timeout=seconds, on_progress=progress
-        )
-    show_outcome(out, thread_id, outcome)
+    started = partial(create_run, app_ctx, thread_id, request)
+    waited = partial(create_run_and_wait, app_ctx, thread_id, request)
+    run_or_wait(Output(json), thread_id, started, waited if wait else None, timeout)
 
 
 @app.command("get", epilog=examples("aigw runs get thread_abc123 run_abc123"))
@@ -179,13 +191,11 @@ def get(ctx: typer.Context, thread_id: str, run_id: str, json: bool = JsonOption
 
 
 @app.command("list", epilog=examples("aigw runs list thread_abc123"))
+@with_bundles
 def list_(
     ctx: typer.Context,
     thread_id: str,
-    limit: int | None = LimitOption,
-    order: str | None = OrderOption,
-    after: str | None = AfterOption,
-    before: str | None = BeforeOption,
+    query: ListQuery = PageOptions,
     all_pages: bool = AllOption,
     json: bool = JsonOption,
 ) -> None:
@@ -193,7 +203,6 @@ def list_(
     from aigw.render.assistants_views import RUN_COLUMNS
     from aigw.services.runs import list_runs
 
-    query = _list_query(limit, order, after, before)
     Output(json).fetched_rows(
         lambda: list_runs(app_context(ctx), thread_id, query, all_pages=all_pages),
         RUN_COLUMNS,
@@ -211,22 +220,20 @@ def cancel(
     json: bool = JsonOption,
 ) -> None:
     """Cancel a queued, in-progress or waiting run."""
-    from aigw.durations import parse_duration
-    from aigw.render.assistants_views import run_fields, wait_status
     from aigw.services.runs import cancel_run, cancel_run_and_wait
 
-    seconds = parse_duration(timeout, "--timeout")
-    out = Output(json)
     app_ctx = app_context(ctx)
-    if not wait:
-        run = cancel_run(app_ctx, thread_id, run_id)
-        out.record(run, run_fields(run))
-        return
-    with wait_status(out, "cancelling run") as progress:
-        outcome = cancel_run_and_wait(
-            app_ctx, thread_id, run_id, timeout=seconds, on_progress=progress
-        )
-    show_outcome(out, thread_id, outcome, goal="cancelled")
+    cancelled = partial(cancel_run, app_ctx, thread_id, run_id)
+    waited = partial(cancel_run_and_wait, app_ctx, thread_id, run_id)
+    run_or_wait(
+        Output(json),
+        thread_id,
+        cancelled,
+        waited if wait else None,
+        timeout,
+        status="cancelling run",
+        goal="cancelled",
+    )
 
 
 @app.command(
@@ -254,34 +261,22 @@ def submit(
     json: bool = JsonOption,
 ) -> None:
     """Answer a run's pending tool calls. With --wait, follow it again."""
-    from aigw.durations import parse_duration
-    from aigw.render.assistants_views import run_fields, wait_status
     from aigw.services.runs import submit_tool_outputs, submit_tool_outputs_and_wait
 
     app_ctx = app_context(ctx)
     request = tool_outputs(output, outputs_file, check=app_ctx.settings.check_id_prefixes)
-    seconds = parse_duration(timeout, "--timeout")
-    out = Output(json)
-    if not wait:
-        run = submit_tool_outputs(app_ctx, thread_id, run_id, request)
-        out.record(run, run_fields(run))
-        return
-    with wait_status(out, "run") as progress:
-        outcome = submit_tool_outputs_and_wait(
-            app_ctx, thread_id, run_id, request, timeout=seconds, on_progress=progress
-        )
-    show_outcome(out, thread_id, outcome)
+    submitted = partial(submit_tool_outputs, app_ctx, thread_id, run_id, request)
+    waited = partial(submit_tool_outputs_and_wait, app_ctx, thread_id, run_id, request)
+    run_or_wait(Output(json), thread_id, submitted, waited if wait else None, timeout)
 
 
 @app.command("steps", epilog=examples("aigw runs steps thread_abc123 run_abc123"))
+@with_bundles
 def steps(
     ctx: typer.Context,
     thread_id: str,
     run_id: str,
-    limit: int | None = LimitOption,
-    order: str | None = OrderOption,
-    after: str | None = AfterOption,
-    before: str | None = BeforeOption,
+    query: ListQuery = PageOptions,
     all_pages: bool = AllOption,
     json: bool = JsonOption,
 ) -> None:
@@ -289,7 +284,6 @@ def steps(
     from aigw.render.assistants_views import STEP_COLUMNS
     from aigw.services.runs import list_steps
 
-    query = _list_query(limit, order, after, before)
     Output(json).fetched_rows(
         lambda: list_steps(app_context(ctx), thread_id, run_id, query, all_pages=all_pages),
         STEP_COLUMNS,

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from aigw.commands._options import (
+    CacheOptions,
     JsonOption,
-    MaxAgeOption,
     MetadataOption,
-    NoCacheOption,
-    VerboseOption,
     YesOption,
     delete_confirmed,
     examples,
     parse_pairs,
     set_cache_options,
+    with_bundles,
 )
 from aigw.context import app_context
 from aigw.errors import UsageError
@@ -66,20 +67,16 @@ def create(
 
 
 @app.command("get", epilog=examples("aigw threads get thread_abc123"))
+@with_bundles
 def get(
-    ctx: typer.Context,
-    thread_id: str,
-    json: bool = JsonOption,
-    no_cache: bool = NoCacheOption,
-    max_age: str | None = MaxAgeOption,
-    verbose: bool = VerboseOption,
+    ctx: typer.Context, thread_id: str, json: bool = JsonOption, cache: Any = CacheOptions
 ) -> None:
     """Show one thread."""
     from aigw.render.assistants_views import thread_fields
     from aigw.services.threads import get_thread
 
     app_ctx = app_context(ctx)
-    set_cache_options(app_ctx, no_cache=no_cache, max_age=max_age, verbose=verbose)
+    set_cache_options(app_ctx, cache)
     thread = get_thread(app_ctx, thread_id)
     Output(json).record(thread, thread_fields(thread))
 
