@@ -2,7 +2,7 @@
 
 `add_routes(app, service)` adds every route under /v1, each answering its errors in the API's
 shape; `bridge_app(service)` is an app of its own (tests, benchmarks). Each route is one line
-of ROUTES: the service call that answers it. What the call returns is sent as JSON; a call
+of ROUTES: the service method that answers it. What the call returns is sent as JSON; a call
 that starts a run leg returns the run and its feed, sent as the run or — when the body asks to
 stream — as server-sent events (`event:` and `data:` lines, ending with `done`, as the real
 API's).
@@ -10,6 +10,7 @@ API's).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,96 +28,38 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POLL = {"openai-poll-after-ms": "100"}
 
 
-class Call:
-    """One request as a route reads it: the IDs in its path, its query and its JSON body."""
+Answer = Callable[..., Awaitable[Any]]
 
-    def __init__(self, request: web.Request, raw: bytes):
-        self.ids = request.match_info
-        self.query = Request.build(request.method, request.path_qs, {}, raw)
-        self.body = self.query.json()
-
-    def __getitem__(self, name: str) -> str:
-        return self.ids[name]
-
-
-Answer = Callable[[BridgeService, Call], Awaitable[Any]]
-
+# Each route is answered by one BridgeService method. Its parameters say what it is given, by
+# name: the IDs in the path, `body` (the JSON body) and `query` (the request, for its query).
 ROUTES: list[tuple[str, str, Answer]] = [
-    ("GET", "/v1/assistants", lambda s, c: s.list_assistants(c.query)),
-    ("POST", "/v1/assistants", lambda s, c: s.create_assistant(c.body)),
-    ("GET", "/v1/assistants/{assistant_id}", lambda s, c: s.get_assistant(c["assistant_id"])),
-    (
-        "POST",
-        "/v1/assistants/{assistant_id}",
-        lambda s, c: s.modify_assistant(c["assistant_id"], c.body),
-    ),
-    (
-        "DELETE",
-        "/v1/assistants/{assistant_id}",
-        lambda s, c: s.delete_assistant(c["assistant_id"]),
-    ),
-    ("POST", "/v1/threads", lambda s, c: s.create_thread(c.body)),
-    ("POST", "/v1/threads/runs", lambda s, c: s.create_thread_and_run(c.body)),
-    ("GET", "/v1/threads/{thread_id}", lambda s, c: s.thread(c["thread_id"])),
-    ("POST", "/v1/threads/{thread_id}", lambda s, c: s.modify_thread(c["thread_id"], c.body)),
-    ("DELETE", "/v1/threads/{thread_id}", lambda s, c: s.delete_thread(c["thread_id"])),
-    (
-        "POST",
-        "/v1/threads/{thread_id}/messages",
-        lambda s, c: s.create_message(c["thread_id"], c.body),
-    ),
-    (
-        "GET",
-        "/v1/threads/{thread_id}/messages",
-        lambda s, c: s.list_messages(c["thread_id"], c.query),
-    ),
-    (
-        "GET",
-        "/v1/threads/{thread_id}/messages/{message_id}",
-        lambda s, c: s.get_message(c["thread_id"], c["message_id"]),
-    ),
-    (
-        "POST",
-        "/v1/threads/{thread_id}/messages/{message_id}",
-        lambda s, c: s.modify_message(c["thread_id"], c["message_id"], c.body),
-    ),
-    (
-        "DELETE",
-        "/v1/threads/{thread_id}/messages/{message_id}",
-        lambda s, c: s.delete_message(c["thread_id"], c["message_id"]),
-    ),
-    ("POST", "/v1/threads/{thread_id}/runs", lambda s, c: s.create_run(c["thread_id"], c.body)),
-    ("GET", "/v1/threads/{thread_id}/runs", lambda s, c: s.list_runs(c["thread_id"], c.query)),
-    (
-        "GET",
-        "/v1/threads/{thread_id}/runs/{run_id}",
-        lambda s, c: s.run(c["thread_id"], c["run_id"]),
-    ),
-    (
-        "POST",
-        "/v1/threads/{thread_id}/runs/{run_id}",
-        lambda s, c: s.modify_run(c["thread_id"], c["run_id"], c.body),
-    ),
-    (
-        "POST",
-        "/v1/threads/{thread_id}/runs/{run_id}/cancel",
-        lambda s, c: s.cancel_run(c["thread_id"], c["run_id"]),
-    ),
+    ("GET", "/v1/assistants", BridgeService.list_assistants),
+    ("POST", "/v1/assistants", BridgeService.create_assistant),
+    ("GET", "/v1/assistants/{assistant_id}", BridgeService.get_assistant),
+    ("POST", "/v1/assistants/{assistant_id}", BridgeService.modify_assistant),
+    ("DELETE", "/v1/assistants/{assistant_id}", BridgeService.delete_assistant),
+    ("POST", "/v1/threads", BridgeService.create_thread),
+    ("POST", "/v1/threads/runs", BridgeService.create_thread_and_run),
+    ("GET", "/v1/threads/{thread_id}", BridgeService.thread),
+    ("POST", "/v1/threads/{thread_id}", BridgeService.modify_thread),
+    ("DELETE", "/v1/threads/{thread_id}", BridgeService.delete_thread),
+    ("POST", "/v1/threads/{thread_id}/messages", BridgeService.create_message),
+    ("GET", "/v1/threads/{thread_id}/messages", BridgeService.list_messages),
+    ("GET", "/v1/threads/{thread_id}/messages/{message_id}", BridgeService.get_message),
+    ("POST", "/v1/threads/{thread_id}/messages/{message_id}", BridgeService.modify_message),
+    ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}", BridgeService.delete_message),
+    ("POST", "/v1/threads/{thread_id}/runs", BridgeService.create_run),
+    ("GET", "/v1/threads/{thread_id}/runs", BridgeService.list_runs),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}", BridgeService.run),
+    ("POST", "/v1/threads/{thread_id}/runs/{run_id}", BridgeService.modify_run),
+    ("POST", "/v1/threads/{thread_id}/runs/{run_id}/cancel", BridgeService.cancel_run),
     (
         "POST",
         "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs",
-        lambda s, c: s.submit_tool_outputs(c["thread_id"], c["run_id"], c.body),
+        BridgeService.submit_tool_outputs,
     ),
-    (
-        "GET",
-        "/v1/threads/{thread_id}/runs/{run_id}/steps",
-        lambda s, c: s.list_steps(c["thread_id"], c["run_id"], c.query),
-    ),
-    (
-        "GET",
-        "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}",
-        lambda s, c: s.get_step(c["thread_id"], c["run_id"], c["step_id"]),
-    ),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps", BridgeService.list_steps),
+    ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}", BridgeService.get_step),
 ]
 
 
@@ -137,16 +80,19 @@ async def _stream(request: web.Request, feed: RunFeed) -> web.StreamResponse:
 
 def handler(service: BridgeService, answer: Answer) -> Handler:
     """The aiohttp handler of one route: the call read, answered and sent, errors too."""
+    wanted = [name for name in inspect.signature(answer).parameters if name != "self"]
 
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            call = Call(request, await request.read())
-            result = await answer(service, call)
+            query = Request.build(request.method, request.path_qs, {}, await request.read())
+            body = query.json()
+            given = {**request.match_info, "query": query, "body": body}
+            result = await answer(service, **{name: given[name] for name in wanted})
         except ApiError as error:
             return error_response(error)
         if isinstance(result, tuple):  # a run leg started: the run, or its events
             run, feed = result
-            return await _stream(request, feed) if call.body.get("stream") else _json(run, POLL)
+            return await _stream(request, feed) if body.get("stream") else _json(run, POLL)
         return _json(result, POLL if result.get("object") == "thread.run" else None)
 
     return handle

@@ -310,46 +310,41 @@ class RunLeg:
         self, code: str, text: str, *, expect: tuple[str, ...] = ("queued", "in_progress")
     ) -> None:
         """End the run as failed with `last_error` {code, message}, and what it was writing."""
-        at = int(self.clock())
         error = {"code": code, "message": text}
-        objects: list[tuple[Kind, dict[str, Any]]] = []
-        if self.step is not None:
-            self.step.update(status="failed", failed_at=at, last_error=error)
-            objects.append(("step", self.step))
-        if self.message is not None:
-            self.message.update(
-                status="incomplete", incomplete_at=at, incomplete_details={"reason": "run_failed"}
-            )
-            objects.append(("message", self.message))
-        self.run.update(status="failed", failed_at=at, expires_at=None, last_error=error)
-        await self.save(*objects, expect=expect)
-        if self.step is not None:
-            self.feed.emit("thread.run.step.failed", self.step)
-        if self.message is not None:
-            self.feed.emit("thread.message.incomplete", self.message)
-        self.feed.emit("thread.run.failed", self.run)
+        await self._end_as("failed", expect, step_fields={"last_error": error}, last_error=error)
 
     async def cancelled(self) -> None:
         """The leg was stopped by a cancel: what it was writing ends with the run."""
+        await self._end_as("cancelled", ("cancelling",), required_action=None)
+
+    async def _end_as(
+        self,
+        status: str,
+        expect: tuple[str, ...],
+        *,
+        step_fields: dict[str, Any] | None = None,
+        **run_fields: Any,
+    ) -> None:
+        """End the run as `status` (failed, cancelled), and the step and message it was still
+        writing with it: the step as `status`, the message as incomplete."""
         at = int(self.clock())
+        ended_at = {f"{status}_at": at}
+        step, message = self.step, self.message
         objects: list[tuple[Kind, dict[str, Any]]] = []
-        if self.step is not None and self.step["status"] == "in_progress":
-            self.step.update(status="cancelled", cancelled_at=at)
-            objects.append(("step", self.step))
-        if self.message is not None and self.message["status"] == "in_progress":
-            self.message.update(
-                status="incomplete",
-                incomplete_at=at,
-                incomplete_details={"reason": "run_cancelled"},
-            )
-            objects.append(("message", self.message))
-        self.run.update(status="cancelled", cancelled_at=at, expires_at=None, required_action=None)
-        await self.save(*objects, expect=("cancelling",))
-        if ("step", self.step) in objects:
-            self.feed.emit("thread.run.step.cancelled", self.step)  # type: ignore[arg-type]
-        if ("message", self.message) in objects:
-            self.feed.emit("thread.message.incomplete", self.message)  # type: ignore[arg-type]
-        self.feed.emit("thread.run.cancelled", self.run)
+        if step is not None and step["status"] == "in_progress":
+            step.update(status=status, **ended_at, **(step_fields or {}))
+            objects.append(("step", step))
+        if message is not None and message["status"] == "in_progress":
+            reason = {"reason": f"run_{status}"}
+            message.update(status="incomplete", incomplete_at=at, incomplete_details=reason)
+            objects.append(("message", message))
+        self.run.update(status=status, **ended_at, expires_at=None, **run_fields)
+        await self.save(*objects, expect=expect)
+        if step is not None and ("step", step) in objects:
+            self.feed.emit(f"thread.run.step.{status}", step)
+        if message is not None and ("message", message) in objects:
+            self.feed.emit("thread.message.incomplete", message)
+        self.feed.emit(f"thread.run.{status}", self.run)
 
 
 def gather(calls: dict[int, dict[str, str]], piece: CallPiece) -> None:

@@ -115,9 +115,3 @@ class BridgeServer:
         self._thread.join(10)
         self._loop.close()
         self._loop = None
-
-    def __enter__(self) -> BridgeServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
