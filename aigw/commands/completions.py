@@ -54,9 +54,9 @@ def _check_shell(shell: str) -> str:
 
 def script(shell: str, root: Any) -> str:
     """The completion script for SHELL of the click command `root` (the whole aigw app)."""
-    from aigw.services.completions import render
+    from aigw.services.completions import GENERATORS
 
-    return render(_check_shell(shell), command_tree(root))
+    return GENERATORS[_check_shell(shell)](command_tree(root))
 
 
 @app.command("show", epilog=examples("aigw completions show bash > completions/aigw.bash"))

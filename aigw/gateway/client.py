@@ -226,11 +226,6 @@ class Gateway:
         else:
             self.records.append(record)
 
-    @property
-    def route(self) -> str:
-        """`gateway` or `direct`."""
-        return self.settings.route
-
     def headers(self) -> dict[str, str]:
         """Gateway header on the gateway route only: the direct route must not leak it."""
         if self.settings.route != "gateway":

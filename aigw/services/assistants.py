@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aigw.services.records import AGENT, check_writable, record, records_mirror
-from aigw.services.requests import AssistantCreate, AssistantFields, ListQuery, check_id
+from aigw.services.requests import AssistantCreate, AssistantFields, ListQuery, check_ids
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -49,13 +49,13 @@ def record_agent(app: AppContext, assistant: Any) -> None:
 
 
 def get_assistant(app: AppContext, assistant_id: str) -> Any:
-    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, assistant_id=assistant_id)
     return app.openai.beta.assistants.retrieve(assistant_id)
 
 
 def update_assistant(app: AppContext, assistant_id: str, request: AssistantFields) -> Any:
     """Change the assistant; its `agents` row follows (and is recorded if it was missing)."""
-    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, assistant_id=assistant_id)
     check_writable(app)
     assistant = app.openai.beta.assistants.update(assistant_id, **request.params())
     record_agent(app, assistant)
@@ -63,5 +63,5 @@ def update_assistant(app: AppContext, assistant_id: str, request: AssistantField
 
 
 def delete_assistant(app: AppContext, assistant_id: str) -> Any:
-    check_id(assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, assistant_id=assistant_id)
     return app.openai.beta.assistants.delete(assistant_id)

@@ -160,10 +160,6 @@ def fish(root: CommandSpec) -> str:
 GENERATORS = {"bash": bash, "zsh": zsh, "fish": fish}
 
 
-def render(shell: str, root: CommandSpec) -> str:
-    return GENERATORS[shell](root)
-
-
 def install_path(shell: str, home: Path | None = None) -> Path:
     """Where each shell looks for user completions without further set-up (zsh: see README)."""
     home = home or Path.home()

@@ -23,9 +23,9 @@ from aigw.services.metrics import (
     build_query,
     group_row,
     open_store,
+    price_table,
     report_from,
 )
-from aigw.services.prices import price_table
 from aigw.storage.aggregates import GroupStats
 from aigw.storage.base import LogFilter
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from aigw.common.messages import message_text
 from aigw.services.assistants import follow_pages
 from aigw.services.records import MESSAGE, check_writable, record, records_mirror
-from aigw.services.requests import MessageCreate, MessageListQuery, check_id
+from aigw.services.requests import MessageCreate, MessageListQuery, check_ids
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -34,7 +34,7 @@ def mirror_messages(app: AppContext, thread_id: str, messages: Iterable[Any]) ->
 
 
 def create_message(app: AppContext, thread_id: str, request: MessageCreate) -> Any:
-    check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id)
     check_writable(app)
     message = app.openai.beta.threads.messages.create(thread_id, **request.params())
     mirror_messages(app, thread_id, [message])
@@ -44,10 +44,7 @@ def create_message(app: AppContext, thread_id: str, request: MessageCreate) -> A
 def list_messages(
     app: AppContext, thread_id: str, query: MessageListQuery, *, all_pages: bool = False
 ) -> list[Any]:
-    enabled = app.settings.check_id_prefixes
-    check_id(thread_id, "thread_id", enabled=enabled)
-    if query.run_id is not None:
-        check_id(query.run_id, "run_id", enabled=enabled)
+    check_ids(app, thread_id=thread_id, run_id=query.run_id)
     page = app.openai.beta.threads.messages.list(thread_id, **query.params())
     return list(follow_pages(page, all_pages))
 
@@ -59,9 +56,7 @@ def run_messages(app: AppContext, thread_id: str, run_id: str) -> list[Any]:
 
 
 def get_message(app: AppContext, thread_id: str, message_id: str) -> Any:
-    enabled = app.settings.check_id_prefixes
-    check_id(thread_id, "thread_id", enabled=enabled)
-    check_id(message_id, "message_id", enabled=enabled)
+    check_ids(app, thread_id=thread_id, message_id=message_id)
     message = app.openai.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
     mirror_messages(app, thread_id, [message])  # the copy follows (or repairs) the original
     return message

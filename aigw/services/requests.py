@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from aigw.errors import UsageError
+
+if TYPE_CHECKING:
+    from aigw.context import AppContext
 
 
 def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -149,3 +152,10 @@ class ToolOutput(RequestModel):
 
 class ToolOutputs(RequestModel):
     tool_outputs: list[ToolOutput] = Field(min_length=1, max_length=128)
+
+
+def check_ids(app: AppContext, **ids: str | None) -> None:
+    """check_id for each ID given, by its field name (None: not given), as the settings say."""
+    for field, value in ids.items():
+        if value is not None:
+            check_id(value, field, enabled=app.settings.check_id_prefixes)

@@ -8,47 +8,39 @@ from typing import TYPE_CHECKING, Any
 from aigw.services.assistants import follow_pages
 from aigw.services.messages import mirror_messages, run_messages
 from aigw.services.records import check_writable, note_unrecorded
-from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_id
+from aigw.services.requests import ListQuery, RunCreate, ToolOutputs, check_ids
 from aigw.services.wait import Progress, RunOutcome, RunWatch, poll_after
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
 
 
-def _check(app: AppContext, thread_id: str, run_id: str | None = None) -> None:
-    enabled = app.settings.check_id_prefixes
-    check_id(thread_id, "thread_id", enabled=enabled)
-    if run_id is not None:
-        check_id(run_id, "run_id", enabled=enabled)
-
-
 def create_run(app: AppContext, thread_id: str, request: RunCreate) -> Any:
-    _check(app, thread_id)
-    check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id, assistant_id=request.assistant_id)
     check_writable(app)
     return app.openai.beta.threads.runs.create(thread_id, **request.params())
 
 
 def get_run(app: AppContext, thread_id: str, run_id: str) -> Any:
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
     return app.openai.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
 
 
 def list_runs(
     app: AppContext, thread_id: str, query: ListQuery, *, all_pages: bool = False
 ) -> list[Any]:
-    _check(app, thread_id)
+    check_ids(app, thread_id=thread_id)
     page = app.openai.beta.threads.runs.list(thread_id, **query.params())
     return list(follow_pages(page, all_pages))
 
 
 def cancel_run(app: AppContext, thread_id: str, run_id: str) -> Any:
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
     return app.openai.beta.threads.runs.cancel(run_id, thread_id=thread_id)
 
 
 def submit_tool_outputs(app: AppContext, thread_id: str, run_id: str, request: ToolOutputs) -> Any:
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
     return app.openai.beta.threads.runs.submit_tool_outputs(
         run_id, thread_id=thread_id, **request.params()
     )
@@ -57,7 +49,7 @@ def submit_tool_outputs(app: AppContext, thread_id: str, run_id: str, request: T
 def list_steps(
     app: AppContext, thread_id: str, run_id: str, query: ListQuery, *, all_pages: bool = False
 ) -> list[Any]:
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
     page = app.openai.beta.threads.runs.steps.list(run_id, thread_id=thread_id, **query.params())
     return list(follow_pages(page, all_pages))
 
@@ -112,8 +104,7 @@ def create_run_and_wait(
     on_progress: Progress | None = None,
 ) -> RunOutcome:
     """Start a run with `stream=True` and follow it until it stops or `timeout` passes."""
-    _check(app, thread_id)
-    check_id(request.assistant_id, "assistant_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id, assistant_id=request.assistant_id)
     check_writable(app)
 
     def start(runs: Any, watch: RunWatch) -> Any:
@@ -132,7 +123,7 @@ def submit_tool_outputs_and_wait(
     on_progress: Progress | None = None,
 ) -> RunOutcome:
     """Answer the tool calls on a new stream (the first one closed at requires_action)."""
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
 
     def submit(runs: Any, watch: RunWatch) -> Any:
         params = request.params()
@@ -152,7 +143,7 @@ def cancel_run_and_wait(
 ) -> RunOutcome:
     """Cancel, then poll until `cancelled` (or whatever the run reached first): the API has
     no stream for an existing run."""
-    _check(app, thread_id, run_id)
+    check_ids(app, thread_id=thread_id, run_id=run_id)
 
     def cancel(runs: Any, watch: RunWatch) -> Any:
         raw = runs.with_raw_response.cancel(run_id, thread_id=thread_id)

@@ -14,7 +14,7 @@ from aigw.services.records import (
     record,
     records_mirror,
 )
-from aigw.services.requests import MessageListQuery, ThreadCreate, ThreadUpdate, check_id
+from aigw.services.requests import MessageListQuery, ThreadCreate, ThreadUpdate, check_ids
 
 if TYPE_CHECKING:
     from aigw.context import AppContext
@@ -109,7 +109,7 @@ def record_conversation(app: AppContext, thread_id: str, agent_id: str, user_id:
 
 
 def get_thread(app: AppContext, thread_id: str) -> Any:
-    check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id)
     return app.openai.beta.threads.retrieve(thread_id)
 
 
@@ -123,7 +123,7 @@ def update_thread(
 ) -> Any:
     """Change the thread's metadata; with `agent`, record it as a conversation of that agent
     (the repair for a `threads create --agent` whose conversation was not recorded)."""
-    check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id)
     agent_id = user_id = None
     if agent is not None:
         if not records_mirror(app):
@@ -141,5 +141,5 @@ def update_thread(
 
 
 def delete_thread(app: AppContext, thread_id: str) -> Any:
-    check_id(thread_id, "thread_id", enabled=app.settings.check_id_prefixes)
+    check_ids(app, thread_id=thread_id)
     return app.openai.beta.threads.delete(thread_id)

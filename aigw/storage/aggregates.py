@@ -1,5 +1,5 @@
-"""The aggregate reads behind `aigw metrics`: their query, their result rows, and how each
-remote backend asks the database for them.
+"""The aggregate reads behind `aigw metrics`: their query, their result rows, and the
+arguments of the SQL functions that compute them.
 
 Every backend computes these in the database: Postgres and Supabase call the SQL functions of
 `sql/0002_metrics.sql` (directly or through `rpc()`), SQLite runs the equivalent SQL in
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
-
-from aigw.errors import AigwError, ExitCode
 
 Dimension = Literal["by", "hour", "total"]
 GROUP_BY = ("endpoint", "agent", "model", "hour")
@@ -142,73 +140,3 @@ def model_trend_args(query: MetricsQuery) -> dict[str, Any]:
     args = usage_args(query)
     args["p_bucket_seconds"] = query.bucket_s
     return args
-
-
-def _named_call(function: str, args: dict[str, Any]) -> str:
-    """`SELECT * FROM public.f(p_x => %(p_x)s, …)`: named notation, for the optional ones."""
-    named = ", ".join(f"{name} => %({name})s" for name in args)
-    return f"SELECT * FROM public.{function}({named})"
-
-
-# -- Postgres (direct connection) ------------------------------------------------------------
-
-
-# SET LOCAL for both, in one round trip
-_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
-
-
-def _pg_rows(conn: Any, sql: str, args: dict[str, Any], *, optional: bool = False) -> list[Any]:
-    """The function's rows; none if it is `optional` and the database lacks it."""
-    import psycopg
-
-    try:
-        # JIT compilation costs up to a second and these queries never run long enough to
-        # repay it; the window's sorts fit in memory with a little more work_mem. SET LOCAL
-        # keeps both inside this transaction (safe with the pooler).
-        with conn.transaction():
-            conn.execute(_SETTINGS)
-            return list(conn.execute(sql, args).fetchall())
-    except psycopg.errors.UndefinedFunction:
-        if optional:
-            return []
-        raise AigwError(
-            "the database lacks aigw's metrics functions of this version (sql/0002, 0008)",
-            code=ExitCode.DATABASE,
-            hint="run `aigw migrate` against it, or pass --local",
-        ) from None
-    except psycopg.Error as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AigwError(f"metrics query failed: {detail}", code=ExitCode.DATABASE) from None
-
-
-def pg_metrics(conn: Any, query: MetricsQuery) -> list[GroupStats]:
-    """The window's stats from aigw_metrics, over a psycopg connection."""
-    args = metrics_args(query)
-    return group_stats(_pg_rows(conn, _named_call("aigw_metrics", args), args))
-
-
-def pg_usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
-    """The window's token usage from aigw_metrics_usage, over a psycopg connection."""
-    args = usage_args(query)
-    return usage_stats(_pg_rows(conn, _named_call("aigw_metrics_usage", args), args))
-
-
-def pg_model_trend(conn: Any, query: MetricsQuery) -> list[ModelTokens]:
-    """The recorded tokens per (bucket, model); none before sql/0008 (an empty cost chart)."""
-    args = model_trend_args(query)
-    call = _named_call("aigw_metrics_model_trend", args)
-    return model_tokens(_pg_rows(conn, call, args, optional=True))
-
-
-def pg_count_before(conn: Any, cutoff: datetime) -> int:
-    """How many rows were created before `cutoff`, counted in the database."""
-    row = conn.execute("SELECT public.aigw_logs_count_before(%s)", (cutoff,)).fetchone()
-    return int(row[0])
-
-
-# -- Supabase REST (rpc) ---------------------------------------------------------------------
-
-
-def rpc_args(args: dict[str, Any]) -> dict[str, Any]:
-    """The arguments as JSON for a PostgREST call: times as ISO-8601 text."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in args.items()}

@@ -181,6 +181,40 @@ def record_from(row: Sequence[Any]) -> LogRecord:
     return LogRecord(**data)
 
 
+# SET LOCAL for both, in one round trip
+_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)"
+
+
+def _call(conn: Any, function: str, args: dict[str, Any], *, optional: bool = False) -> list[Any]:
+    """The rows of one of aigw's SQL functions (sql/0002_metrics.sql), called in named
+    notation for the optional arguments; none if it is `optional` and the database lacks it."""
+    import psycopg
+
+    named = ", ".join(f"{name} => %({name})s" for name in args)
+    try:
+        # JIT compilation costs up to a second and these queries never run long enough to
+        # repay it; the window's sorts fit in memory with a little more work_mem. SET LOCAL
+        # keeps both inside this transaction (safe with the pooler).
+        with conn.transaction():
+            conn.execute(_SETTINGS)
+            return list(conn.execute(f"SELECT * FROM public.{function}({named})", args))
+    except psycopg.errors.UndefinedFunction:
+        if optional:
+            return []
+        raise AigwError(
+            "the database lacks aigw's metrics functions of this version (sql/0002, 0008)",
+            code=ExitCode.DATABASE,
+            hint="run `aigw migrate` against it, or pass --local",
+        ) from None
+    except psycopg.Error as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AigwError(f"metrics query failed: {detail}", code=ExitCode.DATABASE) from None
+
+
+def _usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
+    return aggregates.usage_stats(_call(conn, "aigw_metrics_usage", aggregates.usage_args(query)))
+
+
 class PostgresRepository(RemoteDestination):
     """Repository and Mirror over one psycopg connection to the remote database."""
 
@@ -280,11 +314,12 @@ class PostgresRepository(RemoteDestination):
     # -- aggregate reads: the SQL functions of sql/0002_metrics.sql ------------------------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:
         """The window's stats, computed by aigw_metrics in the database."""
-        return aggregates.pg_metrics(self.conn, query)
+        args = aggregates.metrics_args(query)
+        return aggregates.group_stats(_call(self.conn, "aigw_metrics", args))
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
         """The window's token usage, computed by aigw_metrics_usage in the database."""
-        return aggregates.pg_usage(self.conn, query)
+        return _usage(self.conn, query)
 
     def aggregates(self, query: MetricsQuery) -> tuple[list[GroupStats], list[UsageStats]]:
         """Both reads at once: the usage on a second connection while this one computes the
@@ -296,7 +331,7 @@ class PostgresRepository(RemoteDestination):
             try:
                 conn = connect(self.url, timeout=self.timeout)
                 try:
-                    usage.extend(aggregates.pg_usage(conn, query))
+                    usage.extend(_usage(conn, query))
                 finally:
                     conn.close()
             except BaseException as exc:  # re-raised in the caller's thread
@@ -313,12 +348,16 @@ class PostgresRepository(RemoteDestination):
         return stats, usage
 
     def model_trend(self, query: MetricsQuery) -> list[ModelTokens]:
-        """Tokens per (bucket, model), computed in the database."""
-        return aggregates.pg_model_trend(self.conn, query)
+        """Tokens per (bucket, model), computed in the database; none before sql/0008 (an
+        empty cost chart)."""
+        args = aggregates.model_trend_args(query)
+        rows = _call(self.conn, "aigw_metrics_model_trend", args, optional=True)
+        return aggregates.model_tokens(rows)
 
     def count_before(self, older_than: datetime) -> int:
-        """How many rows `prune(older_than)` would delete."""
-        return aggregates.pg_count_before(self.conn, older_than)
+        """How many rows `prune(older_than)` would delete, counted in the database."""
+        row = self.conn.execute("SELECT public.aigw_logs_count_before(%s)", (older_than,))
+        return int(row.fetchone()[0])
 
     def close(self) -> None:
         """Close the connection."""

@@ -53,6 +53,11 @@ def record_from(row: dict[str, Any]) -> LogRecord:
     return LogRecord(**data)
 
 
+def _rpc_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as JSON for a PostgREST call: times as ISO-8601 text."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in args.items()}
+
+
 class SupabaseRepository(RemoteDestination):
     """Repository and Mirror over supabase-py's PostgREST client, with the service role key."""
 
@@ -220,12 +225,12 @@ class SupabaseRepository(RemoteDestination):
     # -- aggregate reads: the SQL functions of sql/0002_metrics.sql, through rpc() ---------
     def metrics(self, query: MetricsQuery) -> list[GroupStats]:
         """The window's stats, from the aigw_metrics function over RPC."""
-        args = aggregates.rpc_args(aggregates.metrics_args(query))
+        args = _rpc_args(aggregates.metrics_args(query))
         return aggregates.group_stats(self._run(self.client.rpc("aigw_metrics", args).execute).data)
 
     def usage(self, query: MetricsQuery) -> list[UsageStats]:
         """The window's token usage, from aigw_metrics_usage over RPC."""
-        args = aggregates.rpc_args(aggregates.usage_args(query))
+        args = _rpc_args(aggregates.usage_args(query))
         rows = self._run(self.client.rpc("aigw_metrics_usage", args).execute).data
         return aggregates.usage_stats(rows)
 
@@ -237,7 +242,7 @@ class SupabaseRepository(RemoteDestination):
         """The recorded tokens per (bucket, model); none before sql/0008 (an empty cost chart)."""
         from postgrest.exceptions import APIError
 
-        args = aggregates.rpc_args(aggregates.model_trend_args(query))
+        args = _rpc_args(aggregates.model_trend_args(query))
 
         def trend() -> Any:
             try:
