@@ -15,6 +15,7 @@ from aigw.errors import UsageError
 
 JsonOption = typer.Option(False, "--json", help="Print JSON (API objects as-is; lists as arrays).")
 YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+HostOption = typer.Option("127.0.0.1", "--host", help="Address to listen on.")
 MetadataOption = typer.Option(
     None, "--metadata", "-m", metavar="KEY=VALUE", help="Metadata pair; repeatable."
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aigw.commands._options import examples
+from aigw.commands._options import HostOption, examples
 from aigw.context import app_context
 
 app = typer.Typer(
@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    host: str = HostOption,
     port: int = typer.Option(8787, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
     upstream: str | None = typer.Option(
         None, "--upstream", help="Upstream base URL ending in /v1 (default: OPENAI_BASE_URL)."

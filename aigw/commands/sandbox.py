@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from aigw.commands._options import examples
+from aigw.commands._options import HostOption, examples
 
 app = typer.Typer(help="Run the Assistants-API-compatible sandbox server.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ app = typer.Typer(help="Run the Assistants-API-compatible sandbox server.", no_a
 )
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    host: str = HostOption,
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port; 0 picks a free one."),
     gateway_key: list[str] | None = typer.Option(
         None, "--gateway-key", help="Require this gateway key (repeatable); none → no check."
