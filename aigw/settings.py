@@ -14,10 +14,13 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from aigw.durations import DurationError, seconds_in
 from aigw.errors import ConfigError
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
 
 OPENAI_PUBLIC_URL = "https://api.openai.com/v1"
 SEED_GATEWAY_URL = "https://gateway.ai.vercel.app/v1"
@@ -82,12 +85,8 @@ def _secret(value: Any) -> SecretStr:
 MAX_URL_CHARS = 2048
 
 
-def _url(value: Any) -> str:
-    text = _text(value)
-    if not text.startswith(("http://", "https://")):
-        raise ValueError("must be an http(s) URL")
-    if len(text) > MAX_URL_CHARS:
-        raise ValueError(f"must be at most {MAX_URL_CHARS:,} characters")
+def _split_url(text: str, *, secret: bool = False) -> SplitResult:
+    """`text` as URL parts; ValueError saying what is wrong (without quoting a secret URL)."""
     if not text.isprintable() or any(c.isspace() for c in text):
         raise ValueError("must not contain spaces or control characters")
     from urllib.parse import urlsplit
@@ -96,9 +95,19 @@ def _url(value: Any) -> str:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (raises for a port out of range)
     except ValueError as exc:
-        raise ValueError(f"is not a valid URL ({exc})") from None
+        raise ValueError("is not a valid URL" + ("" if secret else f" ({exc})")) from None
     if not parts.hostname:
         raise ValueError("has no host")
+    return parts
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    if len(text) > MAX_URL_CHARS:
+        raise ValueError(f"must be at most {MAX_URL_CHARS:,} characters")
+    _split_url(text)
     return text.rstrip("/")
 
 
@@ -111,18 +120,8 @@ def _state_url(value: Any) -> SecretStr:
     text = value.get_secret_value() if isinstance(value, SecretStr) else _text(value).strip()
     if not text.startswith(("redis://", "rediss://")):
         raise ValueError("must be a redis:// or rediss:// URL")
-    if not text.isprintable() or any(c.isspace() for c in text):
-        raise ValueError("must not contain spaces or control characters")
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 (raises for a port out of range)
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if not parts.hostname:
-        raise ValueError("has no host")
-    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+    path = _split_url(text, secret=True).path.strip("/")
+    if path and not path.isdigit():
         raise ValueError("must end in a database number (/0) or nothing")
     return SecretStr(text)
 
@@ -245,74 +244,14 @@ class FieldSpec(NamedTuple):
     aliases: tuple[str, ...] = ()  # earlier names still read, after the first
 
 
-def _seed(convert: Callable[[Any], Any], default: Any, variable: str) -> FieldSpec:
+def _seed(convert: Callable[[Any], Any], default: Any, variable: str) -> Any:
     return FieldSpec(convert, default, variable=variable, optional=default is None)
 
 
-def _own(convert: Callable[[Any], Any], default: Any = None, **kw: Any) -> FieldSpec:
+def _own(convert: Callable[[Any], Any], default: Any = None, **kw: Any) -> Any:
     return FieldSpec(
         convert, default, optional=default is None and "default_factory" not in kw, **kw
     )
-
-
-# The fields, in the order `config show` lists them. The seed's variables keep their names.
-FIELDS: dict[str, FieldSpec] = {
-    "openai_api_key": _seed(_secret, None, "OPENAI_API_KEY"),
-    "openai_base_url": _seed(_url, OPENAI_PUBLIC_URL, "OPENAI_BASE_URL"),
-    "ai_gateway_url": _seed(_url, SEED_GATEWAY_URL, "AI_GATEWAY_URL"),
-    "gateway_api_key": _seed(_secret, None, "GATEWAY_API_KEY"),
-    "gateway_api_key_next": _seed(_secret, None, "GATEWAY_API_KEY_NEXT"),
-    "gateway_api_keys": _seed(_secret, None, "GATEWAY_API_KEYS"),
-    # The seed's rollback switch. Default on: aigw is the console for gateway setups.
-    "use_ai_gateway": _seed(_bool, True, "USE_AI_GATEWAY"),
-    "supabase_url": _seed(_text, None, "SUPABASE_URL"),
-    "supabase_service_role_key": _seed(_secret, None, "SUPABASE_SERVICE_ROLE_KEY"),
-    "supabase_db_url": _seed(_secret, None, "SUPABASE_DB_URL"),
-    "database_url": _seed(_secret, None, "DATABASE_URL"),
-    # aigw's own (AIGW_*)
-    "home": _own(_path, default_factory=default_home),
-    "sql_dir": _own(_path),  # migrations folder; default: the ones shipped in the package
-    "gateway_key_header": _own(_text, "x-vercel-ai-gateway-key"),
-    # `aigw gateway serve` (docs/gateway.md)
-    "upstream_api_key": _own(_secret),  # replaces the client's Authorization upstream
-    "upstream_gateway_keys": _own(_secret),  # sent upstream in the key header, rotated on 401
-    "key_rate_limit": _own(_text),  # per gateway key, e.g. 600/min
-    "user_id_header": _own(_text, "x-aigw-user-id"),
-    # One body cap: a request body the gateway accepts, and any answer's body (CLI or
-    # gateway), counted after decompression.
-    "max_body_bytes": _own(
-        _number(int, ge=1024, le=1 << 40),
-        32 * 1024 * 1024,
-        aliases=("AIGW_MAX_RESPONSE_BYTES",),
-    ),
-    "drain_timeout": _own(_duration(ge=0), 30.0),
-    # a client's request line and headers must arrive within it (slowloris); idle keep-alive too
-    "header_timeout": _own(_duration(gt=0, le=3600), 15.0),
-    "commit_window": _own(_duration(gt=0, le=10), 0.05),
-    "sync_interval": _own(_duration(gt=0), 5.0),
-    "debug": _own(_bool, False),
-    "user_id": _own(_text),
-    "timeout": _own(_duration(gt=0, le=86_400), 60.0),  # one attempt, end to end
-    "check_id_prefixes": _own(_bool, True),
-    # logging
-    "log_payloads": _own(_bool, False),
-    "payload_max_bytes": _own(_number(int, ge=256), 16_384),
-    "redact_patterns": _own(_patterns, default_factory=list),
-    "sync_budget": _own(_duration(ge=0), 2.0),  # seconds a command may spend syncing
-    # resilience
-    "max_retries": _own(_number(int, ge=0, le=20), 3),
-    "retry_budget": _own(_duration(ge=0), 30.0),
-    "rate_limit": _own(_text),
-    "breaker_failures": _own(_number(int, ge=1), 5),
-    "breaker_cooldown": _own(_duration(gt=0), 30.0),
-    "cache_ttl": _own(_duration(ge=0), 300.0),
-    # shared state across machines (docs/scaling.md)
-    "state_url": _own(_state_url),  # redis:// or rediss://; unset: the SQLite file in home
-    "state_timeout": _own(_duration(gt=0, le=10), 0.1),  # per Redis call
-    "rate_limit_fallback": _own(_choice("fail-open", "fail-closed"), "fail-open"),
-    # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
-    "prices": _own(_prices, default_factory=dict),
-}
 
 
 class Settings:
@@ -320,50 +259,67 @@ class Settings:
 
     Hand-written on purpose: pydantic-settings' imports and model building were a large share
     of every invocation (bench/metrics.py measures a whole command); this is a flat list of
-    variables and converters.
+    variables and converters. Each field is declared once, with its type and its FieldSpec, in
+    the order `config show` lists them. The seed's variables keep their names.
     """
 
-    openai_api_key: SecretStr | None
-    openai_base_url: str
-    ai_gateway_url: str
-    gateway_api_key: SecretStr | None
-    gateway_api_key_next: SecretStr | None
-    gateway_api_keys: SecretStr | None
-    use_ai_gateway: bool
-    supabase_url: str | None
-    supabase_service_role_key: SecretStr | None
-    supabase_db_url: SecretStr | None
-    database_url: SecretStr | None
-    home: Path
-    sql_dir: Path | None
-    gateway_key_header: str
-    upstream_api_key: SecretStr | None
-    upstream_gateway_keys: SecretStr | None
-    key_rate_limit: str | None
-    user_id_header: str
-    max_body_bytes: int
-    drain_timeout: float
-    header_timeout: float
-    commit_window: float
-    sync_interval: float
-    debug: bool
-    user_id: str | None
-    timeout: float
-    check_id_prefixes: bool
-    log_payloads: bool
-    payload_max_bytes: int
-    redact_patterns: list[str]
-    sync_budget: float
-    max_retries: int
-    retry_budget: float
-    rate_limit: str | None
-    breaker_failures: int
-    breaker_cooldown: float
-    cache_ttl: float
-    state_url: SecretStr | None
-    state_timeout: float
-    rate_limit_fallback: str
-    prices: dict[str, tuple[float, float]]
+    openai_api_key: SecretStr | None = _seed(_secret, None, "OPENAI_API_KEY")
+    openai_base_url: str = _seed(_url, OPENAI_PUBLIC_URL, "OPENAI_BASE_URL")
+    ai_gateway_url: str = _seed(_url, SEED_GATEWAY_URL, "AI_GATEWAY_URL")
+    gateway_api_key: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEY")
+    gateway_api_key_next: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEY_NEXT")
+    gateway_api_keys: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEYS")
+    # The seed's rollback switch. Default on: aigw is the console for gateway setups.
+    use_ai_gateway: bool = _seed(_bool, True, "USE_AI_GATEWAY")
+    supabase_url: str | None = _seed(_text, None, "SUPABASE_URL")
+    supabase_service_role_key: SecretStr | None = _seed(_secret, None, "SUPABASE_SERVICE_ROLE_KEY")
+    supabase_db_url: SecretStr | None = _seed(_secret, None, "SUPABASE_DB_URL")
+    database_url: SecretStr | None = _seed(_secret, None, "DATABASE_URL")
+    # aigw's own (AIGW_*)
+    home: Path = _own(_path, default_factory=default_home)
+    # the migrations folder; default: the ones shipped in the package
+    sql_dir: Path | None = _own(_path)
+    gateway_key_header: str = _own(_text, "x-vercel-ai-gateway-key")
+    # `aigw gateway serve` (docs/gateway.md)
+    # replaces the client's Authorization upstream
+    upstream_api_key: SecretStr | None = _own(_secret)
+    # sent upstream in the key header, rotated on 401
+    upstream_gateway_keys: SecretStr | None = _own(_secret)
+    key_rate_limit: str | None = _own(_text)  # per gateway key, e.g. 600/min
+    user_id_header: str = _own(_text, "x-aigw-user-id")
+    # One body cap: a request body the gateway accepts, and any answer's body (CLI or
+    # gateway), counted after decompression.
+    max_body_bytes: int = _own(
+        _number(int, ge=1024, le=1 << 40), 32 * 1024 * 1024, aliases=("AIGW_MAX_RESPONSE_BYTES",)
+    )
+    drain_timeout: float = _own(_duration(ge=0), 30.0)
+    # a client's request line and headers must arrive within it (slowloris); idle keep-alive too
+    header_timeout: float = _own(_duration(gt=0, le=3600), 15.0)
+    commit_window: float = _own(_duration(gt=0, le=10), 0.05)
+    sync_interval: float = _own(_duration(gt=0), 5.0)
+    debug: bool = _own(_bool, False)
+    user_id: str | None = _own(_text)
+    timeout: float = _own(_duration(gt=0, le=86_400), 60.0)  # one attempt, end to end
+    check_id_prefixes: bool = _own(_bool, True)
+    # logging
+    log_payloads: bool = _own(_bool, False)
+    payload_max_bytes: int = _own(_number(int, ge=256), 16_384)
+    redact_patterns: list[str] = _own(_patterns, default_factory=list)
+    sync_budget: float = _own(_duration(ge=0), 2.0)  # seconds a command may spend syncing
+    # resilience
+    max_retries: int = _own(_number(int, ge=0, le=20), 3)
+    retry_budget: float = _own(_duration(ge=0), 30.0)
+    rate_limit: str | None = _own(_text)
+    breaker_failures: int = _own(_number(int, ge=1), 5)
+    breaker_cooldown: float = _own(_duration(gt=0), 30.0)
+    cache_ttl: float = _own(_duration(ge=0), 300.0)
+    # shared state across machines (docs/scaling.md)
+    # redis:// or rediss://; unset: the SQLite file in home
+    state_url: SecretStr | None = _own(_state_url)
+    state_timeout: float = _own(_duration(gt=0, le=10), 0.1)  # per Redis call
+    rate_limit_fallback: str = _own(_choice("fail-open", "fail-closed"), "fail-open")
+    # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
+    prices: dict[str, tuple[float, float]] = _own(_prices, default_factory=dict)
 
     def __init__(self, **given: Any):
         unknown = set(given) - set(FIELDS)
@@ -423,6 +379,11 @@ class Settings:
     @property
     def state_db_path(self) -> Path:
         return self.home / "aigw.sqlite3"
+
+
+FIELDS: dict[str, FieldSpec] = {
+    name: spec for name, spec in vars(Settings).items() if isinstance(spec, FieldSpec)
+}
 
 
 def env_names(name: str) -> list[str]:
