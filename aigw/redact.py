@@ -44,23 +44,14 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _cpf(digits: str) -> bool:
-    if len(digits) != 11 or digits == digits[0] * 11:
+def _mod11(digits: str, length: int, top: int) -> bool:
+    """A Brazilian CPF (`top` 11) or CNPJ (`top` 9) number: its last two digits check the ones
+    before them, mod 11, with weights 2, 3, … `top` (then 2 again) from the right."""
+    if len(digits) != length or digits == digits[0] * length:
         return False
-    for size in (9, 10):
-        total = sum(int(d) * w for d, w in zip(digits[:size], range(size + 1, 1, -1), strict=True))
-        if (total * 10 % 11) % 10 != int(digits[size]):
-            return False
-    return True
-
-
-def _cnpj(digits: str) -> bool:
-    if len(digits) != 14 or digits == digits[0] * 14:
-        return False
-    weights = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
-    for size in (12, 13):
-        w = weights if size == 12 else [6, *weights]
-        remainder = sum(int(d) * x for d, x in zip(digits[:size], w, strict=True)) % 11
+    for size in (length - 2, length - 1):
+        weighted = (int(d) * (2 + i % (top - 1)) for i, d in enumerate(reversed(digits[:size])))
+        remainder = sum(weighted) % 11
         if (0 if remainder < 2 else 11 - remainder) != int(digits[size]):
             return False
     return True
@@ -105,12 +96,12 @@ RULES: list[tuple[str, re.Pattern[str], Check]] = [
     (
         "cnpj",
         re.compile(r"(?<!\d)\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?\d{2}(?!\d)"),
-        lambda d: _cnpj(_only_digits(d)),
+        lambda d: _mod11(_only_digits(d), 14, 9),
     ),
     (
         "cpf",
         re.compile(r"(?<!\d)\d{3}\.?\d{3}\.?\d{3}-?\d{2}(?!\d)"),
-        lambda d: _cpf(_only_digits(d)),
+        lambda d: _mod11(_only_digits(d), 11, 11),
     ),
     (
         "phone",
