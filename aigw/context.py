@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 
 if TYPE_CHECKING:
     import openai

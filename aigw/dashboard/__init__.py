@@ -81,12 +81,10 @@ class Readers:
                 self.contexts.append(ctx)
         return ctx
 
-    def _call(self, work: Callable[[AppContext], T]) -> T:
-        return work(self._context())
-
     async def run(self, work: Callable[[AppContext], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, self._call, work)
+        # The context is the worker thread's own: it is looked up there, not here.
+        return await loop.run_in_executor(self.executor, lambda: work(self._context()))
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -192,33 +190,27 @@ def serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM, then drain: requests under way get `shutdown_timeout`
     seconds to finish, the readers close, and this returns."""
-    asyncio.run(_serve(app, host, port, on_ready, shutdown_timeout))
 
-
-async def _serve(
-    app: web.Application,
-    host: str,
-    port: int,
-    on_ready: Callable[[str], None],
-    shutdown_timeout: float,
-) -> None:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
-    try:
+    async def run() -> None:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+        await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="pick another --port, or --port 0 for a free one",
-            ) from None
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        bound_host, bound_port = runner.addresses[0][:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        on_ready(f"http://{shown}:{bound_port}/")
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                    hint="pick another --port, or --port 0 for a free one",
+                ) from None
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            bound_host, bound_port = runner.addresses[0][:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            on_ready(f"http://{shown}:{bound_port}/")
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())

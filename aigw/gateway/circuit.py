@@ -26,7 +26,7 @@ from aigw.common.state import (
     breaker_refuses,
 )
 from aigw.errors import AigwError, ExitCode
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 
 if TYPE_CHECKING:
     from aigw.common.log_record import LogRecord

@@ -9,8 +9,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aigw.errors import ConfigError
+from aigw.gateway import Clock
 from aigw.gateway.circuit import breaker_for
-from aigw.gateway.clock import Clock
 from aigw.gateway.http import BaseTransport
 from aigw.gateway.transports.logging import LoggingTransport
 from aigw.redact import redactor_for

@@ -8,7 +8,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,23 +41,17 @@ class Sandbox:
         options: SandboxOptions | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        modules: Iterable[Any] | None = None,
     ):
         self.options = options or SandboxOptions()
         self.state = SandboxState(clock)
         self.router = Router()
-        for module in modules or self.default_modules():
+        for module in (assistants, threads, runs, chat):
             module.register(self.router, self.state, self.options)
         # Outage rehearsal: faults, Idempotency-Key replay, key revocation (sandbox/faults.py).
         self.faults = Faults(self.options.gateway_key_header)
         self.faults.register(self.router)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def default_modules() -> list[Any]:
-        """The API modules a sandbox serves: assistants, threads, runs, chat."""
-        return [assistants, threads, runs, chat]
 
     # -- lifecycle -------------------------------------------------------------------------
     def bind(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:

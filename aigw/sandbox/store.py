@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from aigw.sandbox.http import ApiError, Request
+from aigw.sandbox.http import ApiError, Request, not_found
 
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -39,8 +39,6 @@ class Collection:
 
     def get(self, object_id: str) -> dict[str, Any]:
         """The object with this id; the API's 404 otherwise."""
-        from aigw.sandbox.http import not_found
-
         try:
             return self.items[object_id]
         except KeyError:
@@ -50,8 +48,6 @@ class Collection:
         """The object only if it belongs to `owner_id` (a run of *this* thread), else 404."""
         obj = self.items.get(object_id)
         if obj is None or obj[owner_field] != owner_id:
-            from aigw.sandbox.http import not_found
-
             raise not_found(self.kind, object_id)
         return obj
 

@@ -103,8 +103,8 @@ def shipped_sql_dir() -> Path:
 
 
 def checksum(text: str) -> str:
-    # Line endings normalised: a Windows checkout of the same file is not drift.
-    """The SHA-256 of a migration's text, line endings normalised."""
+    """The SHA-256 of a migration's text, line endings normalised (a Windows checkout of the
+    same file is not drift)."""
     return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
 
 
@@ -253,7 +253,6 @@ def apply(
     on_wait: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Bootstrap, then apply the pending migrations (or try them all and roll back: dry run)."""
-
     migrations = discover(sql_dir)
     with (
         migration_lock(db_url, on_wait),

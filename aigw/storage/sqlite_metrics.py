@@ -129,28 +129,9 @@ FROM agg a LEFT JOIN q ON q.dim = a.dim AND q.k IS a.k
 ORDER BY a.dim, a.k
 """
 
-# An empty window still has its total row, as the Postgres grouping set () gives one.
-EMPTY_TOTAL = (
-    "total",
-    None,
-    None,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    None,
-    None,
-    None,
-    None,
-    0,
-    0,
-    None,
-    None,
-)
+# An empty window still has its total row, as the Postgres grouping set () gives one: eight
+# zero counts, no latency (avg, p50, p95, p99), no cache hits or lookups, no tokens.
+EMPTY_TOTAL = ("total", None, None, *(0,) * 8, *(None,) * 4, 0, 0, None, None)
 
 # The cost's model, as the remote functions resolve it: the row's, else its agent's.
 _COSTED = f"""
@@ -200,8 +181,8 @@ def metrics(conn: sqlite3.Connection, query: MetricsQuery) -> list[GroupStats]:
 
 
 def usage(conn: sqlite3.Connection, query: MetricsQuery) -> list[UsageStats]:
-    # The local store keeps no messages, so there is nothing to estimate from here.
-    """Tokens per (agent, model) in the window."""
+    """Tokens per (agent, model) in the window (the local store keeps no messages, so there is
+    nothing to estimate from)."""
     return usage_stats(conn.execute(USAGE_SQL, _params(query)).fetchall())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 
 
 @dataclass

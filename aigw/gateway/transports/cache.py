@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aigw.common.state import CacheEntry, SharedState
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 from aigw.gateway.http import BaseTransport, Request, Response, header
 from aigw.gateway.policies.cache import (
     BYPASS,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aigw.common.state import SharedState
 from aigw.errors import AigwError, ExitCode
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 from aigw.gateway.http import BaseTransport, Request, Response
 from aigw.gateway.policies.ratelimit import gcra_of, pause_until
 from aigw.gateway.policies.retry import retry_after_seconds
@@ -46,11 +46,6 @@ class RateLimiter:
                 hint="run again later, or without --no-wait to wait for the slot",
             )
         return delay
-
-    def take(self) -> float:
-        """Take a slot if one is free now: 0.0. Else the seconds until one is, taking none
-        (the gateway server answers 429 with them instead of holding the request)."""
-        return self.store.rate_take(self.name, self.rule, self.clock.now(), reserve=False)
 
     def pause(self, seconds: float) -> None:
         """No slot for anyone before now + seconds (an upstream 429's Retry-After), at most

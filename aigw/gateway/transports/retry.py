@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from aigw.common.log_record import new_id
 from aigw.errors import AigwError, ExitCode
-from aigw.gateway.clock import Clock
+from aigw.gateway import Clock
 from aigw.gateway.http import (
     BaseTransport,
     ConnectError,
