@@ -52,6 +52,15 @@ def test_cached_reads_say_miss_then_hit_and_a_write_makes_them_miss_again(
     assert statuses == ["miss", "hit", "miss", "bypass"]
 
 
+def test_a_no_cache_read_goes_upstream_and_stores_nothing(fresh_sandbox: Sandbox) -> None:
+    with gateway(fresh_sandbox.url) as running:
+        url = f"{running.url}/assistants"
+        bypass = http("GET", url, headers=authorised(**{"Cache-Control": "no-cache"}))[1]
+        after = http("GET", url, headers=authorised())[1]
+    assert (bypass["x-aigw-cache"], after["x-aigw-cache"]) == ("bypass", "miss")
+    assert fresh_sandbox.faults.requests_seen == 2
+
+
 def test_two_openai_keys_never_share_a_cache_entry(fresh_sandbox: Sandbox) -> None:
     with gateway(fresh_sandbox.url) as running:
         url = f"{running.url}/assistants"

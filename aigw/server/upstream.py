@@ -26,6 +26,7 @@ from aigw.gateway.endpoints import Endpoint
 from aigw.gateway.policies.cache import (
     HIT,
     KEPT_HEADERS,
+    MISS,
     cacheable_answer,
     entry_tag,
     keep_for,
@@ -203,7 +204,8 @@ class UpstreamCall:
         got = json_or_none(body)
         self.log(started, latency, status, answer, got, cache_status, None)
         if (
-            key is not None
+            cache_status == MISS  # a bypass (no-cache, or the state degraded) stores nothing
+            and key is not None
             and tag is not None
             and cacheable_answer(status, content_type, answer.headers.get("cache-control", ""))
             and keepable_body(body, runtime.redactor)
