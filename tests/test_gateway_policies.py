@@ -5,6 +5,7 @@ attempt, idempotent creates, and client retries that are not multiplied."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 
 import openai
@@ -124,6 +125,31 @@ def test_a_create_whose_answer_was_lost_is_retried_with_the_same_key_and_made_on
         assert [a.id for a in client.beta.assistants.list()] == [made.id]
         creates = [r for r in running.rows() if r.method == "POST"]
     assert [(r.attempt, r.status_code) for r in creates] == [(1, 500), (2, 200)]
+
+
+def test_a_creates_key_is_in_the_shared_store_before_an_answer_the_client_would_retry(
+    isolated_env,
+) -> None:
+    statuses = iter([200, 500, 200])
+    headers = authorised(**{"Content-Type": "application/json"})
+    # A long commit window: the answer that may be retried makes the keys be written.
+    with (
+        tiny_upstream(lambda request: json_answer({}, status=next(statuses))) as upstream,
+        gateway(upstream.url, max_retries=0, commit_window=10) as running,
+    ):
+        done = http("POST", f"{running.url}/threads", body=b"{}", headers=headers)
+        failed = http("POST", f"{running.url}/assistants", body=b'{"model":"m"}', headers=headers)
+        store = sqlite3.connect(running.settings.state_db_path)
+        try:
+            written = [key for (key,) in store.execute("SELECT key FROM idempotency_keys")]
+        finally:
+            store.close()
+        retry = {**headers, "x-stainless-retry-count": "1"}
+        retried = http("POST", f"{running.url}/threads", body=b"{}", headers=retry)
+    sent = [seen.headers["idempotency-key"] for seen in upstream.seen]
+    assert (done[0], failed[0], retried[0]) == (200, 500, 200)
+    assert sent[1] in written
+    assert sent[2] == sent[0]  # a retry on the same worker finds its first try's key at once
 
 
 def test_a_clients_own_retries_get_no_gateway_retries_on_top(fresh_sandbox: Sandbox) -> None:

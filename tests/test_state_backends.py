@@ -192,6 +192,46 @@ def test_a_retry_gets_the_idempotency_key_of_its_first_try_while_it_is_kept(
     assert state.idempotency_key("other", "k5", NOW + 4, retry=True, keep_for=600) == "k4"
 
 
+def test_a_retry_finds_its_first_trys_key_at_once_here_and_on_another_worker_once_settled(
+    async_state: Callable[[], AsyncSharedState],
+) -> None:
+    async def scenario() -> tuple[str, ...]:
+        here, there = async_state(), async_state()  # two workers over one store
+        first = await here.idempotency_key("fp", "k1", NOW, retry=False, keep_for=600)
+        at_once = await here.idempotency_key("fp", "k2", NOW + 1, retry=True, keep_for=600)
+        await here.settle()
+        elsewhere = await there.idempotency_key("fp", "k3", NOW + 2, retry=True, keep_for=600)
+        newer = await there.idempotency_key("fp", "k4", NOW + 3, retry=False, keep_for=600)
+        await there.close()  # writes what it kept back
+        after_close = await here.idempotency_key("fp", "k5", NOW + 4, retry=True, keep_for=600)
+        await here.close()
+        return first, at_once, elsewhere, newer, after_close
+
+    assert asyncio.run(scenario()) == ("k1", "k1", "k1", "k4", "k4")
+
+
+def test_the_local_state_writes_first_tries_keys_within_its_window_without_being_asked(
+    isolated_env,
+) -> None:
+    local = SQLiteState(isolated_env / "state.sqlite3")
+
+    async def scenario() -> str:
+        state = AsyncLocal(local, window=0.01)
+        await state.idempotency_key("fp", "k1", NOW, retry=False, keep_for=600)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = local.idempotency_key("fp", "other", NOW + 1, retry=True, keep_for=600)
+            if found != "other":
+                return found
+            await asyncio.sleep(0.01)
+        return "never written"
+
+    try:
+        assert asyncio.run(scenario()) == "k1"
+    finally:
+        local.close()
+
+
 def test_the_tests_own_redis_restarts_on_its_port_once_another_process_lets_it_go(
     own_redis: RedisServer,
 ) -> None:

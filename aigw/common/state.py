@@ -155,10 +155,15 @@ class AsyncSharedState(Protocol):
     async def idempotency_key(
         self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
     ) -> str:
-        """The key remembered under `fingerprint` for a retry, else `proposed`, remembered."""
+        """The key remembered under `fingerprint` for a retry, else `proposed`, remembered
+        (by the local state within its commit window: `settle` writes it at once)."""
+
+    async def settle(self) -> None:
+        """Write now what a call may have kept back: before the gateway sends an answer a
+        client may retry elsewhere."""
 
     async def close(self) -> None:
-        """Release the connections."""
+        """Write what is kept back and release the connections."""
 
 
 # -- the decisions' steps (the Redis scripts in aigw/storage/redis_state.py do the same) --------

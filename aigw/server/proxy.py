@@ -148,7 +148,8 @@ async def _handle(
             code="circuit_open",
             headers=_retry_after(refusal.retry_after),
         )
-    if method == "POST" and IDEMPOTENCY_HEADER not in upstream_headers:
+    keyed = method == "POST" and IDEMPOTENCY_HEADER not in upstream_headers
+    if keyed:
         # A client's retry of this request (on any instance) goes with its first try's key.
         credentials = [given_key, headers.get("authorization", "")]
         fingerprint = request_fingerprint(credentials, method, path, raw_query, body)
@@ -160,12 +161,16 @@ async def _handle(
             keep_for=IDEMPOTENCY_WINDOW_S,
         )
     try:
-        return await call.attempts(url, body, upstream_headers, cache_status, key, tag)
+        response = await call.attempts(url, body, upstream_headers, cache_status, key, tag)
     finally:
         stale = invalidated_by(method, path)
         if stale:
             origin = runtime.upstream_origin
             await runtime.state.cache_drop([entry_tag(origin[1], origin[2], t) for t in stale])
+    if keyed and response.status >= 400:
+        # The client may retry this one, perhaps on another worker: the key must be there.
+        await runtime.state.settle()
+    return response
 
 
 # -- the steps' parts ------------------------------------------------------------------------

@@ -219,12 +219,12 @@ class Runtime:
         """After the drain: close the client, commit every row, sync within the budget."""
         if self.session is not None:
             await self.session.close()
+        try:  # before the local state closes: what it kept back is written first
+            await self.state.close()
+        except Exception as exc:  # Redis or the store gone at shutdown: say so and go on
+            _warn(f"closing the shared state: {type(exc).__name__}: {exc}"[:300])
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._finish)
-        try:
-            await self.state.close()
-        except Exception as exc:  # Redis gone at shutdown: nothing is lost, say so and go on
-            _warn(f"closing the shared state: {type(exc).__name__}: {exc}"[:300])
 
     def _finish(self) -> None:
         left = self.writer.close()

@@ -56,7 +56,7 @@ def open_async_state(
     from aigw.storage.failover import AsyncFailoverState, AsyncLocal
 
     if settings.state_url is None:
-        return AsyncLocal(local)
+        return AsyncLocal(local, window=settings.commit_window, warn=warn)
     from aigw.storage.redis_state import AsyncRedisState, state_errors
 
     shared = _redis(AsyncRedisState, settings)

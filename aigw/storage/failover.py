@@ -8,12 +8,14 @@ limit does too (AIGW_RATE_LIMIT_FALLBACK=fail-open, the default) or refuses
 first answer ends the outage (one more line). The cache drops a write could not send are
 held and go before any other call to Redis (kept when they fail again, tried once more when
 the state closes); the first cache read after an outage is a miss. `AsyncLocal` lets the
-event loop use SQLiteState as it always did (each call is one short local transaction,
-cheaper than a hop to a thread).
+event loop use SQLiteState directly (each call is one short local transaction, cheaper than a
+hop to a thread), except that first tries' Idempotency-Keys are written together once per
+commit window.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -371,6 +373,9 @@ class AsyncFailoverState(AsyncSharedState):
             )
         return found
 
+    async def settle(self) -> None:
+        """Nothing is kept back: each call goes to Redis, or to the local state, at once."""
+
     async def close(self) -> None:
         """One last try to send the cache drops an outage held, then close the client."""
         held = self.health.take_held()
@@ -384,12 +389,30 @@ class AsyncFailoverState(AsyncSharedState):
 
 
 class AsyncLocal(AsyncSharedState):
-    """SQLiteState behind the async interface: shared by the workers of one machine."""
+    """SQLiteState behind the async interface: shared by the workers of one machine.
+
+    A first try's Idempotency-Key is kept in memory and written with the others of the last
+    `window` seconds in one transaction (the log rows' commit window), not in one of its own
+    before each create goes upstream. A retry on this worker finds it in memory; one on
+    another worker finds it once written, which `settle` makes happen before any answer a
+    client would retry; a `kill -9` loses the keys of the last window, as it does their rows.
+    """
 
     mode = "local"
 
-    def __init__(self, local: SQLiteState):
+    def __init__(
+        self,
+        local: SQLiteState,
+        *,
+        window: float = 0.05,
+        warn: Callable[[str], None] = lambda message: None,
+    ):
         self.local = local
+        self.window = window
+        self.warn = warn
+        self._kept: dict[str, tuple[str, float]] = {}  # fingerprint: (key, expires_at)
+        self._timer: asyncio.TimerHandle | None = None
+        self._failing = False
 
     async def cache_get(self, key: str) -> CacheEntry | None:
         return self.local.cache_get(key)
@@ -431,9 +454,46 @@ class AsyncLocal(AsyncSharedState):
     async def idempotency_key(
         self, fingerprint: str, proposed: str, now: float, *, retry: bool, keep_for: float
     ) -> str:
-        return self.local.idempotency_key(
-            fingerprint, proposed, now, retry=retry, keep_for=keep_for
-        )
+        if not retry:
+            self._kept[fingerprint] = (proposed, now + keep_for)
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self.window, self._write)
+            return proposed
+        kept = self._kept.get(fingerprint)
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        return self.local.idempotency_key(fingerprint, proposed, now, retry=True, keep_for=keep_for)
+
+    async def settle(self) -> None:
+        self._write()
 
     async def close(self) -> None:
-        """The local state is closed by its owner (the runtime)."""
+        """Write the keys kept back; the local state is closed by its owner (the runtime)."""
+        if not self._write(again=False):
+            raise StateUnavailable(
+                f"{len(self._kept)} Idempotency-Keys could not be written to the local state",
+                code=ExitCode.DATABASE,
+            )
+
+    def _write(self, *, again: bool = True) -> bool:
+        """Write the kept keys in one transaction; False when the store refused them (kept,
+        and with `again` tried once more a window later)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._kept:
+            return True
+        kept, self._kept = self._kept, {}
+        now = time.time()
+        try:
+            self.local.idempotency_keep([(f, k, until) for f, (k, until) in kept.items()], now)
+        except Exception as exc:
+            self._kept = {f: v for f, v in kept.items() if v[1] > now}  # the expired: no use
+            if not self._failing:
+                self._failing = True
+                self.warn(f"Idempotency-Keys not written yet: {type(exc).__name__}: {exc}"[:300])
+            if again and self._kept:
+                self._timer = asyncio.get_running_loop().call_later(self.window, self._write)
+            return False
+        self._failing = False
+        return True

@@ -445,6 +445,9 @@ class AsyncRedisState(AsyncSharedState):
         found = await self._bounded(self.client.set(_idempotency(fingerprint), proposed, **options))
         return _idempotency_answer(proposed, found, retry)
 
+    async def settle(self) -> None:
+        """Nothing is kept back: every call is sent at once."""
+
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()

@@ -91,8 +91,13 @@ class SQLiteState(SharedState):
             )
 
     def cache_drop(self, tags: list[str]) -> int:
+        marks = ",".join("?" * len(tags))
+        # Most writes find nothing cached under their tags: a read, no writer lock. An entry
+        # stored just after it is no staler than one stored just after the delete.
+        found = self._read(f"SELECT 1 FROM cache_entries WHERE tag IN ({marks}) LIMIT 1", (*tags,))
+        if found is None:
+            return 0
         with self.immediate() as db:
-            marks = ",".join("?" * len(tags))
             return db.execute(f"DELETE FROM cache_entries WHERE tag IN ({marks})", tags).rowcount
 
     # -- rate limit ------------------------------------------------------------------------
@@ -186,6 +191,13 @@ class SQLiteState(SharedState):
             )
             db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
             return proposed
+
+    def idempotency_keep(self, kept: list[tuple[str, str, float]], now: float) -> None:
+        """Remember first tries' keys, (fingerprint, key, expires_at) each, in one transaction,
+        and forget the expired ones."""
+        with self.immediate() as db:
+            db.executemany("INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?)", kept)
+            db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
 
     # -- the store itself ------------------------------------------------------------------
     def writable(self) -> str | None:
