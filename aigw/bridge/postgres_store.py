@@ -58,15 +58,14 @@ class PostgresBridgeStore(SqlReads):
         from psycopg_pool import AsyncConnectionPool
 
         from aigw.errors import AigwError, ExitCode
-        from aigw.storage.postgres import describe_url
+        from aigw.storage.postgres import describe_url, first_line
 
         try:  # one connection first: a clear error now rather than the pool's retries
             first = await psycopg.AsyncConnection.connect(self.url, connect_timeout=5)
         except psycopg.Error as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise AigwError(
                 f"the Assistants bridge cannot reach its database at {describe_url(self.url)}: "
-                f"{reason}",
+                f"{first_line(error)}",
                 code=ExitCode.DATABASE,
                 hint="check SUPABASE_DB_URL / DATABASE_URL, and run `aigw migrate` first",
             ) from None

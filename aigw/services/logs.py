@@ -187,11 +187,6 @@ class PruneReport:
     kept_unsynced: int = 0  # local rows old enough but kept: not yet in the remote store
 
 
-def prune_cutoff(older_than: str, now: datetime) -> datetime:
-    seconds = parse_duration(older_than, "--older-than", unit="d")
-    return now - timedelta(seconds=seconds)
-
-
 def prune_logs(
     ctx: AppContext,
     older_than: str,
@@ -207,7 +202,7 @@ def prune_logs(
     are kept unless `delete_unsynced` names exactly how many of them would go."""
     from aigw.storage import remote_kind
 
-    cutoff = prune_cutoff(older_than, now)
+    cutoff = now - timedelta(seconds=parse_duration(older_than, "--older-than", unit="d"))
     local = ctx.repository
     configured = remote_kind(ctx.settings)
     unsynced = local.count_unsynced_before(cutoff) if configured is not None else 0
@@ -235,11 +230,8 @@ def prune_summary(report: PruneReport) -> str:
     """What was (or would be) deleted, and what was kept, in one line."""
     if nothing_to_prune(report) and not report.kept_unsynced:
         return f"nothing to prune: no log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
-    parts = [f"{report.local} local"]
-    if report.remote is not None:
-        parts.append(f"{report.remote} remote ({report.remote_kind})")
     verb = "would delete" if report.dry_run else "deleted"
-    text = f"{verb} {' and '.join(parts)} rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
+    text = f"{verb} {_counts(report)} rows older than {report.cutoff:%Y-%m-%d %H:%M}Z"
     if report.kept_unsynced:
         text += (
             f"; kept {report.kept_unsynced} local rows not yet in the remote store "
@@ -254,10 +246,15 @@ def nothing_to_prune(report: PruneReport) -> bool:
 
 def prune_question(report: PruneReport, delete_unsynced: int | None = None) -> str:
     """The confirmation question, with the counts of a dry run."""
-    parts = [f"{report.local} local"]
-    if report.remote is not None:
-        parts.append(f"{report.remote} remote ({report.remote_kind})")
-    question = f"Delete {' and '.join(parts)} log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z?"
+    question = f"Delete {_counts(report)} log rows older than {report.cutoff:%Y-%m-%d %H:%M}Z?"
     if delete_unsynced:
         question += f" ({delete_unsynced} of them never reached the remote store)"
     return question
+
+
+def _counts(report: PruneReport) -> str:
+    """`N local` and, with a remote store, `and M remote (kind)`."""
+    remote = (
+        f" and {report.remote} remote ({report.remote_kind})" if report.remote is not None else ""
+    )
+    return f"{report.local} local{remote}"

@@ -109,7 +109,9 @@ def refusal(exc: BaseException) -> str | None:
     connection; None otherwise."""
     code = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "code", None) or ""
     if str(code)[:2] in ("22", "23"):
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from aigw.storage.postgres import first_line
+
+        return first_line(exc)
     return None
 
 

@@ -72,6 +72,12 @@ def describe_url(url: str) -> str:
     return f"{user}{host}:{port}/{params.get('dbname') or ''}"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def scrub(message: str, url: str) -> str:
     """A server or driver message with the URL's password masked, should it appear."""
     from psycopg.conninfo import conninfo_to_dict
@@ -103,9 +109,8 @@ def connect(url: str, *, timeout: float = 5.0, application_name: str = "aigw") -
             application_name=application_name,
         )
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AigwError(
-            f"cannot connect to {target}: {scrub(first, url)}",
+            f"cannot connect to {target}: {scrub(first_line(exc), url)}",
             code=ExitCode.DATABASE,
             hint="check SUPABASE_DB_URL / DATABASE_URL and that the server is up",
         ) from None
@@ -207,8 +212,9 @@ def _call(conn: Any, function: str, args: dict[str, Any], *, optional: bool = Fa
             hint="run `aigw migrate` against it, or pass --local",
         ) from None
     except psycopg.Error as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AigwError(f"metrics query failed: {detail}", code=ExitCode.DATABASE) from None
+        raise AigwError(
+            f"metrics query failed: {first_line(exc)}", code=ExitCode.DATABASE
+        ) from None
 
 
 def _usage(conn: Any, query: MetricsQuery) -> list[UsageStats]:
@@ -241,8 +247,7 @@ class PostgresRepository(RemoteDestination):
                         copy.write_row(remote_row(record))
                 cur.execute(_INSERT_BATCH)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RowsRefused(f"Postgres refused: {detail} ({exc.sqlstate})") from exc
+            raise RowsRefused(f"Postgres refused: {first_line(exc)} ({exc.sqlstate})") from exc
 
     def records(self, where: LogFilter) -> list[LogRecord]:
         """Rows matching `where`, newest first."""
