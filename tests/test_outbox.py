@@ -220,7 +220,7 @@ def test_a_row_that_cannot_be_built_is_kept_with_what_is_certain(tmp_path: Path)
     def broken(*args: object) -> None:
         raise RuntimeError("surprise")
 
-    layer._record = broken  # type: ignore[method-assign]
+    layer._read = broken  # type: ignore[method-assign]
     request = Request("GET", "http://gw.example/v1/threads/thread_9/runs/run_1")
     started = time.time_ns()
     layer._emit(request, Response(200, request=request), b"{}", None, started, 2.5, None)

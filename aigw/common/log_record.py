@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 # The columns of ai_gateway_logs, in the order of INSERT_ROW and of the remote COPY (LogRecord
-# declares the same fields in another order: RECORD_FIELDS).
+# has the same fields in another order: RECORD_FIELDS).
 COLUMNS = (
     "id",
     "created_at",
@@ -81,8 +81,22 @@ def id_time(record_id: str) -> float | None:
 
 
 @dataclass(slots=True)
-class LogRecord:
-    """One HTTP attempt, as stored in `ai_gateway_logs`. Payloads are already redacted."""
+class BodyFacts:
+    """What a row learns from an attempt's bodies (gateway/policies/logrow.py)."""
+
+    thread_id: str | None = None
+    run_id: str | None = None
+    assistant_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class LogRecord(BodyFacts):
+    """One HTTP attempt, as stored in `ai_gateway_logs`: its body facts and the rest.
+    Payloads are already redacted."""
 
     endpoint: str  # the template, e.g. /v1/threads/{thread_id}/runs
     method: str
@@ -101,20 +115,13 @@ class LogRecord:
     attempt: int | None = None  # 1 for the first try
     route: str | None = None  # gateway | direct
     cache_status: str | None = None  # hit | miss | bypass, set by the cache layer
-    thread_id: str | None = None
-    run_id: str | None = None
-    assistant_id: str | None = None
-    model: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
     source: str | None = "aigw"  # who wrote the row; NULL for the seed app's own inserts
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in COLUMNS)
 
 
-# LogRecord's fields in declaration order: a row selected in this order is LogRecord(*row).
+# LogRecord's fields, its body facts first: the order the local store selects a row in.
 RECORD_FIELDS = tuple(f.name for f in fields(LogRecord))
 
 

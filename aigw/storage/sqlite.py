@@ -63,7 +63,7 @@ def _insert_row() -> str:
 
 
 INSERT_ROW = _insert_row()
-# Rows come back as (seq, *LogRecord's fields): LogRecord(*row[1:]) once checked (read_row).
+# Rows come back as (seq, *LogRecord's fields): a LogRecord once checked (from_row).
 _SELECT = f"SELECT seq, {', '.join(RECORD_FIELDS)} FROM ai_gateway_logs"
 _READ_CREATED = RECORD_FIELDS.index("created_at")
 _SELECTED_ID = 1 + RECORD_FIELDS.index("id")  # in a _SELECT row, after seq
@@ -232,7 +232,7 @@ def from_row(row: Sequence[Any]) -> LogRecord:
     latency = values[_READ_LATENCY]
     if latency is not None and type(latency) not in (int, float):
         raise ValueError(f"latency_ms is not a number ({latency!r:.40})")
-    return LogRecord(*values)
+    return LogRecord(**dict(zip(RECORD_FIELDS, values, strict=True)))
 
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:

@@ -7,19 +7,11 @@ gives its final `thread.run.*` event's object).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+
+from aigw.common.log_record import BodyFacts
 
 _NOTHING: dict[str, Any] = {}
-
-
-class BodyFacts(NamedTuple):
-    thread_id: str | None = None
-    run_id: str | None = None
-    assistant_id: str | None = None
-    model: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
 
 
 def body_facts(sent: Any, got: Any) -> BodyFacts:

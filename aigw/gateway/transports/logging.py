@@ -24,6 +24,7 @@ can never fail the call: any surprise becomes a minimal row instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -33,8 +34,8 @@ from typing import Any
 
 import orjson
 
-from aigw.common.log_record import LogRecord, new_id
-from aigw.gateway.endpoints import COLLECTIONS, endpoint_of
+from aigw.common.log_record import BodyFacts, LogRecord, new_id
+from aigw.gateway.endpoints import Endpoint, parse
 from aigw.gateway.http import BaseTransport, Request, Response, SyncByteStream, headers_named
 from aigw.gateway.policies.logrow import answer_error_text, body_facts, storable
 from aigw.gateway.policies.sse import RunEventWatcher
@@ -47,7 +48,6 @@ CACHE_STATUS = "aigw.cache_status"
 MAX_PARSED_BYTES = 1 << 20  # larger bodies are not parsed for IDs, model or usage
 
 _READ_HEADERS = (b"content-type", b"x-request-id")
-_NOTHING: dict[str, Any] = {}  # an absent body: every .get() is None
 
 
 def tag_attempt(request: Request, call_id: str, attempt: int) -> None:
@@ -91,6 +91,9 @@ class LoggingTransport(Layer):
         self.clock = clock
         self._streams: set[_WatchedStream] = set()  # streams whose row is not made yet
         self._streams_lock = threading.Lock()
+        # A process meets the same few paths again and again (a run polled until it ends):
+        # each is redacted and parsed once.
+        self._endpoint = functools.lru_cache(maxsize=1024)(self._parse_path)
 
     def handle_request(self, request: Request) -> Response:
         started_ns = time.time_ns()
@@ -149,96 +152,88 @@ class LoggingTransport(Layer):
         error: BaseException | None,
         streamed_run: dict[str, Any] | None = None,
     ) -> None:
+        """Make the attempt's row and hand it to the sink; neither ever fails the call.
+        `streamed_run`: the last run object of a server-sent-event answer, as its body."""
+        endpoint = self._endpoint(request.url.path)
+        # (an error raised for an answer, e.g. a 200 that is not JSON, carries its status)
+        status = response.status_code if response is not None else _status_of(error)
         try:
-            record = self._record(
-                request, response, body, request_id, started_ns, latency, error, streamed_run
+            facts, message, payloads = self._read(
+                request, endpoint, response, body, error, streamed_run
             )
-        except Exception as exc:  # never let logging fail the call: keep what is certain
-            record = self._row(
-                request,
-                started_ns,
-                latency,
-                status_code=response.status_code if response is not None else _status_of(error),
-                error_message=f"aigw could not build this log row: {type(exc).__name__}",
-            )
-        with contextlib.suppress(Exception):  # the sink keeps what it could not write
-            self.sink(record)
-
-    def _row(self, request: Request, started_ns: int, latency: float, **fields: Any) -> LogRecord:
-        """A row with what every attempt has: time, path, route, user; `fields` add the rest.
-        The IDs in the path win over those the bodies name."""
-        endpoint = endpoint_of(self._path(request.url.path))  # IDs too: redacted like the path
-        ids = endpoint.ids
+        except Exception as exc:  # keep what is certain: time, path, status, latency
+            facts, message = BodyFacts(), f"aigw could not build this log row: {type(exc).__name__}"
+            payloads = (None, None)
+        ids = endpoint.ids  # the IDs in the path win over those the bodies name
         record_id = new_id(started_ns // 1_000_000)
-        extensions = request.extensions
-        call_id = extensions.get(CALL_ID)
-        for name in ("thread_id", "run_id", "assistant_id"):
-            fields[name] = ids.get(name) or fields.get(name)
-        return LogRecord(
+        call_id = request.extensions.get(CALL_ID)
+        record = LogRecord(
             endpoint=endpoint.template,
             method=request.method,
             id=record_id,
             created_at=datetime.fromtimestamp(started_ns / 1e9, UTC),
+            status_code=status,
             latency_ms=latency,
-            path=endpoint.path,
-            call_id=str(call_id) if call_id else record_id,  # a call of one attempt: its id
-            attempt=int(extensions.get(ATTEMPT) or 1),
-            route=self.route,
+            request_payload=payloads[0],
+            response_payload=payloads[1],
+            error_message=message,
             user_id=self.user_id,
-            **fields,
+            path=endpoint.path,
+            request_id=request_id,
+            call_id=str(call_id) if call_id else record_id,  # a call of one attempt: its id
+            attempt=int(request.extensions.get(ATTEMPT) or 1),
+            route=self.route,
+            cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
+            thread_id=ids.get("thread_id") or facts.thread_id,
+            run_id=ids.get("run_id") or facts.run_id,
+            assistant_id=ids.get("assistant_id") or facts.assistant_id,
+            model=facts.model,
+            prompt_tokens=facts.prompt_tokens,
+            completion_tokens=facts.completion_tokens,
+            total_tokens=facts.total_tokens,
         )
+        with contextlib.suppress(Exception):  # the sink keeps what it could not write
+            self.sink(record)
 
-    def _record(
+    def _read(
         self,
         request: Request,
+        endpoint: Endpoint,
         response: Response | None,
         body: bytes | None,
-        request_id: str | None,
-        started_ns: int,
-        latency: float,
         error: BaseException | None,
-        streamed_run: dict[str, Any] | None = None,
-    ) -> LogRecord:
-        """The attempt's log row, with what the request and response bodies say.
-        `streamed_run`: the last run object of a server-sent-event answer, as its body."""
-        method = request.method
-        path = request.url.path
-        sent = _json(_request_body(request)) if method != "GET" else None
+        streamed_run: dict[str, Any] | None,
+    ) -> tuple[BodyFacts, str | None, tuple[Any, Any]]:
+        """What the bodies say: their facts, the error text, the payloads to store."""
+        get = request.method == "GET"
+        sent = None if get else _json(_request_body(request))
+        got = streamed_run
         # A GET of a collection: its body has nothing a row needs (and may be large).
-        listing = method == "GET" and path.rstrip("/").rsplit("/", 1)[-1] in COLLECTIONS
-        got = None
-        if response is not None and (self.log_payloads or not listing):
+        if (
+            got is None
+            and response is not None
+            and (self.log_payloads or not get or not endpoint.listing)
+        ):
             got = _json(body)
-        if streamed_run is not None:
-            got = streamed_run
-        got_obj = got if isinstance(got, dict) else _NOTHING
-        payloads = self.log_payloads
-        return self._row(
-            request,
-            started_ns,
-            latency,
-            # (an error raised for an answer, e.g. a 200 that is not JSON, carries its status)
-            status_code=response.status_code if response is not None else _status_of(error),
-            request_id=request_id,
-            cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
-            error_message=self._error_message(error, response, got_obj),
-            **body_facts(sent, got)._asdict(),
-            request_payload=self.redactor.payload(sent) if payloads and sent is not None else None,
-            response_payload=self.redactor.payload(storable(got))
-            if payloads and got is not None
-            else None,
-        )
+        payloads = (None, None)
+        if self.log_payloads:
+            payloads = (
+                self.redactor.payload(sent) if sent is not None else None,
+                self.redactor.payload(storable(got)) if got is not None else None,
+            )
+        return body_facts(sent, got), self._error_message(error, response, got), payloads
 
-    def _path(self, path: str) -> str:
-        """The path, redacted like a payload: an ID is the caller's text, and an e-mail given
-        as one must not reach the log."""
+    def _parse_path(self, path: str) -> Endpoint:
+        """The endpoint of a path redacted like a payload: an ID is the caller's text, and an
+        e-mail given as one must not reach the log."""
         try:
-            return self.redactor.text(path)
+            path = self.redactor.text(path)
         except Exception:
-            return "[REDACTED:unreadable]"
+            path = "[REDACTED:unreadable]"
+        return parse(path)
 
     def _error_message(
-        self, error: BaseException | None, response: Response | None, got: dict[str, Any]
+        self, error: BaseException | None, response: Response | None, got: Any
     ) -> str | None:
         if error is not None:
             message = f"{type(error).__name__}: {error}"
