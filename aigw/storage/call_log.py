@@ -18,6 +18,7 @@ class CallLog:
 
     def __init__(self, open_store: Callable[[], Repository]):
         self._open_store = open_store
+        self._store: Repository | None = None  # opened by the first record, then kept
         self._lock = threading.Lock()  # calls may log from several threads
         self.unwritten: list[LogRecord] = []
         self.problem: str | None = None  # the last reason a write failed
@@ -39,7 +40,10 @@ class CallLog:
 
     def _write(self, records: list[LogRecord]) -> None:
         try:
-            self._open_store().write(records)
+            store = self._store
+            if store is None:
+                store = self._store = self._open_store()
+            store.write(records)
         except RowsNotWritten as exc:
             self._keep(exc.records, exc)
             self.written += len(records) - len(exc.records)

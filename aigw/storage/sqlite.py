@@ -262,6 +262,7 @@ class SQLiteRepository(Repository):
     def __init__(self, path: Path, *, timeout: float = BUSY_TIMEOUT_S):
         self.path = path
         self.conn = open_local(path, timeout)
+        self._writer = self.conn.cursor()  # for the rows of calls, one at a time
         self._lock = threading.Lock()  # one connection, possibly used from a sync thread
         # Rows a read skipped because they cannot be records, by seq: said once, at the end.
         self.malformed: dict[int, SetAside] = {}
@@ -280,20 +281,23 @@ class SQLiteRepository(Repository):
     def write(self, records: Sequence[LogRecord]) -> None:
         """All the records in one short transaction; if SQLite refuses one, the others are
         stored all the same and RowsNotWritten names the ones that were not."""
+        if len(records) == 1:  # a call's row: one statement in autocommit is its own transaction
+            row = to_row(records[0])
+            with self._lock:
+                try:
+                    self._writer.execute(INSERT_ROW, row)
+                except _REFUSED_ROW as exc:
+                    raise RowsNotWritten(list(records), exc) from exc
+            return
         if not records:
             return
         rows = [to_row(record) for record in records]
         with self._lock:
             try:
-                if len(rows) == 1:  # one statement in autocommit is its own transaction
-                    self.conn.execute(INSERT_ROW, rows[0])
-                    return
                 with immediate(self.conn) as conn:
                     conn.executemany(INSERT_ROW, rows)
                 return
             except _REFUSED_ROW as exc:
-                if len(rows) == 1:
-                    raise RowsNotWritten(list(records), exc) from exc
                 problem: BaseException = exc
             # One row must not hold back the rest: take them one by one.
             refused = []
