@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aigw.sandbox.http import ApiError
 from aigw.sandbox.responder import Conversation, Reply, Responder, ToolResult, prompt_text
 from aigw.sandbox.store import new_object_id
+from aigw.sandbox.threads import message_object
 
 if TYPE_CHECKING:
     from aigw.sandbox.store import SandboxState
@@ -176,16 +177,14 @@ class RunMachine:
             for c in reply.calls
         ]
         step["step_details"]["tool_calls"] = calls
-        delta = [{"index": i, **copy.deepcopy(c)} for i, c in enumerate(calls)]
-        self.log.append(
-            (
-                "thread.run.step.delta",
-                {
-                    "id": step["id"],
-                    "object": "thread.run.step.delta",
-                    "delta": {"step_details": {"type": "tool_calls", "tool_calls": delta}},
-                },
-            )
+        delta = [{"index": i, **c} for i, c in enumerate(calls)]
+        self._emit(
+            "thread.run.step.delta",
+            {
+                "id": step["id"],
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": delta}},
+            },
         )
         completion = sum(tokens(c.name + c.arguments) for c in reply.calls)
         self._add_usage(prompt, completion)
@@ -319,22 +318,14 @@ def step_object(run: dict[str, Any], details: dict[str, Any], at: float) -> dict
 
 def assistant_message(run: dict[str, Any], at: float) -> dict[str, Any]:
     """The run's reply message, in progress and still empty."""
-    return {
-        "id": new_object_id("msg_"),
-        "object": "thread.message",
-        "created_at": int(at),
-        "thread_id": run["thread_id"],
-        "status": "in_progress",
-        "incomplete_details": None,
-        "completed_at": None,
-        "incomplete_at": None,
-        "role": "assistant",
-        "content": [],
-        "assistant_id": run["assistant_id"],
-        "run_id": run["id"],
-        "attachments": [],
-        "metadata": {},
-    }
+    return message_object(
+        run["thread_id"],
+        int(at),
+        "assistant",
+        status="in_progress",
+        assistant_id=run["assistant_id"],
+        run_id=run["id"],
+    )
 
 
 def append_text(message: dict[str, Any], piece: str) -> dict[str, Any]:

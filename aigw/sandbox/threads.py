@@ -93,7 +93,19 @@ def add_message(created_at: int, thread_id: str, body: Any, param: str = "") -> 
     attachments = body.get("attachments") or []
     if not isinstance(attachments, list):
         raise ApiError(400, f"Invalid '{prefix}attachments': expected an array.")
-    message = {
+    return message_object(
+        thread_id,
+        created_at,
+        body["role"],
+        content=_content(body["content"], f"{prefix}content"),
+        attachments=attachments,
+        metadata=validate.metadata(body),
+    )
+
+
+def message_object(thread_id: str, created_at: int, role: str, **fields: Any) -> dict[str, Any]:
+    """A thread message as the API shows it: completed and empty, unless `fields` say otherwise."""
+    return {
         "id": new_object_id("msg_"),
         "object": "thread.message",
         "created_at": created_at,
@@ -102,14 +114,14 @@ def add_message(created_at: int, thread_id: str, body: Any, param: str = "") -> 
         "incomplete_details": None,
         "completed_at": None,
         "incomplete_at": None,
-        "role": body["role"],
-        "content": _content(body["content"], f"{prefix}content"),
+        "role": role,
+        "content": [],
         "assistant_id": None,
         "run_id": None,
-        "attachments": attachments,
-        "metadata": validate.metadata(body),
+        "attachments": [],
+        "metadata": {},
+        **fields,
     }
-    return message
 
 
 def thread_from(
