@@ -195,20 +195,21 @@ def cost_table(rows: list[CostRow], by: str) -> Table:
     return table
 
 
-TSV_COLUMNS = (
-    "calls",
-    "attempts",
-    "success_rate",
-    "client_errors",
-    "rate_limited",
-    "server_errors",
-    "network_errors",
-    "avg_ms",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "cache_hit_rate",
-)
+# The TSV header of each number of a group, and the GroupRow field it comes from.
+TSV_COLUMNS = {
+    "calls": "calls",
+    "attempts": "attempts",
+    "success_rate": "success_rate",
+    "client_errors": "client_errors",
+    "rate_limited": "rate_limited",
+    "server_errors": "server_errors",
+    "network_errors": "network_errors",
+    "avg_ms": "avg_latency_ms",
+    "p50_ms": "p50_ms",
+    "p95_ms": "p95_ms",
+    "p99_ms": "p99_ms",
+    "cache_hit_rate": "cache_hit_rate",
+}
 
 
 def _number(value: float | None) -> str:
@@ -216,21 +217,10 @@ def _number(value: float | None) -> str:
 
 
 def tsv_cells(row: GroupRow) -> list[str]:
-    """A group's numbers as plain values (no units, no thousands separators) for scripts."""
-    return [
-        str(row.calls),
-        str(row.attempts),
-        _number(row.success_rate),
-        str(row.client_errors),
-        str(row.rate_limited),
-        str(row.server_errors),
-        str(row.network_errors),
-        _number(row.avg_latency_ms),
-        _number(row.p50_ms),
-        _number(row.p95_ms),
-        _number(row.p99_ms),
-        _number(row.cache_hit_rate),
-    ]
+    """A group's numbers as plain values (no units, no thousands separators) for scripts:
+    counts as integers, rates and latencies as decimals."""
+    values = [getattr(row, field) for field in TSV_COLUMNS.values()]
+    return [str(v) if isinstance(v, int) else _number(v) for v in values]
 
 
 def metrics_tsv(out: Output, report: MetricsReport) -> None:
