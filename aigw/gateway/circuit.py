@@ -56,15 +56,11 @@ class CircuitOpenError(AigwError):
         self.retry_after = retry_after  # seconds until the next probe, when known
 
 
-def _clock_time(epoch: float | None) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(epoch or 0))
-
-
 def refusal_error(row: BreakerRow, now: float, rule: BreakerRule) -> CircuitOpenError | None:
     """The refusal a breaker row means at `now`, worded for people; None when a call may go."""
     if not breaker_refuses(row, now, rule):
         return None
-    since = _clock_time(row.opened_at)
+    since = time.strftime("%H:%M:%S", time.localtime(row.opened_at or 0))
     if row.state == OPEN:
         wait = (row.probe_at or 0) - now
         return CircuitOpenError(

@@ -78,27 +78,23 @@ class Router:
     """Path templates such as `/v1/threads/{thread_id}` matched to handlers by method."""
 
     def __init__(self) -> None:
-        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
-
-    def add(self, method: str, template: str, handler: Handler) -> None:
-        """Route `method` on a path template such as /threads/{thread_id} to `handler`."""
-        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self.routes.append((method, re.compile(f"^{pattern}/?$"), template, handler))
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        """A decorator form of `add`."""
+        """A decorator routing `method` on a path template such as /threads/{thread_id}."""
+        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "/?$")
 
         def decorate(handler: Handler) -> Handler:
-            self.add(method, template, handler)
+            self.routes.append((method, pattern, handler))
             return handler
 
         return decorate
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str], str]:
-        """The handler, path parameters and template for a request; 404 or 405 otherwise."""
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        """The handler and path parameters for a request; 404 or 405 otherwise."""
         allowed = False
-        best: tuple[Handler, dict[str, str], str] | None = None
-        for route_method, pattern, template, handler in self.routes:
+        best: tuple[Handler, dict[str, str]] | None = None
+        for route_method, pattern, handler in self.routes:
             found = pattern.match(path)
             if found is None:
                 continue
@@ -106,7 +102,7 @@ class Router:
                 allowed = True
             # The most literal template wins: POST /v1/threads/runs is not a thread named "runs".
             elif best is None or len(found.groupdict()) < len(best[1]):
-                best = handler, found.groupdict(), template
+                best = handler, found.groupdict()
         if best is not None:
             return best
         if allowed:

@@ -126,7 +126,7 @@ class Sandbox:
 
     def _dispatch(self, request: Request) -> Response | EventStream:
         try:
-            handler, params, _template = self.router.match(request.method, request.path)
+            handler, params = self.router.match(request.method, request.path)
             request.params = params
             if not request.path.startswith("/v1/__sandbox"):  # the admin API needs no key
                 self.authenticate(request)
