@@ -100,11 +100,11 @@ def build_app(names: list[str] | None = None) -> typer.Typer:
     for name, attribute in COMMANDS.items():
         if names is not None and name not in names:
             continue
-        sub = getattr(importlib.import_module(f"aigw.commands.{name}"), attribute)
+        module = importlib.import_module(f"aigw.commands.{name}")
+        sub = getattr(module, attribute)
         if isinstance(sub, typer.Typer):
             built.add_typer(sub, name=name)
         else:
-            module = sys.modules[f"aigw.commands.{name}"]
             built.command(name, epilog=getattr(module, "EXAMPLES", None))(sub)
     return built
 

@@ -345,32 +345,29 @@ class Output:
         else:
             self.stderr.print(message, style="dim", markup=False)
 
+    def _labelled(self, label: str, style: str, message: str, *, whole: bool = False) -> None:
+        """`label message` on stderr, the label (or the `whole` line) in `style` on a terminal."""
+        if self._plain_stderr():
+            self._line(f"{label} {message}")
+        elif whole:
+            self.stderr.print(f"[{style}]{label} {escape(message)}[/{style}]", highlight=False)
+        else:
+            self.stderr.print(f"[{style}]{label}[/{style}] {escape(message)}", highlight=False)
+
     def success(self, message: str) -> None:
         """A ✓ line on stderr (not in JSON mode)."""
-        if self.json_mode:
-            return
-        if self._plain_stderr():
-            self._line(f"✓ {message}")
-        else:
-            self.stderr.print(f"[green]✓[/green] {escape(message)}", highlight=False)
+        if not self.json_mode:
+            self._labelled("✓", "green", message)
 
     def warn(self, message: str) -> None:
         """A `warning:` line on stderr."""
-        message = printable(message)
-        if self._plain_stderr():
-            self._line(f"warning: {message}")
-        else:
-            self.stderr.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+        self._labelled("warning:", "yellow", printable(message))
 
     def error(self, message: str, hint: str | None = None) -> None:
         """An `error:` line on stderr, and its `hint:` line."""
-        message, hint = printable(message), printable(hint) if hint else hint
-        if self._plain_stderr():
-            self._line(f"error: {message}" + (f"\nhint: {hint}" if hint else ""))
-            return
-        self.stderr.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False)
+        self._labelled("error:", "bold red", printable(message))
         if hint:
-            self.stderr.print(f"[dim]hint: {escape(hint)}[/dim]", highlight=False)
+            self._labelled("hint:", "dim", printable(hint), whole=True)
 
 
 # -- fitting a table to the terminal: ID columns keep their whole width; other columns shrink,
