@@ -1,8 +1,10 @@
 """Benchmark: the gateway's own cost — the upstream directly vs through a gateway, side by side.
 
 For each upstream (a trivial static server, so the gateway's cost shows; and aigw's sandbox),
-each endpoint (`GET /v1/assistants?limit=20`, `POST /v1/threads`) and each concurrency (1, 16,
-64), every target is loaded in turn with `wrk` for a few seconds, in interleaved rounds:
+each endpoint (`GET /v1/assistants?limit=20`, which aigw answers from its cache after the
+first call; the same with `Cache-Control: no-cache`, which aigw sends upstream every time;
+`POST /v1/threads`) and each concurrency (1, 16, 64), every target is loaded in turn with
+`wrk` for a few seconds, in interleaved rounds:
   * direct: the upstream itself;
   * aigw: `aigw gateway serve` in front of it, every policy on, every call logged;
   * bare-aiohttp, bare-uvicorn (with --compare): pass-through proxies with no policy, the
@@ -39,8 +41,16 @@ from pathlib import Path
 OPENAI_KEY = "sk-bench-0000000000000000"
 GATEWAY_KEY = "gk-bench-0000000000000000"
 KEY_HEADER = "x-vercel-ai-gateway-key"
-ENDPOINTS = {"GET /v1/assistants?limit=20": ("GET", "/assistants?limit=20", "")}
-ENDPOINTS["POST /v1/threads"] = ("POST", "/threads", '{"metadata":{"bench":"1"}}')
+# name: (method, path after /v1, body, extra request headers as "name: value" or "")
+ENDPOINTS = {"GET /v1/assistants?limit=20": ("GET", "/assistants?limit=20", "", "")}
+# The same read with no-cache: through aigw it goes upstream every time, as a write does.
+ENDPOINTS["GET /v1/assistants no-cache"] = (
+    "GET",
+    "/assistants?limit=20",
+    "",
+    "Cache-Control: no-cache",
+)
+ENDPOINTS["POST /v1/threads"] = ("POST", "/threads", '{"metadata":{"bench":"1"}}', "")
 
 WRK_SCRIPT = """
 wrk.method = os.getenv("BENCH_METHOD")
@@ -52,6 +62,11 @@ end
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_OPENAI_KEY")
 wrk.headers[os.getenv("BENCH_KEY_HEADER")] = os.getenv("BENCH_GATEWAY_KEY")
 wrk.headers["OpenAI-Beta"] = "assistants=v2"
+local extra = os.getenv("BENCH_HEADER")
+if extra ~= "" then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -147,11 +162,12 @@ def load(
     seconds: float,
     script: Path,
 ) -> Sample:
-    method, path, body = ENDPOINTS[endpoint]
+    method, path, body, header = ENDPOINTS[endpoint]
     env = dict(
         os.environ,
         BENCH_METHOD=method,
         BENCH_BODY=body,
+        BENCH_HEADER=header,
         BENCH_OPENAI_KEY=OPENAI_KEY,
         BENCH_GATEWAY_KEY=GATEWAY_KEY,
         BENCH_KEY_HEADER=KEY_HEADER,

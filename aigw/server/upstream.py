@@ -247,8 +247,8 @@ class UpstreamCall:
                 if size > cap:
                     error = f"stream cut off: larger than AIGW_MAX_BODY_BYTES={cap}"
                     break
+                await response.write(chunk)  # first: reading it for the log row can wait
                 watcher.feed(chunk)
-                await response.write(chunk)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = f"stream ended early: {type(exc).__name__}"
         except ConnectionResetError:

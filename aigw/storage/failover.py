@@ -429,7 +429,7 @@ class AsyncLocal(AsyncSharedState):
     async def admit_and_lookup(
         self, name: str, rule: Gcra, now: float, key: str
     ) -> tuple[float, CacheEntry | None]:
-        return self.local.rate_take(name, rule, now, reserve=False), self.local.cache_get(key)
+        return self.local.admit_and_lookup(name, rule, now, key)
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         self.local.rate_pause(name, until, now)

@@ -33,6 +33,9 @@ from aigw.common.state import (
 from aigw.storage.sqlite import immediate, open_local
 
 _BREAKER_COLUMNS = "host, state, failures, opened_at, probe_at, last_error"
+_CACHE_ENTRY = (
+    "SELECT key, tag, url, stored_at, status, headers, body FROM cache_entries WHERE key = ?"
+)
 
 
 class SQLiteState(SharedState):
@@ -59,17 +62,7 @@ class SQLiteState(SharedState):
 
     # -- cache -----------------------------------------------------------------------------
     def cache_get(self, key: str) -> CacheEntry | None:
-        row = self._read(
-            "SELECT key, tag, url, stored_at, status, headers, body FROM cache_entries"
-            " WHERE key = ?",
-            (key,),
-        )
-        if row is None:
-            return None
-        k, tag, url, stored_at, status, headers, body = row
-        return CacheEntry(
-            k, tag, url, stored_at, status, [(n, v) for n, v in orjson.loads(headers)], body
-        )
+        return _entry(self._read(_CACHE_ENTRY, (key,)))
 
     def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         with self.immediate() as db:
@@ -107,6 +100,16 @@ class SQLiteState(SharedState):
             if tat is not None:
                 _put_tat(db, name, tat)
             return delay
+
+    def admit_and_lookup(
+        self, name: str, rule: Gcra, now: float, key: str
+    ) -> tuple[float, CacheEntry | None]:
+        """`rate_take` without reserving, then `cache_get(key)`, in one transaction."""
+        with self.immediate() as db:
+            delay, tat = gcra_step(_tat(db, name), now, rule, reserve=False)
+            if tat is not None:
+                _put_tat(db, name, tat)
+            return delay, _entry(db.execute(_CACHE_ENTRY, (key,)).fetchone())
 
     def rate_pause(self, name: str, until: float, now: float) -> None:
         with self.immediate() as db:
@@ -208,6 +211,15 @@ class SQLiteState(SharedState):
         except Exception as exc:
             return f"{type(exc).__name__}: {exc}"
         return None
+
+
+def _entry(row: Any) -> CacheEntry | None:
+    if row is None:
+        return None
+    k, tag, url, stored_at, status, headers, body = row
+    return CacheEntry(
+        k, tag, url, stored_at, status, [(n, v) for n, v in orjson.loads(headers)], body
+    )
 
 
 def _tat(db: sqlite3.Connection, name: str) -> float | None:
