@@ -244,14 +244,12 @@ class FieldSpec(NamedTuple):
     aliases: tuple[str, ...] = ()  # earlier names still read, after the first
 
 
-def _seed(convert: Callable[[Any], Any], default: Any, variable: str) -> Any:
-    return FieldSpec(convert, default, variable=variable, optional=default is None)
-
-
-def _own(convert: Callable[[Any], Any], default: Any = None, **kw: Any) -> Any:
-    return FieldSpec(
-        convert, default, optional=default is None and "default_factory" not in kw, **kw
-    )
+def _field(
+    convert: Callable[[Any], Any], default: Any = None, variable: str | None = None, **kw: Any
+) -> Any:
+    """A field's FieldSpec (typed Any: it stands as the class attribute of the field's type)."""
+    optional = default is None and "default_factory" not in kw
+    return FieldSpec(convert, default, variable=variable, optional=optional, **kw)
 
 
 class Settings:
@@ -263,63 +261,63 @@ class Settings:
     the order `config show` lists them. The seed's variables keep their names.
     """
 
-    openai_api_key: SecretStr | None = _seed(_secret, None, "OPENAI_API_KEY")
-    openai_base_url: str = _seed(_url, OPENAI_PUBLIC_URL, "OPENAI_BASE_URL")
-    ai_gateway_url: str = _seed(_url, SEED_GATEWAY_URL, "AI_GATEWAY_URL")
-    gateway_api_key: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEY")
-    gateway_api_key_next: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEY_NEXT")
-    gateway_api_keys: SecretStr | None = _seed(_secret, None, "GATEWAY_API_KEYS")
+    openai_api_key: SecretStr | None = _field(_secret, None, "OPENAI_API_KEY")
+    openai_base_url: str = _field(_url, OPENAI_PUBLIC_URL, "OPENAI_BASE_URL")
+    ai_gateway_url: str = _field(_url, SEED_GATEWAY_URL, "AI_GATEWAY_URL")
+    gateway_api_key: SecretStr | None = _field(_secret, None, "GATEWAY_API_KEY")
+    gateway_api_key_next: SecretStr | None = _field(_secret, None, "GATEWAY_API_KEY_NEXT")
+    gateway_api_keys: SecretStr | None = _field(_secret, None, "GATEWAY_API_KEYS")
     # The seed's rollback switch. Default on: aigw is the console for gateway setups.
-    use_ai_gateway: bool = _seed(_bool, True, "USE_AI_GATEWAY")
-    supabase_url: str | None = _seed(_text, None, "SUPABASE_URL")
-    supabase_service_role_key: SecretStr | None = _seed(_secret, None, "SUPABASE_SERVICE_ROLE_KEY")
-    supabase_db_url: SecretStr | None = _seed(_secret, None, "SUPABASE_DB_URL")
-    database_url: SecretStr | None = _seed(_secret, None, "DATABASE_URL")
+    use_ai_gateway: bool = _field(_bool, True, "USE_AI_GATEWAY")
+    supabase_url: str | None = _field(_text, None, "SUPABASE_URL")
+    supabase_service_role_key: SecretStr | None = _field(_secret, None, "SUPABASE_SERVICE_ROLE_KEY")
+    supabase_db_url: SecretStr | None = _field(_secret, None, "SUPABASE_DB_URL")
+    database_url: SecretStr | None = _field(_secret, None, "DATABASE_URL")
     # aigw's own (AIGW_*)
-    home: Path = _own(_path, default_factory=default_home)
+    home: Path = _field(_path, default_factory=default_home)
     # the migrations folder; default: the ones shipped in the package
-    sql_dir: Path | None = _own(_path)
-    gateway_key_header: str = _own(_text, "x-vercel-ai-gateway-key")
+    sql_dir: Path | None = _field(_path)
+    gateway_key_header: str = _field(_text, "x-vercel-ai-gateway-key")
     # `aigw gateway serve` (docs/gateway.md)
     # replaces the client's Authorization upstream
-    upstream_api_key: SecretStr | None = _own(_secret)
+    upstream_api_key: SecretStr | None = _field(_secret)
     # sent upstream in the key header, rotated on 401
-    upstream_gateway_keys: SecretStr | None = _own(_secret)
-    key_rate_limit: str | None = _own(_text)  # per gateway key, e.g. 600/min
-    user_id_header: str = _own(_text, "x-aigw-user-id")
+    upstream_gateway_keys: SecretStr | None = _field(_secret)
+    key_rate_limit: str | None = _field(_text)  # per gateway key, e.g. 600/min
+    user_id_header: str = _field(_text, "x-aigw-user-id")
     # One body cap: a request body the gateway accepts, and any answer's body (CLI or
     # gateway), counted after decompression.
-    max_body_bytes: int = _own(
+    max_body_bytes: int = _field(
         _number(int, ge=1024, le=1 << 40), 32 * 1024 * 1024, aliases=("AIGW_MAX_RESPONSE_BYTES",)
     )
-    drain_timeout: float = _own(_duration(ge=0), 30.0)
+    drain_timeout: float = _field(_duration(ge=0), 30.0)
     # a client's request line and headers must arrive within it (slowloris); idle keep-alive too
-    header_timeout: float = _own(_duration(gt=0, le=3600), 15.0)
-    commit_window: float = _own(_duration(gt=0, le=10), 0.05)
-    sync_interval: float = _own(_duration(gt=0), 5.0)
-    debug: bool = _own(_bool, False)
-    user_id: str | None = _own(_text)
-    timeout: float = _own(_duration(gt=0, le=86_400), 60.0)  # one attempt, end to end
-    check_id_prefixes: bool = _own(_bool, True)
+    header_timeout: float = _field(_duration(gt=0, le=3600), 15.0)
+    commit_window: float = _field(_duration(gt=0, le=10), 0.05)
+    sync_interval: float = _field(_duration(gt=0), 5.0)
+    debug: bool = _field(_bool, False)
+    user_id: str | None = _field(_text)
+    timeout: float = _field(_duration(gt=0, le=86_400), 60.0)  # one attempt, end to end
+    check_id_prefixes: bool = _field(_bool, True)
     # logging
-    log_payloads: bool = _own(_bool, False)
-    payload_max_bytes: int = _own(_number(int, ge=256), 16_384)
-    redact_patterns: list[str] = _own(_patterns, default_factory=list)
-    sync_budget: float = _own(_duration(ge=0), 2.0)  # seconds a command may spend syncing
+    log_payloads: bool = _field(_bool, False)
+    payload_max_bytes: int = _field(_number(int, ge=256), 16_384)
+    redact_patterns: list[str] = _field(_patterns, default_factory=list)
+    sync_budget: float = _field(_duration(ge=0), 2.0)  # seconds a command may spend syncing
     # resilience
-    max_retries: int = _own(_number(int, ge=0, le=20), 3)
-    retry_budget: float = _own(_duration(ge=0), 30.0)
-    rate_limit: str | None = _own(_text)
-    breaker_failures: int = _own(_number(int, ge=1), 5)
-    breaker_cooldown: float = _own(_duration(gt=0), 30.0)
-    cache_ttl: float = _own(_duration(ge=0), 300.0)
+    max_retries: int = _field(_number(int, ge=0, le=20), 3)
+    retry_budget: float = _field(_duration(ge=0), 30.0)
+    rate_limit: str | None = _field(_text)
+    breaker_failures: int = _field(_number(int, ge=1), 5)
+    breaker_cooldown: float = _field(_duration(gt=0), 30.0)
+    cache_ttl: float = _field(_duration(ge=0), 300.0)
     # shared state across machines (docs/scaling.md)
     # redis:// or rediss://; unset: the SQLite file in home
-    state_url: SecretStr | None = _own(_state_url)
-    state_timeout: float = _own(_duration(gt=0, le=10), 0.1)  # per Redis call
-    rate_limit_fallback: str = _own(_choice("fail-open", "fail-closed"), "fail-open")
+    state_url: SecretStr | None = _field(_state_url)
+    state_timeout: float = _field(_duration(gt=0, le=10), 0.1)  # per Redis call
+    rate_limit_fallback: str = _field(_choice("fail-open", "fail-closed"), "fail-open")
     # metrics: {"model": [usd_per_1M_input, usd_per_1M_output]} overriding shipped defaults
-    prices: dict[str, tuple[float, float]] = _own(_prices, default_factory=dict)
+    prices: dict[str, tuple[float, float]] = _field(_prices, default_factory=dict)
 
     def __init__(self, **given: Any):
         unknown = set(given) - set(FIELDS)

@@ -62,7 +62,7 @@ def run_from(
     if len(tools) > 20:
         raise ApiError(400, "Invalid 'tools': at most 20 tools on a run.", param="tools")
     metadata = validate.metadata(body)
-    run = {
+    return {
         "id": new_object_id("run_"),
         "object": "thread.run",
         "created_at": created_at,
@@ -94,7 +94,6 @@ def run_from(
         or assistant.get("response_format")
         or "auto",
     }
-    return run
 
 
 def additional_messages(

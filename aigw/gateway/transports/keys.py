@@ -38,12 +38,9 @@ class KeyRotationTransport(Layer):
         self.header = header
         self.notify = notify
 
-    def _ordered(self, scope: str) -> list[LabelledKey]:
-        return in_rotation_order(self.keys, self.store.remembered_key(scope))
-
     def handle_request(self, request: Request) -> Response:
         scope = host_of(str(request.url))
-        ordered = self._ordered(scope)
+        ordered = in_rotation_order(self.keys, self.store.remembered_key(scope))
         for position, key in enumerate(ordered):
             request.headers[self.header] = key.value
             response = self.inner.handle_request(request)
