@@ -4,6 +4,7 @@ attempt, idempotent creates, and client retries that are not multiplied."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -150,6 +151,33 @@ def test_a_creates_key_is_in_the_shared_store_before_an_answer_the_client_would_
     assert (done[0], failed[0], retried[0]) == (200, 500, 200)
     assert sent[1] in written
     assert sent[2] == sent[0]  # a retry on the same worker finds its first try's key at once
+
+
+def test_a_retry_after_the_clients_own_timeout_finds_the_key_on_another_worker(
+    isolated_env,
+) -> None:
+    answered = threading.Event()
+
+    async def slow_first(request):
+        if not answered.is_set():
+            answered.set()
+            await asyncio.sleep(2)  # longer than the client waits
+        return json_answer({"id": "thread_1"})
+
+    headers = authorised(**{"Content-Type": "application/json"})
+    retry = {**headers, "x-stainless-retry-count": "1"}
+    # Two workers of one AIGW_HOME, with a log commit window longer than the client's wait.
+    with (
+        tiny_upstream(slow_first) as upstream,
+        gateway(upstream.url, max_retries=0, commit_window=3) as a,
+        gateway(upstream.url, max_retries=0, commit_window=3) as b,
+    ):
+        with pytest.raises(TimeoutError):
+            http("POST", f"{a.url}/threads", body=b"{}", headers=headers, timeout=0.5)
+        retried = http("POST", f"{b.url}/threads", body=b"{}", headers=retry)
+    sent = [seen.headers["idempotency-key"] for seen in upstream.seen]
+    assert retried[0] == 200
+    assert len(sent) == 2 and sent[1] == sent[0]
 
 
 def test_a_clients_own_retries_get_no_gateway_retries_on_top(fresh_sandbox: Sandbox) -> None:

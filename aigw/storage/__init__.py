@@ -53,10 +53,13 @@ def open_async_state(
     settings: Settings, local: SQLiteState, *, warn: Callable[[str], None]
 ) -> AsyncSharedState:
     """The gateway server's shared state over `local` (AIGW_HOME's SQLite state)."""
-    from aigw.storage.failover import AsyncFailoverState, AsyncLocal
+    from aigw.storage.failover import KEYS_WINDOW_S, AsyncFailoverState, AsyncLocal
 
     if settings.state_url is None:
-        return AsyncLocal(local, window=settings.commit_window, warn=warn)
+        # Not the log rows' window, which may be long: a retry sent after the client's own
+        # timeout, with no answer to settle the keys, must find its first try's key.
+        window = min(settings.commit_window, KEYS_WINDOW_S)
+        return AsyncLocal(local, window=window, warn=warn)
     from aigw.storage.redis_state import AsyncRedisState, state_errors
 
     shared = _redis(AsyncRedisState, settings)

@@ -388,14 +388,20 @@ class AsyncFailoverState(AsyncSharedState):
             await self.shared.close()
 
 
+# The longest a first try's key waits in a worker's memory before other workers can find it.
+KEYS_WINDOW_S = 0.05
+
+
 class AsyncLocal(AsyncSharedState):
     """SQLiteState behind the async interface: shared by the workers of one machine.
 
     A first try's Idempotency-Key is kept in memory and written with the others of the last
-    `window` seconds in one transaction (the log rows' commit window), not in one of its own
-    before each create goes upstream. A retry on this worker finds it in memory; one on
-    another worker finds it once written, which `settle` makes happen before any answer a
-    client would retry; a `kill -9` loses the keys of the last window, as it does their rows.
+    `window` seconds in one transaction, not in one of its own before each create goes
+    upstream. A retry on this worker finds it in memory; one on another worker finds it once
+    written: `settle` writes it before any answer a client would retry, and a client that
+    gave up without an answer retries after its own timeout, so the window stays short
+    (KEYS_WINDOW_S at most, whatever the log rows' commit window). A `kill -9` loses the keys
+    of the last window.
     """
 
     mode = "local"
@@ -404,7 +410,7 @@ class AsyncLocal(AsyncSharedState):
         self,
         local: SQLiteState,
         *,
-        window: float = 0.05,
+        window: float = KEYS_WINDOW_S,
         warn: Callable[[str], None] = lambda message: None,
     ):
         self.local = local

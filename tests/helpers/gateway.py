@@ -111,13 +111,18 @@ def gateway(
 
 
 def http(
-    method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
 ) -> tuple[int, dict[str, str], bytes]:
     """One plain HTTP request (no SDK): status, headers (lower-case names), body — error
     statuses included."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, _lower(answer.headers.items()), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, _lower(error.headers.items()), error.read()
