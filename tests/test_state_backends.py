@@ -232,6 +232,56 @@ def test_the_local_state_writes_first_tries_keys_within_its_window_without_being
         local.close()
 
 
+def test_the_local_states_breaker_is_read_once_per_turn_of_the_event_loop(isolated_env) -> None:
+    local = SQLiteState(isolated_env / "state.sqlite3")
+    other = SQLiteState(isolated_env / "state.sqlite3")  # another worker
+
+    async def scenario() -> tuple[BreakerRow | None, ...]:
+        state = AsyncLocal(local)
+        before = await state.breaker_claim("h", NOW, RULE)
+        for _ in range(3):
+            other.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
+        same_turn = await state.breaker_claim("h", NOW, RULE)  # as if read together
+        await asyncio.sleep(0)
+        next_turn = await state.breaker_claim("h", NOW + 1, RULE)
+        return before, same_turn, next_turn
+
+    try:
+        before, same_turn, next_turn = asyncio.run(scenario())
+    finally:
+        other.close()
+        local.close()
+    assert before is None and same_turn is None
+    assert next_turn is not None and next_turn.state == OPEN
+
+
+def test_the_local_states_own_breaker_counts_are_seen_at_once_and_a_success_resets_others(
+    isolated_env,
+) -> None:
+    local = SQLiteState(isolated_env / "state.sqlite3")
+    other = SQLiteState(isolated_env / "state.sqlite3")  # another worker
+
+    async def scenario() -> tuple[BreakerRow | None, ...]:
+        state = AsyncLocal(local)
+        assert await state.breaker_claim("h", NOW, RULE) is None
+        for _ in range(3):
+            await state.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
+        refused = await state.breaker_claim("h", NOW + 1, RULE)  # in the same turn
+        other.breaker_reset("h")
+        other.breaker_record("h", NOW + 2, RULE, failure=True, error="HTTP 502")
+        await asyncio.sleep(0)
+        await state.breaker_record("h", NOW + 3, RULE, failure=False, error=None)
+        return refused, local.breaker_get("h")
+
+    try:
+        refused, after_success = asyncio.run(scenario())
+    finally:
+        other.close()
+        local.close()
+    assert refused is not None and refused.state == OPEN
+    assert after_success == BreakerRow("h", CLOSED, 0)
+
+
 def test_the_tests_own_redis_restarts_on_its_port_once_another_process_lets_it_go(
     own_redis: RedisServer,
 ) -> None:

@@ -12,6 +12,7 @@ requests cannot fill the disk.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 import uuid
@@ -128,7 +129,10 @@ async def _handle(
     url = runtime.options.upstream + path.removeprefix("/v1")
     if raw_query:
         url += f"?{raw_query}"
-    call = UpstreamCall(runtime, request, method, path, endpoint, sent, _user_id(runtime, headers))
+    retrying = client_retrying(headers)
+    call = UpstreamCall(
+        runtime, request, method, path, endpoint, sent, _user_id(runtime, headers), retrying
+    )
     if tag is not None:
         if cache_status == MISS:
             if entry is not None and 0 <= time.time() - entry.stored_at <= accepted_age:
@@ -157,7 +161,7 @@ async def _handle(
             fingerprint,
             f"aigw-{uuid.uuid4()}",
             time.time(),
-            retry=client_retrying(headers),
+            retry=retrying,
             keep_for=IDEMPOTENCY_WINDOW_S,
         )
     try:
@@ -290,15 +294,17 @@ def _upstream_headers(runtime: Runtime, headers: Any) -> CIMultiDict[str]:
     """The client's headers the upstream needs: hop-by-hop and the gateway's own dropped,
     Authorization kept (or replaced by AIGW_UPSTREAM_API_KEY), the upstream key added."""
     settings = runtime.settings
-    own = {settings.gateway_key_header.lower(), settings.user_id_header.lower()}
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower not in _REQUEST_DROPPED and lower not in own:
-            out.add(name, value)
+    dropped = _dropped(settings.gateway_key_header, settings.user_id_header)
+    out = CIMultiDict([(n, v) for n, v in headers.items() if n.lower() not in dropped])
     if settings.upstream_api_key is not None:
         out["Authorization"] = f"Bearer {settings.upstream_api_key.get_secret_value()}"
     return out
+
+
+@functools.cache
+def _dropped(gateway_key_header: str, user_id_header: str) -> frozenset[str]:
+    """The request headers never forwarded: hop-by-hop ones and the gateway's own."""
+    return _REQUEST_DROPPED | {gateway_key_header.lower(), user_id_header.lower()}
 
 
 def _cache_key(

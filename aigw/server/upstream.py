@@ -74,6 +74,7 @@ class UpstreamCall:
         endpoint: Endpoint,
         sent: Any,
         user_id: str | None,
+        retrying: bool,
     ):
         self.runtime = runtime
         self.request = request
@@ -82,6 +83,7 @@ class UpstreamCall:
         self.endpoint = endpoint
         self.sent = sent
         self.user_id = user_id
+        self.retrying = retrying  # a client's own retry: no retries of ours on top
         self.call_id = new_id()
         self.attempt = 0
 
@@ -100,12 +102,12 @@ class UpstreamCall:
         policy = RetryPolicy(
             settings.max_retries, settings.retry_budget, attempt_timeout=settings.timeout
         )
-        allowed = 0 if client_retrying(self.request.headers) else None
-        retries = policy.start(time.time(), retries=allowed)
+        retries = policy.start(time.time(), retries=0 if self.retrying else None)
         # A streamed run may have started upstream once the request was sent: after a
         # transport error it is repeated only when the connection was never made.
         streamed = isinstance(self.sent, dict) and self.sent.get("stream") is True
-        keys = await runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
+        # Empty unless AIGW_UPSTREAM_GATEWAY_KEYS: then the one remembered to work first.
+        keys = await runtime.upstream_keys_in_order() if runtime.upstream_keys else []
         key_header = settings.gateway_key_header
         if keys:
             headers[key_header] = keys[0].value
@@ -351,10 +353,7 @@ async def small_body(answer: aiohttp.ClientResponse) -> Any:
 
 
 def relayed_headers(upstream: Any, cache_status: str | None) -> CIMultiDict[str]:
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in upstream.items():
-        if name.lower() not in RESPONSE_DROPPED:
-            out.add(name, value)
+    out = CIMultiDict([(n, v) for n, v in upstream.items() if n.lower() not in RESPONSE_DROPPED])
     if cache_status is not None:
         out["x-aigw-cache"] = cache_status
     return out

@@ -21,12 +21,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aigw.common.state import (
+    CLOSED,
     AsyncSharedState,
     BreakerRow,
     BreakerRule,
     CacheEntry,
     Gcra,
     SharedState,
+    record_step,
 )
 from aigw.errors import AigwError, ExitCode
 from aigw.storage.state import SQLiteState
@@ -402,6 +404,10 @@ class AsyncLocal(AsyncSharedState):
     gave up without an answer retries after its own timeout, so the window stays short
     (KEYS_WINDOW_S at most, whatever the log rows' commit window). A `kill -9` loses the keys
     of the last window.
+
+    The breaker's common case (closed, a success) only reads its row; the requests handled
+    in one turn of the event loop share one read, as if they had read it together. Anything
+    else (a failure, a circuit not closed) is decided in the store's own transaction.
     """
 
     mode = "local"
@@ -419,6 +425,7 @@ class AsyncLocal(AsyncSharedState):
         self._kept: dict[str, tuple[str, float]] = {}  # fingerprint: (key, expires_at)
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
+        self._breakers: dict[str, BreakerRow | None] = {}  # read in this turn of the loop
 
     async def cache_get(self, key: str) -> CacheEntry | None:
         return self.local.cache_get(key)
@@ -444,12 +451,30 @@ class AsyncLocal(AsyncSharedState):
         return self.local.breaker_get(host)
 
     async def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        row = self._breaker_this_turn(host)
+        if row is None or row.state == CLOSED:
+            return None
+        self._breakers.clear()
         return self.local.breaker_claim(host, now, rule)
 
     async def breaker_record(
         self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
     ) -> None:
+        if not failure:
+            row = self._breaker_this_turn(host)
+            if record_step(host, row, now, rule, failure=False, error=error) is None:
+                return
+        self._breakers.clear()
         self.local.breaker_record(host, now, rule, failure=failure, error=error)
+
+    def _breaker_this_turn(self, host: str) -> BreakerRow | None:
+        """The host's breaker row as read in this turn of the event loop (read once per turn)."""
+        if host in self._breakers:
+            return self._breakers[host]
+        if not self._breakers:
+            asyncio.get_running_loop().call_soon(self._breakers.clear)
+        row = self._breakers[host] = self.local.breaker_get(host)
+        return row
 
     async def remembered_key(self, scope: str) -> tuple[str, bool] | None:
         return self.local.remembered_key(scope)
