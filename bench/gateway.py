@@ -8,7 +8,9 @@ first call; the same with `Cache-Control: no-cache`, which aigw sends upstream e
   * direct: the upstream itself;
   * aigw: `aigw gateway serve` in front of it, every policy on, every call logged;
   * bare-aiohttp, bare-uvicorn (with --compare): pass-through proxies with no policy, the
-    floor each HTTP stack sets (bench/gateway_servers.py).
+    floor each HTTP stack sets (bench/gateway_servers.py);
+  * aigw-base (with --baseline DIR): `aigw gateway serve` run from another checkout of the
+    repository (e.g. main before a change), so old and new code are measured in one run.
 Printed per row: requests/s, p50/p95/p99, the p50 added over direct, the gateway process's CPU
 time per request (from /proc, user + system), and the machine's load while the row ran (the
 machine is shared; figures are medians over rounds). Then the time to first byte of a
@@ -108,9 +110,11 @@ def _process_tree(root: int) -> list[int]:
     return found
 
 
-def _start(name: str, command: list[str], env: dict[str, str] | None = None) -> Server:
+def _start(
+    name: str, command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Server:
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=cwd
     )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
@@ -227,7 +231,9 @@ async def _ttfb(url: str, count: int) -> list[float]:
 
 
 @contextmanager
-def servers(upstream_kind: str, targets: list[str], home: Path) -> Iterator[dict[str, Server]]:
+def servers(
+    upstream_kind: str, targets: list[str], home: Path, baseline: Path | None = None
+) -> Iterator[dict[str, Server]]:
     here = [sys.executable, "-m", "bench.gateway_servers"]
     started: dict[str, Server] = {}
     try:
@@ -241,13 +247,16 @@ def servers(upstream_kind: str, targets: list[str], home: Path) -> Iterator[dict
         for target in targets:
             if target.startswith("bare-"):
                 started[target] = _start(target, [*here, target, "0", upstream])
-            elif target == "aigw":
+            elif target in ("aigw", "aigw-base"):
                 env = {
                     k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "GATEWAY_"))
                 }
-                env |= {"AIGW_HOME": str(home / upstream_kind), "GATEWAY_API_KEY": GATEWAY_KEY}
+                own_home = home / f"{upstream_kind}-{target}"
+                env |= {"AIGW_HOME": str(own_home), "GATEWAY_API_KEY": GATEWAY_KEY}
+                # `python -m aigw` from the other checkout imports that checkout's aigw.
+                cwd = baseline if target == "aigw-base" else None
                 started[target] = _start(
-                    "aigw",
+                    target,
                     [
                         sys.executable,
                         "-m",
@@ -260,6 +269,7 @@ def servers(upstream_kind: str, targets: list[str], home: Path) -> Iterator[dict
                         upstream,
                     ],
                     env,
+                    cwd,
                 )
         yield started
     finally:
@@ -272,6 +282,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, static only")
     parser.add_argument("--compare", action="store_true", help="also the bare proxies")
     parser.add_argument("--only-bare", action="store_true", help="the bare proxies, not aigw")
+    parser.add_argument(
+        "--baseline", type=Path, help="also aigw run from this checkout (e.g. main), as aigw-base"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--upstreams", default="static,sandbox")
@@ -282,6 +295,8 @@ def main() -> None:
     rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
     upstreams = ["static"] if args.quick else args.upstreams.split(",")
     targets = [] if args.only_bare else ["aigw"]
+    if args.baseline is not None and not args.only_bare:
+        targets.append("aigw-base")
     if args.compare or args.only_bare:
         targets += ["bare-aiohttp", "bare-uvicorn"]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -294,7 +309,7 @@ def main() -> None:
         script.write_text(WRK_SCRIPT)
         for upstream_kind in upstreams:
             table: dict[tuple[str, int, str], Row] = {}
-            with servers(upstream_kind, targets, Path(temp)) as running:
+            with servers(upstream_kind, targets, Path(temp), args.baseline) as running:
                 for name in running:  # warm every path once
                     for endpoint in ENDPOINTS:
                         load(running[name], None, endpoint, 4, 1, script)
