@@ -69,6 +69,16 @@ def test_list_shows_rows_newest_first_with_filters(cli: Cli, local_rows: list[Lo
     assert ids(raw.stdout) == [r[0].id, r[1].id, r[3].id, r[5].id]  # the raw path is templated
 
 
+def test_json_rows_keep_the_column_order_of_the_log_table(
+    cli: Cli, local_rows: list[LogRecord]
+) -> None:
+    # Scripts diff and cut this output: a row's keys come in one order, the table's, as before.
+    keys = list(json.loads(cli("logs", "list", "--limit", "1", "--json").stdout)[0])
+    assert keys[:3] == ["endpoint", "method", "id"]
+    assert keys.index("cache_status") < keys.index("thread_id") < keys.index("total_tokens")
+    assert keys[-1] == "source"
+
+
 def test_list_prints_a_table_with_status_latency_and_cache(
     cli: Cli, local_rows: list[LogRecord]
 ) -> None:

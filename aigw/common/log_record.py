@@ -93,10 +93,9 @@ class BodyFacts:
     total_tokens: int | None = None
 
 
-@dataclass(slots=True, kw_only=True)
-class LogRecord(BodyFacts):
-    """One HTTP attempt, as stored in `ai_gateway_logs`: its body facts and the rest.
-    Payloads are already redacted."""
+@dataclass(slots=True)
+class LogRecord:
+    """One HTTP attempt, as stored in `ai_gateway_logs`. Payloads are already redacted."""
 
     endpoint: str  # the template, e.g. /v1/threads/{thread_id}/runs
     method: str
@@ -115,13 +114,21 @@ class LogRecord(BodyFacts):
     attempt: int | None = None  # 1 for the first try
     route: str | None = None  # gateway | direct
     cache_status: str | None = None  # hit | miss | bypass, set by the cache layer
+    # The body facts (BodyFacts), here in the order `--json` has always printed them.
+    thread_id: str | None = None
+    run_id: str | None = None
+    assistant_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
     source: str | None = "aigw"  # who wrote the row; NULL for the seed app's own inserts
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in COLUMNS)
 
 
-# LogRecord's fields, its body facts first: the order the local store selects a row in.
+# LogRecord's fields in declaration order: the order the local store selects a row in.
 RECORD_FIELDS = tuple(f.name for f in fields(LogRecord))
 
 
