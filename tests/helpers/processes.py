@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +36,10 @@ def aigw_process(*args: str, env: dict[str, str] | None = None) -> Finished:
     return Finished(done.returncode, done.stdout, done.stderr)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_a_waiting_run(
     thread_id: str, assistant: str, signum: int, run_exists: Callable[[], bool]
 ) -> Finished:
@@ -46,6 +51,9 @@ def signal_a_waiting_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As at a terminal: a shell that runs the suite in the background ignores SIGINT, and a
+        # child inheriting that would never see the Ctrl-C this sends.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 30
