@@ -1,10 +1,11 @@
 """Benchmark: the shared state in Redis against the SQLite state, side by side in one run.
 
 1. The added cost per request: the state calls a request makes before it goes upstream — the
-   rate-limit decision (one GCRA slot) and the cache lookup, in one call as the server makes
-   them (`admit_and_lookup`: one round trip to Redis) — through the server's async state,
-   SQLite (`AsyncLocal`) and Redis on loopback (`AsyncFailoverState` over `AsyncRedisState`,
-   as `aigw gateway serve` builds it), in interleaved rounds; p50 and p99 per request, and the
+   rate-limit decisions (a GCRA slot per gateway key and one for the gateway) and the cache
+   lookup, in one call as the server makes them (`admit`: one round trip to Redis) — through
+   the server's async state, SQLite (`AsyncLocal`) and Redis on loopback
+   (`AsyncFailoverState` over `AsyncRedisState`, as `aigw gateway serve` builds it), in
+   interleaved rounds; p50 and p99 per request, and the
    p50 Redis adds.
 2. Scaling out: `aigw gateway serve` (one worker) in front of a static upstream, every policy
    on, the state in Redis — one instance loaded by wrk, then two instances loaded at once by
@@ -49,15 +50,15 @@ ENDPOINT = "GET /v1/assistants?limit=20"
 
 
 async def _per_request(state: AsyncSharedState, count: int) -> list[float]:
-    """Seconds per request for the pre-upstream state work as the server does it: a rate-limit
-    slot and a cache read (a hit: the entry exists), in one call."""
+    """Seconds per request for the pre-upstream state work as the server does it: the key's and
+    the gateway's rate-limit slots and a cache read (a hit: the entry exists), in one call."""
     rule = gcra_of("1000000/s")
     entry = CacheEntry("k", "h: assistants", "/v1/assistants", time.time(), 200, [], b"{}" * 200)
     await state.cache_put(entry, keep_for=3600)
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        await state.admit_and_lookup("bench", rule, time.time(), "k")
+        await state.admit([("bench:key", rule), ("bench", rule)], time.time(), "k")
         times.append(time.perf_counter() - started)
     return times
 
@@ -105,7 +106,9 @@ def _gateway(name: str, upstream: str, home: Path, redis_url: str | None) -> Ser
     env |= {
         "AIGW_HOME": str(home / name),
         "GATEWAY_API_KEY": GATEWAY_KEY,
-        "AIGW_RATE_LIMIT": "1000000/s",  # every policy on: the limit is decided, never hit
+        # every policy on: both limits are decided, never hit
+        "AIGW_RATE_LIMIT": "1000000/s",
+        "AIGW_KEY_RATE_LIMIT": "1000000/s",
     }
     if redis_url is not None:
         env["AIGW_STATE_URL"] = redis_url

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aigw.common.state import CacheEntry, Gcra
+from aigw.common.state import Admission, CacheEntry, Gcra
 from aigw.storage.failover import AsyncFailoverState, FailoverState, Health, StateUnavailable
 from aigw.storage.state import SQLiteState
 
@@ -54,11 +54,6 @@ class AsyncUnreachable:
             return getattr(self.sync, name)(*args, **kwargs)
 
         return call
-
-    async def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        return self.sync.rate_take(name, rule, now, reserve=False), self.sync.cache_get(key)
 
 
 class Clock:
@@ -166,25 +161,34 @@ def test_a_slot_and_a_cache_read_in_one_call_fall_back_as_the_two_calls_do(
     )
     one_per_minute = Gcra(interval=60.0, tolerance=0.0)
 
-    async def scenario() -> list[Any]:
+    async def scenario() -> list[Admission]:
         await state.cache_put(ENTRY, keep_for=60)
-        answers: list[Any] = [await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key)]
+        answers = [await state.admit([("b", one_per_minute)], 0.0, ENTRY.key)]
         shared.down = True  # the local bucket decides, the cache is skipped
-        answers.append(await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
-        answers.append(await state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
+        answers.append(await state.admit([("b", one_per_minute)], 0.0, ENTRY.key))
+        answers.append(await state.admit([("b", one_per_minute)], 0.0, ENTRY.key))
         clock.now += 2
         shared.down = False  # the read that ends the outage is a miss, the next one a hit
-        answers.append(await state.admit_and_lookup("other", one_per_minute, 0.0, ENTRY.key))
-        answers.append(await state.admit_and_lookup("more", one_per_minute, 0.0, ENTRY.key))
+        answers.append(await state.admit([("other", one_per_minute)], 0.0, ENTRY.key))
+        answers.append(await state.admit([("more", one_per_minute)], 0.0, ENTRY.key))
         return answers
 
     answers = asyncio.run(scenario())
-    assert answers == [(0.0, ENTRY), (0.0, None), (60.0, None), (0.0, None), (0.0, ENTRY)]
+    assert answers == [
+        Admission(entry=ENTRY),
+        Admission(),
+        Admission(60.0, 0),
+        Admission(),
+        Admission(entry=ENTRY),
+    ]
     sync.health.fail_closed = True
     shared.down = True
     clock.now += 2
     with pytest.raises(StateUnavailable):
-        asyncio.run(state.admit_and_lookup("b", one_per_minute, 0.0, ENTRY.key))
+        asyncio.run(state.admit([("b", one_per_minute)], 0.0, ENTRY.key))
+    # with no rate limit to decide, a cache read that cannot be made is only a miss
+    clock.now += 2
+    assert asyncio.run(state.admit([], 0.0, ENTRY.key)) == Admission()
     asyncio.run(state.close())
     sync.local.close()
 

@@ -16,6 +16,7 @@ from aigw.common.state import (
     CLOSED,
     HALF_OPEN,
     OPEN,
+    Admission,
     AsyncSharedState,
     BreakerRow,
     BreakerRule,
@@ -315,21 +316,35 @@ def test_a_tags_index_in_redis_loses_the_entries_that_expired(redis_url: str) ->
     assert 0 < kept_for_ms <= 3_600_000
 
 
-def test_a_slot_and_a_cache_read_in_one_call_answer_as_the_two_calls_do(
+def test_admit_takes_every_buckets_slot_or_none_and_reads_the_cache_in_the_same_call(
     async_state: Callable[[], AsyncSharedState],
 ) -> None:
     stored = entry("k1", "h: assistants", body=bytes(range(256)))
+    one_per_minute = Gcra(interval=60.0, tolerance=0.0)
+    both = [("key", TWO_PER_SECOND), ("all", one_per_minute)]
 
-    async def scenario() -> list[tuple[float, CacheEntry | None]]:
+    async def scenario() -> list[Admission]:
         state = async_state()
         await state.cache_put(stored, keep_for=3600)
-        answers = [await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k1")]
-        answers.append(await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k2"))
-        answers.append(await state.admit_and_lookup("b", TWO_PER_SECOND, NOW, "k1"))
-        # the refused slot was not taken: the next one, half a second on, is free
-        answers.append((await state.rate_take("b", TWO_PER_SECOND, NOW + 0.5, reserve=False), None))
+        answers = [await state.admit(both, NOW, "k1")]
+        answers.append(await state.admit([("key", TWO_PER_SECOND)], NOW, "k2"))  # a miss
+        answers.append(await state.admit(both, NOW, "k1"))  # "key" is full: refused by it
+        # "all" is full: refused by it (index 1), and "key"'s slot is not taken ...
+        answers.append(await state.admit(both, NOW + 1, None))
+        # ... so both slots of "key"'s burst are free, then none
+        answers += [await state.admit([("key", TWO_PER_SECOND)], NOW + 1, None) for _ in "abc"]
+        answers.append(await state.admit([], NOW, "k1"))  # no bucket: a read
         await state.close()
         return answers
 
     answers = asyncio.run(scenario())
-    assert answers == [(0.0, stored), (0.0, None), (pytest.approx(0.5), stored), (0.0, None)]
+    assert answers == [
+        Admission(entry=stored),
+        Admission(),
+        Admission(pytest.approx(0.5), 0),
+        Admission(pytest.approx(59.0), 1),
+        Admission(),
+        Admission(),
+        Admission(pytest.approx(0.5), 0),
+        Admission(entry=stored),
+    ]

@@ -10,6 +10,7 @@ script runs the same steps on the server. tests/test_state_backends.py holds bot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,17 @@ class Gcra:
 
     interval: float
     tolerance: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A request's rate limits and cache read, decided together: `wait` 0.0 and every slot
+    taken, with the cache entry asked for (None when there is none or none was asked for);
+    or the seconds until the bucket at `refused_by` (its index) has a slot, nothing taken."""
+
+    wait: float = 0.0
+    refused_by: int | None = None
+    entry: CacheEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -124,13 +136,11 @@ class AsyncSharedState(Protocol):
     async def cache_drop(self, tags: list[str]) -> int:
         """Drop the entries with any of these tags; how many went."""
 
-    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
-        """Take a slot of the named bucket; the seconds to wait for it (0: now)."""
-
-    async def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        """`rate_take` without reserving, then `cache_get(key)`: in one round trip if remote."""
+    async def admit(
+        self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
+    ) -> Admission:
+        """A slot of every named bucket, all or none (none reserved ahead), then the cache
+        entry under `key` when given: one transaction, one round trip if remote."""
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         """Hold the named bucket back until `until` (an upstream's Retry-After)."""
@@ -179,6 +189,20 @@ def gcra_step(
     if delay > 0 and not reserve:
         return delay, None
     return delay, tat + rule.interval
+
+
+def admit_step(
+    tats: Sequence[float | None], now: float, rules: Sequence[Gcra]
+) -> tuple[float, int | None, list[float]]:
+    """Every bucket's slot, all or none: (0.0, None, the buckets' new arrival times), or
+    (seconds until the first bucket without a slot has one, its index, [])."""
+    taken = []
+    for index, (tat, rule) in enumerate(zip(tats, rules, strict=True)):
+        delay, new = gcra_step(tat, now, rule, reserve=False)
+        if new is None:
+            return delay, index, []
+        taken.append(new)
+    return 0.0, None, taken
 
 
 def breaker_refuses(row: BreakerRow, now: float, rule: BreakerRule) -> bool:

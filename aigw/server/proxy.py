@@ -124,7 +124,7 @@ async def _handle(
         accepted_age = fresh_for(max_age, settings.cache_ttl)
         key = _cache_key(runtime, method, path, raw_query, upstream_headers)
         cache_status = BYPASS if no_cache or accepted_age <= 0 else MISS
-    entry = await _rate_limit(runtime, given_key, key if cache_status == MISS else None)
+    entry = await _admit(runtime, given_key, key if cache_status == MISS else None)
 
     url = runtime.options.upstream + path.removeprefix("/v1")
     if raw_query:
@@ -246,42 +246,38 @@ def _parsed(method: str, content_type: str, body: bytes) -> Any:
         ) from None
 
 
-async def _rate_limit(runtime: Runtime, given_key: str, cache_key: str | None) -> CacheEntry | None:
-    """Refuse the request if a limit is reached; else the cache entry under `cache_key` (None:
-    no read), read with the last limit's decision: one round trip to a remote state."""
-    limiters = [x for x in (runtime.key_limit(given_key), runtime.global_limit) if x is not None]
-    entry = None
-    for limiter in limiters:
-        try:
-            if limiter is limiters[-1] and cache_key is not None:
-                wait, entry = await runtime.rate_wait_and_lookup(limiter, cache_key)
-            else:
-                wait = await runtime.rate_wait(limiter)
-        except StateUnavailable as refused:
-            raise _Refused(
-                gateway_error(
-                    503,
-                    f"The gateway cannot check its rate limit: {refused.message}.",
-                    type="server_error",
-                    code="state_unavailable",
-                    headers=_retry_after(1),
-                )
-            ) from None
-        if wait > 0:
-            which = "this gateway key" if limiter.name.startswith("gateway:key:") else "the gateway"
-            raise _Refused(
-                gateway_error(
-                    429,
-                    f"Rate limit reached for {which} ({limiter.spec}); try again in "
-                    f"{math.ceil(wait)} s.",
-                    type="requests",
-                    code="rate_limit_exceeded",
-                    headers=_retry_after(wait),
-                )
+async def _admit(runtime: Runtime, given_key: str, cache_key: str | None) -> CacheEntry | None:
+    """Refuse the request if a rate limit is reached (the key's, or the gateway's); else the
+    cache entry under `cache_key` (None: no read). One call to the shared state."""
+    limits = [x for x in (runtime.key_limit(given_key), runtime.global_limit) if x is not None]
+    if not limits and cache_key is None:
+        return None
+    try:
+        admission = await runtime.admit(limits, cache_key)
+    except StateUnavailable as refused:
+        raise _Refused(
+            gateway_error(
+                503,
+                f"The gateway cannot check its rate limit: {refused.message}.",
+                type="server_error",
+                code="state_unavailable",
+                headers=_retry_after(1),
             )
-    if cache_key is not None and not limiters:
-        entry = await runtime.state.cache_get(cache_key)
-    return entry
+        ) from None
+    if admission.refused_by is not None:
+        limiter = limits[admission.refused_by]
+        which = "this gateway key" if limiter.name.startswith("gateway:key:") else "the gateway"
+        raise _Refused(
+            gateway_error(
+                429,
+                f"Rate limit reached for {which} ({limiter.spec}); try again in "
+                f"{math.ceil(admission.wait)} s.",
+                type="requests",
+                code="rate_limit_exceeded",
+                headers=_retry_after(admission.wait),
+            )
+        )
+    return admission.entry
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:

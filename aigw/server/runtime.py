@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from aigw.common.state import CLOSED, AsyncSharedState, BreakerRule, CacheEntry, Gcra
+from aigw.common.state import CLOSED, Admission, AsyncSharedState, BreakerRule, Gcra
 from aigw.gateway.circuit import CircuitOpenError, breaker_rule, host_of, refusal_error
 from aigw.gateway.policies.keys import (
     LabelledKey,
@@ -85,7 +85,7 @@ class Runtime:
     accepted_keys: list[bytes]
     upstream_keys: list[LabelledKey]
     global_limit: ServerLimit | None = None
-    key_limits: dict[str, ServerLimit] = field(default_factory=dict)
+    key_limits: dict[str, ServerLimit] = field(default_factory=dict)  # by accepted key
     circuit: str = CLOSED  # the upstream's circuit as last read (for /metrics)
     session: aiohttp.ClientSession | None = None
     in_flight: int = 0
@@ -142,10 +142,10 @@ class Runtime:
         spec = self.settings.key_rate_limit
         if not spec:
             return None
-        name = f"gateway:key:{fingerprint(given)}"
-        limiter = self.key_limits.get(name)
+        limiter = self.key_limits.get(given)  # only accepted keys come here: a few at most
         if limiter is None:
-            limiter = self.key_limits[name] = ServerLimit(name, spec, gcra_of(spec))
+            name = f"gateway:key:{fingerprint(given)}"
+            limiter = self.key_limits[given] = ServerLimit(name, spec, gcra_of(spec))
         return limiter
 
     # -- the shared state's decisions ------------------------------------------------------
@@ -154,15 +154,11 @@ class Runtime:
         """local (SQLite), shared (Redis) or degraded (Redis unreachable: local state)."""
         return str(getattr(self.state, "mode", "local"))
 
-    async def rate_wait(self, limit: ServerLimit) -> float:
-        """Take a slot of `limit` if one is free now: 0.0; else the seconds until one is."""
-        return await self.state.rate_take(limit.name, limit.rule, time.time(), reserve=False)
-
-    async def rate_wait_and_lookup(
-        self, limit: ServerLimit, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        """`rate_wait`, and the cache entry under `key`, in one call to the state."""
-        return await self.state.admit_and_lookup(limit.name, limit.rule, time.time(), key)
+    async def admit(self, limits: list[ServerLimit], cache_key: str | None) -> Admission:
+        """A slot of every limit (or none: then which one refused, and for how long), and the
+        cache entry under `cache_key` when given: one call to the shared state."""
+        buckets = [(limit.name, limit.rule) for limit in limits]
+        return await self.state.admit(buckets, time.time(), cache_key)
 
     async def breaker_refusal(self) -> CircuitOpenError | None:
         """The open circuit's refusal, or None: the call goes (perhaps as the one probe)."""

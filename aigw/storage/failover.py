@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aigw.common.state import (
     CLOSED,
+    Admission,
     AsyncSharedState,
     BreakerRow,
     BreakerRule,
@@ -313,25 +314,16 @@ class AsyncFailoverState(AsyncSharedState):
             return 0
         return dropped
 
-    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
-        delay = await self._try(lambda s: s.rate_take(name, rule, now, reserve=reserve))
-        if delay is not _NOTHING:
-            return delay
-        if self.health.fail_closed:
-            raise self.health.rate_refusal()
-        return self.local.rate_take(name, rule, now, reserve=reserve)
-
-    async def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
+    async def admit(
+        self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
+    ) -> Admission:
         after_outage = self.health.down_since is not None
-        found = await self._try(lambda s: s.admit_and_lookup(name, rule, now, key))
+        found = await self._try(lambda s: s.admit(buckets, now, key))
         if found is not _NOTHING:
-            delay, entry = found
-            return delay, None if after_outage else entry
-        if self.health.fail_closed:
+            return Admission(found.wait, found.refused_by) if after_outage else found
+        if self.health.fail_closed and buckets:
             raise self.health.rate_refusal()
-        return self.local.rate_take(name, rule, now, reserve=False), None
+        return self.local.admit(buckets, now, None)  # the local buckets; no cache for now
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         if await self._try(lambda s: s.rate_pause(name, until, now)) is _NOTHING:
@@ -436,13 +428,10 @@ class AsyncLocal(AsyncSharedState):
     async def cache_drop(self, tags: list[str]) -> int:
         return self.local.cache_drop(tags)
 
-    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
-        return self.local.rate_take(name, rule, now, reserve=reserve)
-
-    async def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        return self.local.admit_and_lookup(name, rule, now, key)
+    async def admit(
+        self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
+    ) -> Admission:
+        return self.local.admit(buckets, now, key)
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         self.local.rate_pause(name, until, now)

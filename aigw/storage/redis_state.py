@@ -18,12 +18,14 @@ keys the caller does not name.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 import orjson
 
 from aigw.common.state import (
+    MAX_SHARED_PAUSE,
+    Admission,
     AsyncSharedState,
     BreakerRow,
     BreakerRule,
@@ -35,28 +37,56 @@ from aigw.common.state import (
 T = TypeVar("T")
 PREFIX = "aigw:"
 
-# The GCRA slot of bucket KEYS[1]; ARGV now, interval, tolerance, max pause, reserve (1/0).
-# Returns the seconds until a slot is free, as text (Lua numbers would be cut to integers).
-GCRA_STEP = """
-local function gcra()
-local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local stored = redis.call('GET', KEYS[1])
-local tat = stored and tonumber(stored) or now
-if tat < now then tat = now end
-local cap = now + tolerance + interval + tonumber(ARGV[4])
-if tat > cap then tat = cap end
-local delay = tat - tolerance - now
-if delay < 0 then delay = 0 end
-if delay > 0 and ARGV[5] == '0' then return string.format('%.17g', delay) end
-local new = tat + interval
-redis.call('SET', KEYS[1], string.format('%.17g', new), 'PX', math.ceil((new - now) * 1000) + 1000)
-return string.format('%.17g', delay)
+# The GCRA step of aigw/common/state.py on bucket `key`: the seconds until a slot is free, and
+# the bucket's arrival time once it is taken (numbers go out as text: Lua would cut them to
+# integers).
+SLOT = """
+local function slot(key, now, interval, tolerance, max_pause)
+  local stored = redis.call('GET', key)
+  local tat = stored and tonumber(stored) or now
+  if tat < now then tat = now end
+  local cap = now + tolerance + interval + max_pause
+  if tat > cap then tat = cap end
+  local delay = tat - tolerance - now
+  if delay < 0 then delay = 0 end
+  return delay, tat + interval
+end
+local function take(key, now, new)
+  redis.call('SET', key, string.format('%.17g', new), 'PX', math.ceil((new - now) * 1000) + 1000)
 end
 """
-GCRA = GCRA_STEP + "return gcra()"
-# The GCRA slot as above, and the cache entry KEYS[2]'s fields: a request's state work before
-# it goes upstream, in one round trip.
-ADMIT_LOOKUP = GCRA_STEP + "return {gcra(), redis.call('HGETALL', KEYS[2])}"
+# KEYS[1] the bucket; ARGV now, interval, tolerance, max pause, reserve (1/0): the seconds to
+# wait, the slot taken unless it is in the future and not reserved.
+GCRA = (
+    SLOT
+    + """
+local now = tonumber(ARGV[1])
+local delay, new = slot(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+if delay == 0 or ARGV[5] == '1' then take(KEYS[1], now, new) end
+return string.format('%.17g', delay)
+"""
+)
+# A request's state work before it goes upstream, in one round trip: KEYS the buckets, then
+# the cache entry to read (if any); ARGV now, max pause, then each bucket's interval and
+# tolerance. A slot of every bucket or none: {'0', -1, the entry's fields} or {seconds to
+# wait, the index of the bucket without a slot, {}}.
+ADMIT = (
+    SLOT
+    + """
+local now, max_pause = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = (#ARGV - 2) / 2
+local taken = {}
+for i = 1, n do
+  local delay, new = slot(KEYS[i], now, tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i]),
+    max_pause)
+  if delay > 0 then return {string.format('%.17g', delay), i - 1, {}} end
+  taken[i] = new
+end
+for i = 1, n do take(KEYS[i], now, taken[i]) end
+if #KEYS > n then return {'0', -1, redis.call('HGETALL', KEYS[n + 1])} end
+return {'0', -1, {}}
+"""
+)
 # KEYS[1] the bucket; ARGV until, now. A pause never shortens one already stored.
 PAUSE = """
 local untl, now = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -132,7 +162,7 @@ return dropped
 """
 SCRIPTS = {
     "gcra": GCRA,
-    "admit_lookup": ADMIT_LOOKUP,
+    "admit": ADMIT,
     "pause": PAUSE,
     "claim": CLAIM,
     "record": RECORD,
@@ -184,8 +214,6 @@ def _num(value: float) -> str:
 
 
 def _gcra_args(rule: Gcra, now: float, reserve: bool) -> list[str]:
-    from aigw.common.state import MAX_SHARED_PAUSE
-
     return [
         _num(now),
         _num(rule.interval),
@@ -193,6 +221,24 @@ def _gcra_args(rule: Gcra, now: float, reserve: bool) -> list[str]:
         _num(MAX_SHARED_PAUSE),
         "1" if reserve else "0",
     ]
+
+
+def _admit_args(
+    buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
+) -> tuple[list[str], list[str]]:
+    """The admit script's keys and arguments."""
+    keys = [_rate(name) for name, _ in buckets]
+    args = [_num(now), _num(MAX_SHARED_PAUSE)]
+    for _, rule in buckets:
+        args += [_num(rule.interval), _num(rule.tolerance)]
+    return keys if key is None else [*keys, _cache(key)], args
+
+
+def _admission(key: str | None, answer: list[Any]) -> Admission:
+    delay, refused_by, fields = answer
+    if int(refused_by) >= 0:
+        return Admission(float(delay), int(refused_by))
+    return Admission(entry=None if key is None else _entry(key, _pairs(fields)))
 
 
 def _record_args(now: float, rule: BreakerRule, failure: bool, error: str | None) -> list[str]:
@@ -399,17 +445,12 @@ class AsyncRedisState(AsyncSharedState):
     async def cache_drop(self, tags: list[str]) -> int:
         return int(await self._bounded(self.scripts["drop"](keys=[_tag(t) for t in tags])))
 
-    async def rate_take(self, name: str, rule: Gcra, now: float, *, reserve: bool) -> float:
-        args = _gcra_args(rule, now, reserve)
-        return float(await self._bounded(self.scripts["gcra"](keys=[_rate(name)], args=args)))
-
-    async def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        keys = [_rate(name), _cache(key)]
-        args = _gcra_args(rule, now, False)
-        delay, fields = await self._bounded(self.scripts["admit_lookup"](keys=keys, args=args))
-        return float(delay), _entry(key, _pairs(fields))
+    async def admit(
+        self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
+    ) -> Admission:
+        keys, args = _admit_args(buckets, now, key)
+        answer = await self._bounded(self.scripts["admit"](keys=keys, args=args))
+        return _admission(key, answer)
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
         args = [_num(until), _num(now)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,13 @@ import orjson
 
 from aigw.common.state import (
     CLOSED,
+    Admission,
     BreakerRow,
     BreakerRule,
     CacheEntry,
     Gcra,
     SharedState,
+    admit_step,
     claim_step,
     gcra_step,
     record_step,
@@ -101,15 +103,20 @@ class SQLiteState(SharedState):
                 _put_tat(db, name, tat)
             return delay
 
-    def admit_and_lookup(
-        self, name: str, rule: Gcra, now: float, key: str
-    ) -> tuple[float, CacheEntry | None]:
-        """`rate_take` without reserving, then `cache_get(key)`, in one transaction."""
+    def admit(self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None) -> Admission:
+        """The server's `admit` (aigw/common/state.py), in one transaction."""
+        if not buckets:
+            return Admission(entry=None if key is None else self.cache_get(key))
         with self.immediate() as db:
-            delay, tat = gcra_step(_tat(db, name), now, rule, reserve=False)
-            if tat is not None:
+            tats = [_tat(db, name) for name, _ in buckets]
+            wait, refused_by, taken = admit_step(tats, now, [rule for _, rule in buckets])
+            if refused_by is not None:
+                return Admission(wait, refused_by)
+            for (name, _), tat in zip(buckets, taken, strict=True):
                 _put_tat(db, name, tat)
-            return delay, _entry(db.execute(_CACHE_ENTRY, (key,)).fetchone())
+            if key is None:
+                return Admission()
+            return Admission(entry=_entry(db.execute(_CACHE_ENTRY, (key,)).fetchone()))
 
     def rate_pause(self, name: str, until: float, now: float) -> None:
         with self.immediate() as db:
