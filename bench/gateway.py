@@ -6,20 +6,29 @@ first call; the same with `Cache-Control: no-cache`, which aigw sends upstream e
 `POST /v1/threads`) and each concurrency (1, 16, 64), every target is loaded in turn with
 `wrk` for a few seconds, in interleaved rounds:
   * direct: the upstream itself;
-  * aigw: `aigw gateway serve` in front of it, every policy on, every call logged;
+  * aigw: `aigw gateway serve` in front of it, every policy on (both rate limits, at
+    1,000,000/s, so decided on each call and never hit), every call logged;
   * bare-aiohttp, bare-uvicorn (with --compare): pass-through proxies with no policy, the
     floor each HTTP stack sets (bench/gateway_servers.py);
   * aigw-base (with --baseline DIR): `aigw gateway serve` run from another checkout of the
     repository (e.g. main before a change), so old and new code are measured in one run.
 Printed per row: requests/s, p50/p95/p99, the p50 added over direct, the gateway process's CPU
 time per request (from /proc, user + system), and the machine's load while the row ran (the
-machine is shared; figures are medians over rounds). Then the time to first byte of a
-streamed answer (server-sent events), direct vs through aigw; then, for the static upstream,
-the issue's targets (POST /v1/threads: ≥ 3,000 req/s at C=16, ≤ +0.5 ms p50 at C=1, ≤ 0.35 ms
-CPU per request at any C, ≤ +1 ms streaming TTFB), each said met or not; and the load average
-at the end.
+machine is shared; figures are medians over rounds). Then, for the static upstream, the time
+to first byte of a streamed run (`"stream": true`, server-sent events): from sending the
+request to the first body bytes of the stream (the answer must be HTTP 200). Every target has
+one keep-alive connection (an aiohttp session each, one event loop); after 5 warm-up rounds,
+each of --ttfb-rounds rounds (200; 50 with --quick) sends one streamed run to each target in
+turn, the first target turning from round to round, strictly one request at a time (2 ms
+apart), each read to its end. Printed per target: the median and p90, and the median and p90
+of its per-round differences to direct ("added": paired, so the shared machine's slow spells,
+which hit the targets of one round alike, mostly cancel). Then the issue's targets
+(POST /v1/threads: ≥ 3,000 req/s at C=16, ≤ +0.5 ms p50 at C=1, ≤ 0.35 ms CPU per request at
+any C, ≤ +1 ms streaming TTFB added, the median paired difference), each said met or not; and
+the load average at the end.
 
-Run from the repository root: `python -m bench.gateway [--quick] [--compare] [--rounds N]`.
+Run from the repository root:
+`python -m bench.gateway [--quick] [--compare] [--rounds N] [--ttfb-rounds N]`.
 Needs `wrk` (Debian: apt-get install wrk). Prints; asserts nothing.
 """
 
@@ -208,26 +217,98 @@ def load(
     )
 
 
-async def _ttfb(url: str, count: int) -> list[float]:
+@dataclass
+class Ttfb:
+    median_ms: float
+    p90_ms: float
+    added_ms: float | None  # the median of the per-round differences to direct
+    added_p90_ms: float | None
+    new_connections: int  # opened after the warm-up; 0 when keep-alive held
+
+
+def _p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+
+
+async def _ttfb_times(
+    urls: dict[str, str], rounds: int, warmup: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Streamed runs, one to each target per round, strictly one at a time; a target's times
+    are in round order. Each target has its own session of one keep-alive connection."""
+    import gc
+
     import aiohttp
 
     headers = {"Authorization": f"Bearer {OPENAI_KEY}", KEY_HEADER: GATEWAY_KEY}
-    times = []
-    async with aiohttp.ClientSession() as session:
-        for _ in range(count):
-            started = time.perf_counter()
-            async with session.post(
-                url + "/threads/thread_abc/runs",
-                json={"assistant_id": "asst_abc", "stream": True},
-                headers=headers,
-            ) as answer:
-                # A refusal (e.g. the gateway's validation) would time an error, not a stream.
-                if answer.status != 200:
-                    raise SystemExit(f"streamed run through {url}: HTTP {answer.status}")
-                await answer.content.readany()
-                times.append((time.perf_counter() - started) * 1000)
-                await answer.read()
-    return times[2:]  # the first ones open connections
+    body = {"assistant_id": "asst_abc", "stream": True}
+    names = list(urls)
+    opened = dict.fromkeys(names, 0)
+    times: dict[str, list[float]] = {name: [] for name in names}
+
+    def counter(name: str) -> aiohttp.TraceConfig:
+        async def on_create(*_: object) -> None:
+            opened[name] += 1
+
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_end.append(on_create)
+        return trace
+
+    sessions = {
+        name: aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1), trace_configs=[counter(name)]
+        )
+        for name in names
+    }
+    try:
+        for round_ in range(warmup + rounds):
+            if round_ == warmup:
+                opened.update(dict.fromkeys(names, 0))
+            gc.collect()
+            gc.disable()  # no collection inside a timed request
+            try:
+                # The starting target turns each round, so none always follows the same one.
+                for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                    await asyncio.sleep(0.002)  # the previous answer's after-work settles
+                    started = time.perf_counter()
+                    async with sessions[name].post(
+                        urls[name] + "/threads/thread_abc/runs", json=body, headers=headers
+                    ) as answer:
+                        # A refusal (e.g. the gateway's validation) would time an error.
+                        if answer.status != 200:
+                            raise SystemExit(
+                                f"streamed run through {urls[name]}: HTTP {answer.status}"
+                            )
+                        await answer.content.readany()
+                        elapsed = (time.perf_counter() - started) * 1000
+                        await answer.read()  # the whole stream, so the connection is reused
+                    if round_ >= warmup:
+                        times[name].append(elapsed)
+            finally:
+                gc.enable()
+    finally:
+        for session in sessions.values():
+            await session.close()
+    return times, opened
+
+
+def _ttfb(urls: dict[str, str], rounds: int, warmup: int = 5) -> dict[str, Ttfb]:
+    """Time to first byte of a streamed run per target: the median and p90, and the median
+    and p90 of its per-round differences to direct (paired, so slow spells of the shared
+    machine, which hit the targets of one round alike, mostly cancel)."""
+    times, opened = asyncio.run(_ttfb_times(urls, rounds, warmup))
+    found = {}
+    for name, values in times.items():
+        added = None
+        if name != "direct" and "direct" in times:
+            added = [v - d for v, d in zip(values, times["direct"], strict=True)]
+        found[name] = Ttfb(
+            median_ms=statistics.median(values),
+            p90_ms=_p90(values),
+            added_ms=statistics.median(added) if added else None,
+            added_p90_ms=_p90(added) if added else None,
+            new_connections=opened[name],
+        )
+    return found
 
 
 @contextmanager
@@ -252,7 +333,13 @@ def servers(
                     k: v for k, v in os.environ.items() if not k.startswith(("AIGW_", "GATEWAY_"))
                 }
                 own_home = home / f"{upstream_kind}-{target}"
-                env |= {"AIGW_HOME": str(own_home), "GATEWAY_API_KEY": GATEWAY_KEY}
+                env |= {
+                    "AIGW_HOME": str(own_home),
+                    "GATEWAY_API_KEY": GATEWAY_KEY,
+                    # Every policy on: both rate limits are decided on each call, never hit.
+                    "AIGW_RATE_LIMIT": "1000000/s",
+                    "AIGW_KEY_RATE_LIMIT": "1000000/s",
+                }
                 # `python -m aigw` from the other checkout imports that checkout's aigw.
                 cwd = baseline if target == "aigw-base" else None
                 started[target] = _start(
@@ -287,12 +374,16 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument(
+        "--ttfb-rounds", type=int, help="interleaved streamed rounds (default 200, --quick 50)"
+    )
     parser.add_argument("--upstreams", default="static,sandbox")
     parser.add_argument("--concurrency", default="1,16,64")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench.gateway needs wrk: apt-get install wrk")
     rounds, seconds = (1, 2) if args.quick else (args.rounds, args.seconds)
+    ttfb_rounds = args.ttfb_rounds or (50 if args.quick else 200)
     upstreams = ["static"] if args.quick else args.upstreams.split(",")
     targets = [] if args.only_bare else ["aigw"]
     if args.baseline is not None and not args.only_bare:
@@ -324,15 +415,19 @@ def main() -> None:
                                 table.setdefault(
                                     (endpoint, connections, name), Row()
                                 ).samples.append(sample)
-                ttfb = {}
+                first_bytes = {}
                 if upstream_kind == "static":
-                    for name, server in running.items():
-                        ttfb[name] = statistics.median(asyncio.run(_ttfb(server.url, 52)))
-            _print(upstream_kind, table, list(running), ttfb)
+                    urls = {name: server.url for name, server in running.items()}
+                    first_bytes = _ttfb(urls, ttfb_rounds)
+            _print(upstream_kind, table, list(running), first_bytes, ttfb_rounds)
 
 
 def _print(
-    upstream: str, table: dict[tuple[str, int, str], Row], names: list[str], ttfb: dict[str, float]
+    upstream: str,
+    table: dict[tuple[str, int, str], Row],
+    names: list[str],
+    ttfb: dict[str, Ttfb],
+    ttfb_rounds: int,
 ) -> None:
     print(f"\nupstream: {upstream}")
     print(
@@ -352,9 +447,25 @@ def _print(
             f"{'' if cpu is None else f'{cpu:.3f}':>10} {errors:>6} "
             f"{row.median('busy') or 0:>5.0%}"
         )
-    for name, value in ttfb.items():
-        extra = "" if name == "direct" else f"  (added {value - ttfb['direct']:+.2f} ms)"
-        print(f"streaming time to first byte, {name}: {value:.2f} ms{extra}")
+    if ttfb:
+        print(
+            f"\nstreaming time to first byte, {ttfb_rounds} interleaved rounds, one keep-alive "
+            "connection per target:\n  median (p90); added: the median (p90) of the per-round "
+            "differences to direct"
+        )
+    for name, found in ttfb.items():
+        extra = ""
+        if found.added_ms is not None and found.added_p90_ms is not None:
+            extra = f"  (added {found.added_ms:+.2f} ms, p90 {found.added_p90_ms:+.2f})"
+        reconnected = (
+            f"  [{found.new_connections} new connection(s): keep-alive lost]"
+            if found.new_connections
+            else ""
+        )
+        print(
+            f"streaming time to first byte, {name}: {found.median_ms:.2f} ms "
+            f"(p90 {found.p90_ms:.2f}){extra}{reconnected}"
+        )
     if upstream == "static" and "aigw" in names:
         _targets(table, ttfb)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores: above ~1.5 the figures")
@@ -366,7 +477,7 @@ def _print(
 TARGET_ENDPOINT = "POST /v1/threads"
 
 
-def _targets(table: dict[tuple[str, int, str], Row], ttfb: dict[str, float]) -> None:
+def _targets(table: dict[tuple[str, int, str], Row], ttfb: dict[str, Ttfb]) -> None:
     def cell(connections: int, name: str) -> Row | None:
         return table.get((TARGET_ENDPOINT, connections, name))
 
@@ -392,7 +503,7 @@ def _targets(table: dict[tuple[str, int, str], Row], ttfb: dict[str, float]) -> 
     checks.append(
         ("CPU per request, ms (worst C)", cpu, "<= 0.35", None if cpu is None else cpu <= 0.35)
     )
-    first = ttfb["aigw"] - ttfb["direct"] if "aigw" in ttfb and "direct" in ttfb else None
+    first = ttfb["aigw"].added_ms if "aigw" in ttfb else None
     checks.append(
         ("streaming TTFB added, ms", first, "<= 1", None if first is None else first <= 1)
     )
