@@ -49,8 +49,10 @@ def test_two_instances_admit_exactly_the_limit_between_them(
 ) -> None:
     statuses: list[int] = []
     lock = threading.Lock()
+    # A generous state timeout: ten client threads share this process's GIL with both
+    # gateways, and one slow Redis call would fail open to each machine's own limit.
     with two_gateways(
-        fresh_sandbox.url, redis_url, tmp_path, rate_limit="20/hour", cache_ttl=0
+        fresh_sandbox.url, redis_url, tmp_path, rate_limit="20/hour", cache_ttl=0, state_timeout=2
     ) as (a, b):
 
         def send(instance: RunningGateway) -> None:

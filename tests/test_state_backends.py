@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from aigw.common.state import (
     Gcra,
     SharedState,
 )
-from aigw.storage.failover import AsyncLocal
+from aigw.storage.failover import BREAKER_FRESH_S, AsyncLocal
 from aigw.storage.redis_state import AsyncRedisState, RedisState
 from aigw.storage.state import SQLiteState
 from tests.helpers.redis import RedisServer
@@ -233,7 +234,7 @@ def test_the_local_state_writes_first_tries_keys_within_its_window_without_being
         local.close()
 
 
-def test_the_local_states_breaker_is_read_once_per_turn_of_the_event_loop(isolated_env) -> None:
+def test_the_local_states_breaker_is_read_at_most_every_breaker_fresh_s(isolated_env) -> None:
     local = SQLiteState(isolated_env / "state.sqlite3")
     other = SQLiteState(isolated_env / "state.sqlite3")  # another worker
 
@@ -242,18 +243,25 @@ def test_the_local_states_breaker_is_read_once_per_turn_of_the_event_loop(isolat
         before = await state.breaker_claim("h", NOW, RULE)
         for _ in range(3):
             other.breaker_record("h", NOW, RULE, failure=True, error="HTTP 503")
-        same_turn = await state.breaker_claim("h", NOW, RULE)  # as if read together
         await asyncio.sleep(0)
-        next_turn = await state.breaker_claim("h", NOW + 1, RULE)
-        return before, same_turn, next_turn
+        # decided from the row read at NOW, as if read together
+        soon = await state.breaker_claim("h", NOW + BREAKER_FRESH_S / 2, RULE)
+        later = await state.breaker_claim("h", NOW + 2 * BREAKER_FRESH_S, RULE)
+        # with a cool-down shorter than that, the row is read again within half of it
+        short = BreakerRule(failures_to_open=1, cooldown=BREAKER_FRESH_S / 2, probe_timeout=5)
+        assert await state.breaker_claim("h2", NOW, short) is None
+        other.breaker_record("h2", NOW, short, failure=True, error="HTTP 503")
+        before_cool_down_ends = await state.breaker_claim("h2", NOW + short.cooldown * 0.6, short)
+        return before, soon, later, before_cool_down_ends
 
     try:
-        before, same_turn, next_turn = asyncio.run(scenario())
+        before, soon, later, short_refusal = asyncio.run(scenario())
     finally:
         other.close()
         local.close()
-    assert before is None and same_turn is None
-    assert next_turn is not None and next_turn.state == OPEN
+    assert before is None and soon is None
+    assert later is not None and later.state == OPEN
+    assert short_refusal is not None and short_refusal.state == OPEN
 
 
 def test_the_local_states_own_breaker_counts_are_seen_at_once_and_a_success_resets_others(
@@ -281,6 +289,62 @@ def test_the_local_states_own_breaker_counts_are_seen_at_once_and_a_success_rese
         local.close()
     assert refused is not None and refused.state == OPEN
     assert after_success == BreakerRow("h", CLOSED, 0)
+
+
+class CountedSQLiteState(SQLiteState):
+    """A worker's local state that counts the transactions taking rate-limit slots."""
+
+    transactions = 0
+
+    def take_ahead(self, *args: Any, **kwargs: Any) -> tuple[Admission, list[int]]:
+        self.transactions += 1
+        return super().take_ahead(*args, **kwargs)
+
+
+def test_workers_taking_slots_ahead_never_exceed_a_limit_together(isolated_env) -> None:
+    thousand_per_second = Gcra(interval=0.001, tolerance=0.999)  # a burst of 1,000
+    workers = [CountedSQLiteState(isolated_env / "state.sqlite3") for _ in range(2)]
+
+    async def scenario() -> tuple[int, int]:
+        states = [AsyncLocal(local) for local in workers]
+        admitted, turn, refused = 0, 0, [False, False]
+        while not all(refused):
+            index = turn % 2
+            turn += 1
+            answer = await states[index].admit([("b", thousand_per_second)], NOW, None)
+            if answer.refused_by is None:
+                admitted += 1
+            refused[index] = answer.refused_by is not None
+        # later, the unused slots have lapsed and the bucket has refilled: slots again
+        later = await states[0].admit([("b", thousand_per_second)], NOW + 5, None)
+        return admitted, int(later.refused_by is None)
+
+    try:
+        admitted, later = asyncio.run(scenario())
+    finally:
+        for local in workers:
+            local.close()
+    assert admitted == 1000 and later == 1
+    # most requests were decided from slots taken ahead, not by a transaction each
+    assert sum(w.transactions for w in workers) < admitted / 5
+
+
+def test_a_slow_limit_is_decided_call_by_call_across_workers(isolated_env) -> None:
+    workers = [SQLiteState(isolated_env / "state.sqlite3") for _ in range(2)]
+
+    async def scenario() -> list[int | None]:
+        first, second = (AsyncLocal(local) for local in workers)
+        answers = []
+        for state in (first, second, first, second):
+            answers.append((await state.admit([("b", TWO_PER_SECOND)], NOW, None)).refused_by)
+        return answers
+
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        for local in workers:
+            local.close()
+    assert answers == [None, None, 0, 0]  # a burst of two, whichever worker asks
 
 
 def test_the_tests_own_redis_restarts_on_its_port_once_another_process_lets_it_go(

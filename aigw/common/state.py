@@ -192,17 +192,56 @@ def gcra_step(
 
 
 def admit_step(
-    tats: Sequence[float | None], now: float, rules: Sequence[Gcra]
-) -> tuple[float, int | None, list[float]]:
-    """Every bucket's slot, all or none: (0.0, None, the buckets' new arrival times), or
-    (seconds until the first bucket without a slot has one, its index, [])."""
-    taken = []
-    for index, (tat, rule) in enumerate(zip(tats, rules, strict=True)):
+    tats: Sequence[float | None], now: float, rules: Sequence[Gcra], wanted: Sequence[int]
+) -> tuple[float, int | None, list[float], list[int]]:
+    """Slots of every bucket, all or none: up to `wanted[i]` of bucket i, as many as are free
+    now. (0.0, None, the buckets' new arrival times, how many each gave), or (seconds until
+    the first bucket without a free slot has one, its index, [], [])."""
+    new_tats, counts = [], []
+    for index, (tat, rule, want) in enumerate(zip(tats, rules, wanted, strict=True)):
         delay, new = gcra_step(tat, now, rule, reserve=False)
         if new is None:
-            return delay, index, []
-        taken.append(new)
-    return 0.0, None, taken
+            return delay, index, [], []
+        # slot j is free while tat + j * interval - tolerance <= now
+        free = 1 + int((now + rule.tolerance - (new - rule.interval)) / rule.interval)
+        count = max(1, min(want, free))
+        new_tats.append(new + (count - 1) * rule.interval)
+        counts.append(count)
+    return 0.0, None, new_tats, counts
+
+
+# A gateway worker's rate-limit slots taken ahead (aigw/storage/failover.py): at most this
+# much of a bucket's rate, kept at most LEASE_KEPT_S, so a few requests a second need no
+# transaction either.
+LEASE_AHEAD_S = 0.02
+LEASE_KEPT_S = 1.0
+
+
+@dataclass
+class Lease:
+    """Slots of one bucket a worker took ahead, so that most requests need no transaction:
+    the size follows the worker's use (doubled when a lease ran out early, halved when slots
+    lapsed unused), up to LEASE_AHEAD_S of the bucket's rate; 1 for a bucket of fewer than
+    1/LEASE_AHEAD_S calls a second, which is decided call by call."""
+
+    left: int = 0  # taken, not used yet
+    until: float = 0.0  # when the unused ones lapse
+    size: int = 1  # how many the last lease asked for
+
+    def has_slot(self, now: float) -> bool:
+        return self.left > 0 and now < self.until
+
+    def next_size(self, now: float, rule: Gcra) -> int:
+        if now < self.until:  # ran out early: the worker uses more
+            size = self.size * 2
+        elif self.left > 0:  # lapsed with slots unused
+            size = self.size // 2
+        else:
+            size = self.size
+        return max(1, min(size, int(LEASE_AHEAD_S / rule.interval)))
+
+    def renew(self, asked: int, taken: int, now: float) -> None:
+        self.size, self.left, self.until = asked, taken, now + LEASE_KEPT_S
 
 
 def breaker_refuses(row: BreakerRow, now: float, rule: BreakerRule) -> bool:

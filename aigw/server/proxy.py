@@ -15,7 +15,6 @@ import asyncio
 import functools
 import math
 import time
-import uuid
 from typing import Any
 from urllib.parse import unquote
 
@@ -159,7 +158,7 @@ async def _handle(
         fingerprint = request_fingerprint(credentials, method, path, raw_query, body)
         upstream_headers[IDEMPOTENCY_HEADER] = await runtime.state.idempotency_key(
             fingerprint,
-            f"aigw-{uuid.uuid4()}",
+            f"aigw-{call.call_id}",  # new for each call, and in its log rows
             time.time(),
             retry=retrying,
             keep_for=IDEMPOTENCY_WINDOW_S,

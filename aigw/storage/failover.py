@@ -28,6 +28,7 @@ from aigw.common.state import (
     BreakerRule,
     CacheEntry,
     Gcra,
+    Lease,
     SharedState,
     record_step,
 )
@@ -384,6 +385,9 @@ class AsyncFailoverState(AsyncSharedState):
 
 # The longest a first try's key waits in a worker's memory before other workers can find it.
 KEYS_WINDOW_S = 0.05
+# How long a worker decides from the breaker row it read (a closed circuit's); at most half
+# the cool-down, so the circuit cannot reach half-open unseen and the probe stays the only call.
+BREAKER_FRESH_S = 1.0
 
 
 class AsyncLocal(AsyncSharedState):
@@ -397,8 +401,15 @@ class AsyncLocal(AsyncSharedState):
     (KEYS_WINDOW_S at most, whatever the log rows' commit window). A `kill -9` loses the keys
     of the last window.
 
-    The breaker's common case (closed, a success) only reads its row; the requests handled
-    in one turn of the event loop share one read, as if they had read it together. Anything
+    Rate-limit slots are taken ahead (a `Lease` per bucket: sized by this worker's use, at
+    most LEASE_AHEAD_S of the bucket's rate, kept at most LEASE_KEPT_S): most requests decide
+    their limits in memory, and one that needs slots takes them in its own transaction, with
+    the cache read. A slot is taken before it is used, so over time the workers together stay
+    within the limit; a burst can pass the limit's by at most what each worker holds (20 ms
+    of the rate), and slots a worker holds unused can have another refused that much early.
+
+    The breaker's common case (closed, a success) only reads its row, at most every
+    BREAKER_FRESH_S: another worker's opening of the circuit is seen within that. Anything
     else (a failure, a circuit not closed) is decided in the store's own transaction.
     """
 
@@ -417,7 +428,8 @@ class AsyncLocal(AsyncSharedState):
         self._kept: dict[str, tuple[str, float]] = {}  # fingerprint: (key, expires_at)
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
-        self._breakers: dict[str, BreakerRow | None] = {}  # read in this turn of the loop
+        self._breakers: dict[str, tuple[float, BreakerRow | None]] = {}  # host: (read at, row)
+        self._leases: dict[str, Lease] = {}  # rate-limit slots taken ahead, by bucket
 
     async def cache_get(self, key: str) -> CacheEntry | None:
         return self.local.cache_get(key)
@@ -431,16 +443,32 @@ class AsyncLocal(AsyncSharedState):
     async def admit(
         self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None
     ) -> Admission:
-        return self.local.admit(buckets, now, key)
+        leases = [self._leases.setdefault(name, Lease()) for name, _ in buckets]
+        short = [i for i, lease in enumerate(leases) if not lease.has_slot(now)]
+        entry = None
+        if short:
+            asked = [leases[i].next_size(now, buckets[i][1]) for i in short]
+            got, taken = self.local.take_ahead([buckets[i] for i in short], asked, now, key)
+            if got.refused_by is not None:
+                return Admission(got.wait, short[got.refused_by])
+            for i, size, count in zip(short, asked, taken, strict=True):
+                leases[i].renew(size, count, now)
+            entry = got.entry
+        elif key is not None:
+            entry = self.local.cache_get(key)
+        for lease in leases:
+            lease.left -= 1
+        return Admission(entry=entry)
 
     async def rate_pause(self, name: str, until: float, now: float) -> None:
+        self._leases.pop(name, None)
         self.local.rate_pause(name, until, now)
 
     async def breaker_get(self, host: str) -> BreakerRow | None:
         return self.local.breaker_get(host)
 
     async def breaker_claim(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
-        row = self._breaker_this_turn(host)
+        row = self._breaker_recent(host, now, rule)
         if row is None or row.state == CLOSED:
             return None
         self._breakers.clear()
@@ -450,19 +478,20 @@ class AsyncLocal(AsyncSharedState):
         self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
     ) -> None:
         if not failure:
-            row = self._breaker_this_turn(host)
+            row = self._breaker_recent(host, now, rule)
             if record_step(host, row, now, rule, failure=False, error=error) is None:
                 return
         self._breakers.clear()
         self.local.breaker_record(host, now, rule, failure=failure, error=error)
 
-    def _breaker_this_turn(self, host: str) -> BreakerRow | None:
-        """The host's breaker row as read in this turn of the event loop (read once per turn)."""
-        if host in self._breakers:
-            return self._breakers[host]
-        if not self._breakers:
-            asyncio.get_running_loop().call_soon(self._breakers.clear)
-        row = self._breakers[host] = self.local.breaker_get(host)
+    def _breaker_recent(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+        """The host's breaker row as read less than BREAKER_FRESH_S (or half the cool-down)
+        ago."""
+        found = self._breakers.get(host)
+        if found is not None and 0 <= now - found[0] < min(BREAKER_FRESH_S, rule.cooldown / 2):
+            return found[1]
+        row = self.local.breaker_get(host)
+        self._breakers[host] = (now, row)
         return row
 
     async def remembered_key(self, scope: str) -> tuple[str, bool] | None:

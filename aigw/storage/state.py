@@ -105,18 +105,30 @@ class SQLiteState(SharedState):
 
     def admit(self, buckets: Sequence[tuple[str, Gcra]], now: float, key: str | None) -> Admission:
         """The server's `admit` (aigw/common/state.py), in one transaction."""
+        return self.take_ahead(buckets, [1] * len(buckets), now, key)[0]
+
+    def take_ahead(
+        self,
+        buckets: Sequence[tuple[str, Gcra]],
+        wanted: Sequence[int],
+        now: float,
+        key: str | None,
+    ) -> tuple[Admission, list[int]]:
+        """`admit`, taking up to `wanted[i]` slots of bucket i (as many as are free now): the
+        admission, and how many each bucket gave."""
         if not buckets:
-            return Admission(entry=None if key is None else self.cache_get(key))
+            return Admission(entry=None if key is None else self.cache_get(key)), []
         with self.immediate() as db:
             tats = [_tat(db, name) for name, _ in buckets]
-            wait, refused_by, taken = admit_step(tats, now, [rule for _, rule in buckets])
+            rules = [rule for _, rule in buckets]
+            wait, refused_by, new_tats, counts = admit_step(tats, now, rules, wanted)
             if refused_by is not None:
-                return Admission(wait, refused_by)
-            for (name, _), tat in zip(buckets, taken, strict=True):
+                return Admission(wait, refused_by), []
+            for (name, _), tat in zip(buckets, new_tats, strict=True):
                 _put_tat(db, name, tat)
             if key is None:
-                return Admission()
-            return Admission(entry=_entry(db.execute(_CACHE_ENTRY, (key,)).fetchone()))
+                return Admission(), counts
+            return Admission(entry=_entry(db.execute(_CACHE_ENTRY, (key,)).fetchone())), counts
 
     def rate_pause(self, name: str, until: float, now: float) -> None:
         with self.immediate() as db:
