@@ -12,7 +12,9 @@ import threading
 import openai
 import pytest
 
+from aigw.gateway.endpoints import endpoint_of
 from aigw.sandbox import Sandbox
+from aigw.services.validation import validation_problem
 from tests.helpers.gateway import (
     GATEWAY_KEY,
     authorised,
@@ -306,3 +308,13 @@ def test_the_gateway_key_is_checked_before_anything_else(fresh_sandbox: Sandbox)
         status, _, raw = http("POST", f"{running.url}/threads", body=b"{not json")
     assert status == 401 and error_of(raw)["code"] == "invalid_gateway_key"
     assert GATEWAY_KEY not in raw.decode()
+
+
+def test_fields_the_cli_does_not_know_are_left_to_the_upstream_and_the_rest_still_checked() -> None:
+    runs = endpoint_of("/v1/threads/thread_abc/runs")
+    streamed = {"assistant_id": "asst_abc", "stream": True, "tool_choice": "auto"}
+    too_long = {**streamed, "instructions": "x" * 256_001}
+    assert validation_problem("POST", runs, streamed, {}, prefixes=True) is None
+    problem = validation_problem("POST", runs, too_long, {}, prefixes=True)
+    assert problem is not None
+    assert (problem.param, problem.code) == ("instructions", "string_above_max_length")

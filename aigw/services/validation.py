@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from aigw.errors import UsageError
 from aigw.gateway.endpoints import Endpoint
@@ -29,7 +29,15 @@ from aigw.services.requests import (
     check_id,
 )
 
-BODY_MODELS: dict[str, type[RequestModel]] = {
+
+def _lenient(model: type[RequestModel]) -> type[RequestModel]:
+    """`model`, ignoring fields it does not know: they are the upstream's to judge, and a
+    body with one (`stream`, say) then builds no ValidationError (costly on a cold start)."""
+    config = ConfigDict(**{**model.model_config, "extra": "ignore"})
+    return type(model.__name__, (model,), {"model_config": config, "__module__": __name__})
+
+
+_CLI_MODELS: dict[str, type[RequestModel]] = {
     "POST /v1/assistants": AssistantCreate,
     "POST /v1/assistants/{assistant_id}": AssistantFields,
     "POST /v1/threads": ThreadCreate,
@@ -38,6 +46,7 @@ BODY_MODELS: dict[str, type[RequestModel]] = {
     "POST /v1/threads/{thread_id}/runs": RunCreate,
     "POST /v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs": ToolOutputs,
 }
+BODY_MODELS = {name: _lenient(model) for name, model in _CLI_MODELS.items()}
 # Type questions are the upstream's (see the module docstring).
 _LEFT_TO_UPSTREAM = {
     "extra_forbidden",
