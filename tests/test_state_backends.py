@@ -264,6 +264,31 @@ def test_the_local_states_breaker_is_read_at_most_every_breaker_fresh_s(isolated
     assert short_refusal is not None and short_refusal.state == OPEN
 
 
+def test_a_success_clears_the_failures_another_worker_counted_since_its_last_read(
+    isolated_env,
+) -> None:
+    local = SQLiteState(isolated_env / "state.sqlite3")
+    other = SQLiteState(isolated_env / "state.sqlite3")  # another worker
+
+    async def scenario() -> BreakerRow | None:
+        state = AsyncLocal(local)
+        assert await state.breaker_claim("h", NOW, RULE) is None  # read: closed, no failures
+        # failure, success, failure, success, failure: never two in a row, within a second
+        for step in (0.1, 0.2):
+            other.breaker_record("h", NOW + step, RULE, failure=True, error="HTTP 503")
+            await asyncio.sleep(0)
+            await state.breaker_record("h", NOW + step + 0.05, RULE, failure=False, error=None)
+        other.breaker_record("h", NOW + 0.3, RULE, failure=True, error="HTTP 503")
+        return local.breaker_get("h")
+
+    try:
+        row = asyncio.run(scenario())
+    finally:
+        other.close()
+        local.close()
+    assert row is not None and row.state == CLOSED and row.failures == 1
+
+
 def test_the_local_states_own_breaker_counts_are_seen_at_once_and_a_success_resets_others(
     isolated_env,
 ) -> None:

@@ -222,7 +222,7 @@ class Lease:
     """Slots of one bucket a worker took ahead, so that most requests need no transaction:
     the size follows the worker's use (doubled when a lease ran out early, halved when slots
     lapsed unused), up to LEASE_AHEAD_S of the bucket's rate; 1 for a bucket of fewer than
-    1/LEASE_AHEAD_S calls a second, which is decided call by call."""
+    2/LEASE_AHEAD_S (100) calls a second, which is decided call by call."""
 
     left: int = 0  # taken, not used yet
     until: float = 0.0  # when the unused ones lapse

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import math
 import time
+import uuid
 from typing import Any
 from urllib.parse import unquote
 
@@ -158,7 +159,7 @@ async def _handle(
         fingerprint = request_fingerprint(credentials, method, path, raw_query, body)
         upstream_headers[IDEMPOTENCY_HEADER] = await runtime.state.idempotency_key(
             fingerprint,
-            f"aigw-{call.call_id}",  # new for each call, and in its log rows
+            f"aigw-{uuid.uuid4()}",  # not the call id: log rows are read more widely
             time.time(),
             retry=retrying,
             keep_for=IDEMPOTENCY_WINDOW_S,

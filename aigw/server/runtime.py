@@ -137,8 +137,8 @@ class Runtime:
         return found
 
     def key_limit(self, given: str) -> ServerLimit | None:
-        """The per-key rate limiter (AIGW_KEY_RATE_LIMIT) of an accepted key; stored by
-        fingerprint, never by the key."""
+        """The per-key rate limiter (AIGW_KEY_RATE_LIMIT) of an accepted key; its bucket is
+        named by the key's fingerprint, never by the key (found in memory by the key)."""
         spec = self.settings.key_rate_limit
         if not spec:
             return None

@@ -142,9 +142,9 @@ class UpstreamCall:
                 continue
             if keys and status != 401:
                 await runtime.remember_upstream_key(keys[0])
-            await runtime.breaker_record(
-                failure=is_upstream_failure_status(status), error=f"HTTP {status}"
-            )
+            failed = is_upstream_failure_status(status)
+            if failed or not is_event_stream(answer):  # a stream's success: at its first byte
+                await runtime.breaker_record(failure=failed, error=f"HTTP {status}")
             step = retries.after_answer(status, answer.headers, time.time())
             if step.action == RETRY:
                 got = await small_body(answer)
@@ -171,6 +171,8 @@ class UpstreamCall:
         runtime = self.runtime
         status = answer.status
         if 300 <= status < 400:
+            if is_event_stream(answer):
+                await runtime.breaker_record(failure=False, error=f"HTTP {status}")
             latency = (time.perf_counter() - clock) * 1000
             where = urlsplit(answer.headers.get("location", "")).hostname or "the same host"
             message = (
@@ -181,7 +183,7 @@ class UpstreamCall:
             return gateway_error(502, message, type="server_error", code="upstream_redirect")
         headers = relayed_headers(answer.headers, cache_status)
         content_type = answer.headers.get("content-type", "")
-        if content_type.startswith("text/event-stream"):
+        if is_event_stream(answer):
             return await self.stream(answer, headers, started, clock, cache_status)
         cap = runtime.settings.max_body_bytes
         chunks: list[bytes] = []
@@ -243,6 +245,10 @@ class UpstreamCall:
         cap = self.runtime.settings.max_body_bytes
         size = 0
         error = None
+        # A success counts for the breaker once the first byte went on (the client is not
+        # kept waiting for the count), an empty or cut stream's at its end; a failure's
+        # status was counted before the relay.
+        counted = is_upstream_failure_status(answer.status)
         try:
             async for chunk in answer.content.iter_any():
                 size += len(chunk)
@@ -250,11 +256,16 @@ class UpstreamCall:
                     error = f"stream cut off: larger than AIGW_MAX_BODY_BYTES={cap}"
                     break
                 await response.write(chunk)  # first: reading it for the log row can wait
+                if not counted:
+                    counted = True
+                    await self.runtime.breaker_record(failure=False, error=f"HTTP {answer.status}")
                 watcher.feed(chunk)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = f"stream ended early: {type(exc).__name__}"
         except ConnectionResetError:
             error = "the client went away during the stream"
+        if not counted:
+            await self.runtime.breaker_record(failure=False, error=f"HTTP {answer.status}")
         if error is None:
             try:
                 await response.write_eof()
@@ -350,6 +361,11 @@ async def small_body(answer: aiohttp.ClientResponse) -> Any:
         return json_or_none(await answer.content.read(65_536))
     except (TimeoutError, aiohttp.ClientError, OSError):
         return None
+
+
+def is_event_stream(answer: aiohttp.ClientResponse) -> bool:
+    """Whether the answer is server-sent events, relayed event by event."""
+    return answer.headers.get("content-type", "").startswith("text/event-stream")
 
 
 def relayed_headers(upstream: Any, cache_status: str | None) -> CIMultiDict[str]:

@@ -408,9 +408,11 @@ class AsyncLocal(AsyncSharedState):
     within the limit; a burst can pass the limit's by at most what each worker holds (20 ms
     of the rate), and slots a worker holds unused can have another refused that much early.
 
-    The breaker's common case (closed, a success) only reads its row, at most every
-    BREAKER_FRESH_S: another worker's opening of the circuit is seen within that. Anything
-    else (a failure, a circuit not closed) is decided in the store's own transaction.
+    A closed circuit lets a call go on the breaker row read at most BREAKER_FRESH_S before:
+    another worker's opening is seen within that. A success reads the row once per turn of
+    the event loop (the requests of one turn share it), so that it clears the failures other
+    workers counted; anything else (a failure, a circuit not closed) is decided in the
+    store's own transaction.
     """
 
     mode = "local"
@@ -429,6 +431,7 @@ class AsyncLocal(AsyncSharedState):
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
         self._breakers: dict[str, tuple[float, BreakerRow | None]] = {}  # host: (read at, row)
+        self._read_this_turn: set[str] = set()  # hosts whose row was read in this loop turn
         self._leases: dict[str, Lease] = {}  # rate-limit slots taken ahead, by bucket
 
     async def cache_get(self, key: str) -> CacheEntry | None:
@@ -478,20 +481,31 @@ class AsyncLocal(AsyncSharedState):
         self, host: str, now: float, rule: BreakerRule, *, failure: bool, error: str | None
     ) -> None:
         if not failure:
-            row = self._breaker_recent(host, now, rule)
+            # As read in this turn: a success must clear the failures other workers counted
+            # since (a row read a second ago would let their failures add up across successes).
+            row = self._breaker_recent(host, now, rule, this_turn=True)
             if record_step(host, row, now, rule, failure=False, error=error) is None:
                 return
         self._breakers.clear()
         self.local.breaker_record(host, now, rule, failure=failure, error=error)
 
-    def _breaker_recent(self, host: str, now: float, rule: BreakerRule) -> BreakerRow | None:
+    def _breaker_recent(
+        self, host: str, now: float, rule: BreakerRule, *, this_turn: bool = False
+    ) -> BreakerRow | None:
         """The host's breaker row as read less than BREAKER_FRESH_S (or half the cool-down)
-        ago."""
+        ago; with `this_turn`, as read in this turn of the event loop."""
         found = self._breakers.get(host)
-        if found is not None and 0 <= now - found[0] < min(BREAKER_FRESH_S, rule.cooldown / 2):
+        if (
+            found is not None
+            and 0 <= now - found[0] < min(BREAKER_FRESH_S, rule.cooldown / 2)
+            and (not this_turn or host in self._read_this_turn)
+        ):
             return found[1]
         row = self.local.breaker_get(host)
         self._breakers[host] = (now, row)
+        if not self._read_this_turn:
+            asyncio.get_running_loop().call_soon(self._read_this_turn.clear)
+        self._read_this_turn.add(host)
         return row
 
     async def remembered_key(self, scope: str) -> tuple[str, bool] | None:
