@@ -84,7 +84,8 @@ def state_cost(redis_url: str, home: Path, rounds: int, count: int) -> None:
 
     asyncio.run(run())
     rows = {"sqlite": _ms(sqlite_times), "redis": _ms(redis_times)}
-    print(f"\n1. state calls per request (rate-limit slot + cache lookup), {len(redis_times)} each")
+    count = len(redis_times)
+    print(f"\n1. state calls per request (both rate limits + cache lookup), {count} each")
     print(f"{'state':8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (p50, p99) in rows.items():
         print(f"{name:8} {p50:8.3f} {p99:8.3f}")
