@@ -8,9 +8,11 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 
 import openai
 import pytest
+from aiohttp import web
 
 from aigw.gateway.endpoints import endpoint_of
 from aigw.sandbox import Sandbox
@@ -207,6 +209,39 @@ def test_an_open_circuit_answers_503_saying_when_it_probes(fresh_sandbox: Sandbo
     assert error["code"] == "circuit_open" and "next probe in" in error["message"]
     assert fresh_sandbox.faults.requests_seen == seen
     assert ready[0] == 503 and json.loads(ready[2])["upstream"]["circuit"] == "open"
+
+
+def test_a_streamed_probe_reports_to_the_breaker_when_its_client_left_before_the_answer() -> None:
+    answered: list[str] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if not answered:  # the failure that opens the circuit
+            answered.append("502")
+            return json_answer({"error": {"message": "down"}}, status=502)
+        await asyncio.sleep(0.5)  # the probe's answer comes after its client gave up
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: thread.run.created\ndata: {}\n\n")
+        await response.write_eof()
+        answered.append("stream")
+        return response
+
+    settings = {"breaker_failures": 1, "breaker_cooldown": 0.3, "max_retries": 0}
+    with tiny_upstream(answer) as upstream, gateway(upstream.url, **settings) as gw:
+        assert http("POST", f"{gw.url}/threads", headers=authorised())[0] == 502
+        time.sleep(0.4)  # the cool-down is over: the next call is the probe
+        body = json.dumps({"assistant_id": "asst_abc", "stream": True}).encode()
+        headers = authorised(**{"Content-Type": "application/json"})
+        url = f"{gw.url}/threads/thread_abc/runs"
+        with pytest.raises(OSError):  # the client's own timeout
+            http("POST", url, body=body, headers=headers, timeout=0.2)
+        host, deadline = gw.runtime.upstream_host, time.monotonic() + 5
+        row = gw.runtime.local.breaker_get(host)
+        while row is not None and row.state != "closed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            row = gw.runtime.local.breaker_get(host)
+    assert answered == ["502", "stream"]
+    assert row is not None and row.state == "closed"  # not stuck half-open until its timeout
 
 
 # -- validation and bad input -------------------------------------------------------------------

@@ -25,7 +25,7 @@ from aigw.common.state import (
     Gcra,
     SharedState,
 )
-from aigw.storage.failover import BREAKER_FRESH_S, AsyncLocal
+from aigw.storage.local_async import BREAKER_FRESH_S, AsyncLocal
 from aigw.storage.redis_state import AsyncRedisState, RedisState
 from aigw.storage.state import SQLiteState
 from tests.helpers.redis import RedisServer

@@ -210,7 +210,7 @@ def admit_step(
     return 0.0, None, new_tats, counts
 
 
-# A gateway worker's rate-limit slots taken ahead (aigw/storage/failover.py): at most this
+# A gateway worker's rate-limit slots taken ahead (aigw/storage/local_async.py): at most this
 # much of a bucket's rate, kept at most LEASE_KEPT_S, so a few requests a second need no
 # transaction either.
 LEASE_AHEAD_S = 0.02

@@ -240,16 +240,16 @@ class UpstreamCall:
     ) -> web.StreamResponse:
         latency = (time.perf_counter() - clock) * 1000  # a stream is timed to its headers
         response = web.StreamResponse(status=answer.status, headers=headers)
-        await response.prepare(self.request)
         watcher = RunEventWatcher()
         cap = self.runtime.settings.max_body_bytes
         size = 0
         error = None
         # A success counts for the breaker once the first byte went on (the client is not
-        # kept waiting for the count), an empty or cut stream's at its end; a failure's
-        # status was counted before the relay.
+        # kept waiting for the count), else when the relay ends, however it ends (a half-open
+        # probe must always report); a failure's status was counted before the relay.
         counted = is_upstream_failure_status(answer.status)
         try:
+            await response.prepare(self.request)
             async for chunk in answer.content.iter_any():
                 size += len(chunk)
                 if size > cap:
@@ -260,12 +260,13 @@ class UpstreamCall:
                     counted = True
                     await self.runtime.breaker_record(failure=False, error=f"HTTP {answer.status}")
                 watcher.feed(chunk)
+        except ConnectionResetError:  # before OSError, which it is: the client went away
+            error = "the client went away during the stream"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = f"stream ended early: {type(exc).__name__}"
-        except ConnectionResetError:
-            error = "the client went away during the stream"
-        if not counted:
-            await self.runtime.breaker_record(failure=False, error=f"HTTP {answer.status}")
+        finally:
+            if not counted:
+                await self.runtime.breaker_record(failure=False, error=f"HTTP {answer.status}")
         if error is None:
             try:
                 await response.write_eof()

@@ -53,7 +53,8 @@ def open_async_state(
     settings: Settings, local: SQLiteState, *, warn: Callable[[str], None]
 ) -> AsyncSharedState:
     """The gateway server's shared state over `local` (AIGW_HOME's SQLite state)."""
-    from aigw.storage.failover import KEYS_WINDOW_S, AsyncFailoverState, AsyncLocal
+    from aigw.storage.failover import AsyncFailoverState
+    from aigw.storage.local_async import KEYS_WINDOW_S, AsyncLocal
 
     if settings.state_url is None:
         # Not the log rows' window, which may be long: a retry sent after the client's own
