@@ -140,7 +140,7 @@ def test_the_server_side_holds_and_sends_drops_the_same_way(tmp_path: Path) -> N
         await state.breaker_get("h")  # still down
         clock.now += 2
         shared.down = False
-        return await state.cache_get(ENTRY.key), shared.inner.cache_get(ENTRY.key)
+        return (await state.admit([], 0.0, ENTRY.key)).entry, shared.inner.cache_get(ENTRY.key)
 
     read, stored = asyncio.run(scenario())
     assert read is None and stored is None

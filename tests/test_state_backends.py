@@ -252,6 +252,16 @@ def test_the_local_states_breaker_is_read_at_most_every_breaker_fresh_s(isolated
         assert await state.breaker_claim("h2", NOW, short) is None
         other.breaker_record("h2", NOW, short, failure=True, error="HTTP 503")
         before_cool_down_ends = await state.breaker_claim("h2", NOW + short.cooldown * 0.6, short)
+        # a call let go on the row read before the opening succeeds: the circuit stays open
+        assert await state.breaker_claim("h3", NOW, RULE) is None
+        for _ in range(3):
+            other.breaker_record("h3", NOW + 0.1, RULE, failure=True, error="HTTP 503")
+        await asyncio.sleep(0)
+        assert await state.breaker_claim("h3", NOW + 0.2, RULE) is None  # the row of NOW
+        await state.breaker_record("h3", NOW + 0.3, RULE, failure=False, error=None)
+        assert local.breaker_get("h3") == BreakerRow(
+            "h3", OPEN, 3, NOW + 0.1, NOW + 0.1 + RULE.cooldown, "HTTP 503"
+        )
         return before, soon, later, before_cool_down_ends
 
     try:

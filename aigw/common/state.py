@@ -127,9 +127,6 @@ class SharedState(Protocol):
 class AsyncSharedState(Protocol):
     """The same interface for the gateway server's event loop."""
 
-    async def cache_get(self, key: str) -> CacheEntry | None:
-        """The entry under `key`, or None."""
-
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         """Keep `entry` for `keep_for` seconds."""
 
@@ -141,9 +138,6 @@ class AsyncSharedState(Protocol):
     ) -> Admission:
         """A slot of every named bucket, all or none (none reserved ahead), then the cache
         entry under `key` when given: one transaction, one round trip if remote."""
-
-    async def rate_pause(self, name: str, until: float, now: float) -> None:
-        """Hold the named bucket back until `until` (an upstream's Retry-After)."""
 
     async def breaker_get(self, host: str) -> BreakerRow | None:
         """The host's breaker row, or None (closed)."""

@@ -106,8 +106,7 @@ class UpstreamCall:
         # A streamed run may have started upstream once the request was sent: after a
         # transport error it is repeated only when the connection was never made.
         streamed = isinstance(self.sent, dict) and self.sent.get("stream") is True
-        # Empty unless AIGW_UPSTREAM_GATEWAY_KEYS: then the one remembered to work first.
-        keys = await runtime.upstream_keys_in_order() if runtime.upstream_keys else []
+        keys = await runtime.upstream_keys_in_order()  # empty unless AIGW_UPSTREAM_GATEWAY_KEYS
         key_header = settings.gateway_key_header
         if keys:
             headers[key_header] = keys[0].value
@@ -143,7 +142,8 @@ class UpstreamCall:
             if keys and status != 401:
                 await runtime.remember_upstream_key(keys[0])
             failed = is_upstream_failure_status(status)
-            if failed or not is_event_stream(answer):  # a stream's success: at its first byte
+            streamed_on = is_event_stream(answer) and not 300 <= status < 400
+            if failed or not streamed_on:  # a relayed stream's success: at its first byte
                 await runtime.breaker_record(failure=failed, error=f"HTTP {status}")
             step = retries.after_answer(status, answer.headers, time.time())
             if step.action == RETRY:
@@ -171,8 +171,6 @@ class UpstreamCall:
         runtime = self.runtime
         status = answer.status
         if 300 <= status < 400:
-            if is_event_stream(answer):
-                await runtime.breaker_record(failure=False, error=f"HTTP {status}")
             latency = (time.perf_counter() - clock) * 1000
             where = urlsplit(answer.headers.get("location", "")).hostname or "the same host"
             message = (

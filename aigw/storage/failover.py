@@ -294,11 +294,6 @@ class AsyncFailoverState(AsyncSharedState):
         self.health.answered()
         return value
 
-    async def cache_get(self, key: str) -> CacheEntry | None:
-        after_outage = self.health.down_since is not None
-        found = await self._try(lambda s: s.cache_get(key))
-        return None if found is _NOTHING or after_outage else found
-
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         await self._try(lambda s: s.cache_put(entry, keep_for=keep_for))
 
@@ -319,10 +314,6 @@ class AsyncFailoverState(AsyncSharedState):
         if self.health.fail_closed and buckets:
             raise self.health.rate_refusal()
         return self.local.admit(buckets, now, None)  # the local buckets; no cache for now
-
-    async def rate_pause(self, name: str, until: float, now: float) -> None:
-        if await self._try(lambda s: s.rate_pause(name, until, now)) is _NOTHING:
-            self.local.rate_pause(name, until, now)
 
     async def breaker_get(self, host: str) -> BreakerRow | None:
         row = await self._try(lambda s: s.breaker_get(host))

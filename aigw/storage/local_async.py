@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from aigw.common.state import (
     CLOSED,
+    OPEN,
     Admission,
     AsyncSharedState,
     BreakerRow,
@@ -56,8 +57,9 @@ class AsyncLocal(AsyncSharedState):
     A closed circuit lets a call go on the breaker row read at most BREAKER_FRESH_S before:
     another worker's opening is seen within that. A success reads the row once per turn of
     the event loop (the requests of one turn share it), so that it clears the failures other
-    workers counted; anything else (a failure, a circuit not closed) is decided in the
-    store's own transaction.
+    workers counted, closes a half-open circuit (the probe's), and leaves an open one alone
+    (the call went before it opened: its cool-down stands); anything else (a failure, a
+    circuit not closed) is decided in the store's own transaction.
     """
 
     mode = "local"
@@ -78,9 +80,6 @@ class AsyncLocal(AsyncSharedState):
         self._breakers: dict[str, tuple[float, BreakerRow | None]] = {}  # host: (read at, row)
         self._read_this_turn: set[str] = set()  # hosts whose row was read in this loop turn
         self._leases: dict[str, Lease] = {}  # rate-limit slots taken ahead, by bucket
-
-    async def cache_get(self, key: str) -> CacheEntry | None:
-        return self.local.cache_get(key)
 
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         self.local.cache_put(entry, keep_for=keep_for)
@@ -108,10 +107,6 @@ class AsyncLocal(AsyncSharedState):
             lease.left -= 1
         return Admission(entry=entry)
 
-    async def rate_pause(self, name: str, until: float, now: float) -> None:
-        self._leases.pop(name, None)
-        self.local.rate_pause(name, until, now)
-
     async def breaker_get(self, host: str) -> BreakerRow | None:
         return self.local.breaker_get(host)
 
@@ -129,6 +124,8 @@ class AsyncLocal(AsyncSharedState):
             # As read in this turn: a success must clear the failures other workers counted
             # since (a row read a second ago would let their failures add up across successes).
             row = self._breaker_recent(host, now, rule, this_turn=True)
+            if row is not None and row.state == OPEN:
+                return  # opened since this call went, perhaps on a row read a second before
             if record_step(host, row, now, rule, failure=False, error=error) is None:
                 return
         self._breakers.clear()

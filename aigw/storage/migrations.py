@@ -327,9 +327,7 @@ def _failure(
 ) -> MigrationError:
     line = _error_line(conn, m, exc)
     where = display_path(m.path) + (f":{line}" if line else "")
-    first = postgres.scrub(
-        str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), db_url
-    )
+    first = postgres.scrub(postgres.first_line(exc), db_url)
     code = f" ({exc.sqlstate})" if exc.sqlstate else ""
     kept = f"; applied before it: {', '.join(done)}" if done else ""
     return MigrationError(f"{where}: {first}{code} — {m.label} rolled back{kept}", applied=done)

@@ -435,9 +435,6 @@ class AsyncRedisState(AsyncSharedState):
         async with asyncio.timeout(self.timeout):
             return await call
 
-    async def cache_get(self, key: str) -> CacheEntry | None:
-        return _entry(key, await self._bounded(self.client.hgetall(_cache(key))))
-
     async def cache_put(self, entry: CacheEntry, *, keep_for: float) -> None:
         keys, args = _put_args(entry, keep_for)
         await self._bounded(self.scripts["put"](keys=keys, args=args))
@@ -451,10 +448,6 @@ class AsyncRedisState(AsyncSharedState):
         keys, args = _admit_args(buckets, now, key)
         answer = await self._bounded(self.scripts["admit"](keys=keys, args=args))
         return _admission(key, answer)
-
-    async def rate_pause(self, name: str, until: float, now: float) -> None:
-        args = [_num(until), _num(now)]
-        await self._bounded(self.scripts["pause"](keys=[_rate(name)], args=args))
 
     async def breaker_get(self, host: str) -> BreakerRow | None:
         return _row(host, await self._bounded(self.client.hmget(_breaker(host), _BREAKER_FIELDS)))

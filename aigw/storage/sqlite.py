@@ -232,7 +232,7 @@ def from_row(row: Sequence[Any]) -> LogRecord:
     latency = values[_READ_LATENCY]
     if latency is not None and type(latency) not in (int, float):
         raise ValueError(f"latency_ms is not a number ({latency!r:.40})")
-    return LogRecord(**dict(zip(RECORD_FIELDS, values, strict=True)))
+    return LogRecord(*values)  # selected in RECORD_FIELDS order: LogRecord's own
 
 
 def where_clause(where: LogFilter) -> tuple[str, list[Any]]:
