@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -91,6 +92,14 @@ class BodyFacts:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+
+    def row_fields(self, ids: Mapping[str, str]) -> dict[str, Any]:
+        """The log row's fields of these facts, the IDs in the request's path (`ids`) winning
+        over the bodies'."""
+        found = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("thread_id", "run_id", "assistant_id"):
+            found[name] = ids.get(name) or found[name]
+        return found
 
 
 @dataclass(slots=True)

@@ -298,10 +298,10 @@ class UpstreamCall:
         runtime = self.runtime
         settings = runtime.settings
         endpoint = self.endpoint
-        facts = body_facts(self.sent, got)
+        facts = body_facts(self.sent, got).row_fields(endpoint.ids)
         if error is None and status is not None:
             error = answer_error_text(status, got)
-        assistant_id = endpoint.ids.get("assistant_id") or facts.assistant_id
+        assistant_id = facts["assistant_id"]
         payloads = settings.log_payloads
         record = LogRecord(
             endpoint=endpoint.template,
@@ -325,14 +325,8 @@ class UpstreamCall:
             attempt=self.attempt,
             route="gateway",
             cache_status=cache_status,
-            thread_id=endpoint.ids.get("thread_id") or facts.thread_id,
-            run_id=endpoint.ids.get("run_id") or facts.run_id,
-            assistant_id=assistant_id,
-            model=facts.model,
-            prompt_tokens=facts.prompt_tokens,
-            completion_tokens=facts.completion_tokens,
-            total_tokens=facts.total_tokens,
             source="aigw-gateway",
+            **facts,
         )
         runtime.writer.add(record)
 

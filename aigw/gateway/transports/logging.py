@@ -164,7 +164,6 @@ class LoggingTransport(Layer):
         except Exception as exc:  # keep what is certain: time, path, status, latency
             facts, message = BodyFacts(), f"aigw could not build this log row: {type(exc).__name__}"
             payloads = (None, None)
-        ids = endpoint.ids  # the IDs in the path win over those the bodies name
         record_id = new_id(started_ns // 1_000_000)
         call_id = request.extensions.get(CALL_ID)
         record = LogRecord(
@@ -184,13 +183,7 @@ class LoggingTransport(Layer):
             attempt=int(request.extensions.get(ATTEMPT) or 1),
             route=self.route,
             cache_status=response.extensions.get(CACHE_STATUS) if response is not None else None,
-            thread_id=ids.get("thread_id") or facts.thread_id,
-            run_id=ids.get("run_id") or facts.run_id,
-            assistant_id=ids.get("assistant_id") or facts.assistant_id,
-            model=facts.model,
-            prompt_tokens=facts.prompt_tokens,
-            completion_tokens=facts.completion_tokens,
-            total_tokens=facts.total_tokens,
+            **facts.row_fields(endpoint.ids),
         )
         with contextlib.suppress(Exception):  # the sink keeps what it could not write
             self.sink(record)
